@@ -1,0 +1,111 @@
+"""The Reading schema: one definition of every field's type and range (DESIGN.md, Reading)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import ConfigDict, Strict, StringConstraints, ValidationError, field_validator
+from sqlalchemy import BigInteger, Column, Double, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+MAX_FUTURE_S = 300.0
+
+SensorId = Annotated[str, StringConstraints(pattern=SENSOR_ID_PATTERN, min_length=1, max_length=64)]
+
+
+class Measurements(SQLModel):
+    """The four measured quantities with their physical ranges."""
+
+    temperature: float = Field(ge=-60, le=100, description="°C")
+    humidity: float = Field(ge=0, le=100, description="%RH")
+    pressure: float = Field(ge=300, le=1100, description="hPa")
+    battery: float = Field(ge=0, le=100, description="%")
+
+
+class ReadingIn(Measurements):
+    """A reading as a sensor sends it: strict types, no extra fields, no NaN, not from the future."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    sensor_id: SensorId
+    seq: int = Field(ge=0, le=2**63 - 1)
+    ts: Annotated[datetime, Strict(False)]
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, ts: object) -> object:
+        if not isinstance(ts, (str, datetime)):
+            raise ValueError("ts must be an RFC 3339 timestamp string")
+        return ts
+
+    @field_validator("ts")
+    @classmethod
+    def _utc_not_future(cls, ts: datetime) -> datetime:
+        if ts.tzinfo is None:
+            raise ValueError("ts must carry a UTC offset (RFC 3339)")
+        ts = ts.astimezone(timezone.utc)
+        if ts.timestamp() > time.time() + MAX_FUTURE_S:
+            raise ValueError(f"ts {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
+        return ts
+
+
+class Reading(Measurements, table=True):
+    """A stored reading; `ts` is unix seconds so time buckets are plain arithmetic in SQL."""
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        UniqueConstraint("sensor_id", "seq", name="uq_readings_sensor_seq"),
+        Index("ix_readings_sensor_ts", "sensor_id", "ts"),
+        Index("ix_readings_ts", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    sensor_id: str = Field(max_length=64)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ts: float = Field(sa_column=Column(Double, nullable=False))
+    stored_at: float = Field(sa_column=Column(Double, nullable=False))
+
+
+class ReadingOut(Measurements):
+    """A reading as the read API returns it."""
+
+    sensor_id: str
+    seq: int
+    ts: Annotated[datetime, Strict(False)]
+
+
+class InvalidReading(ValueError):
+    """A message that is not a valid reading; `reason` says why, for the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_reading(raw: bytes | str) -> ReadingIn:
+    """Validate one JSON-encoded reading, raising InvalidReading with a short reason."""
+    try:
+        return ReadingIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidReading(describe_errors(exc.errors(include_url=False))) from exc
+
+
+def describe_errors(errors: list[dict]) -> str:
+    """Compress pydantic errors into one line: `field: message; field: message`."""
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "reading"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def to_epoch(ts: datetime) -> float:
+    return ts.timestamp()
+
+
+def from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
