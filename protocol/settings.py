@@ -30,4 +30,5 @@ class Settings(BaseSettings):
     app_id: str = Field(default="telering", validation_alias="TELERING_APP_ID")
     batch_max_readings: int = Field(default=5000, ge=1, le=100_000, validation_alias="BATCH_MAX_READINGS")
     receiver_buffer_max: int = Field(default=50_000, ge=1, validation_alias="RECEIVER_BUFFER_MAX")
+    topic_replication: int = Field(default=1, ge=1, le=5, validation_alias="TOPIC_REPLICATION")
     check_partition: bool = Field(default=True, validation_alias="WEB_NODE_CHECK_PARTITION")

@@ -1,0 +1,1 @@
+"""The Faust stream app: receivers take turns through a signed, circulating token."""

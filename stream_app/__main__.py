@@ -1,0 +1,37 @@
+"""`python -m stream_app`: run a worker (same as `faust -A stream_app.app worker -l info`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from protocol.keys import KeysMissing, load_keys
+from protocol.settings import Settings
+
+log = logging.getLogger("stream_app")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stream_app",
+        description="telering worker: receivers take turns writing to the web node through a signed token. "
+                    "Configured by KAFKA_BOOTSTRAP, WEB_NODE_URL, TELERING_KEYS_FILE/TELERING_GRANT_KEYS, "
+                    "READINGS_PARTITIONS, GRANT_TTL_S, BATCH_MAX_READINGS, TELERING_TOPIC_PREFIX, TELERING_APP_ID.")
+    parser.add_argument("-l", "--loglevel", default="info", help="log level (default info)")
+    args = parser.parse_args(argv)
+    try:
+        load_keys(Settings())  # every worker may become the coordinator: fail early, clearly
+    except KeysMissing as exc:
+        logging.basicConfig()
+        log.error("%s", exc)
+        return 2
+    from stream_app.app import app  # imported here: defining the app reads the environment
+
+    sys.argv = ["stream_app", "worker", "-l", args.loglevel, "--without-web"]
+    app.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

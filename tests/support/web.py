@@ -1,0 +1,92 @@
+"""Fixtures for a real web node on a loopback port, in the test's own event loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from protocol.grants import Grant, GrantCodec
+from protocol.partitioning import partition_for
+from protocol.settings import Settings
+from web_node.app import create_app
+
+
+@dataclass
+class RunningWebNode:
+    url: str
+    app: web.Application
+    settings: Settings
+    keys: list[str]
+    runner: web.AppRunner
+
+    def grant(self, receiver: int = 0, epoch: int = 1, ttl: float = 30.0, keys: list[str] | None = None) -> str:
+        return GrantCodec(keys or self.keys).sign(Grant(receiver, epoch, time.time() + ttl))
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Factory: settings for a test web node on a fresh SQLite file in tmp_path."""
+
+    def make(**overrides: object) -> Settings:
+        values = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'telering.db'}",
+                  "web_node_host": "127.0.0.1", "web_node_port": 0, "readings_partitions": 4,
+                  "telering_keys_file": tmp_path / "absent.keys", "telering_grant_keys": None}
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def web_node_factory(web_settings) -> AsyncIterator[Callable[..., "RunningWebNode"]]:
+    """Factory: start a real web node (aiohttp server on 127.0.0.1, random port)."""
+    started: list[web.AppRunner] = []
+
+    async def start(keys: list[str] | None = None, **overrides: object) -> RunningWebNode:
+        settings = web_settings(**overrides)
+        keys = keys or ["test-key-one"]
+        app = create_app(settings, keys=keys)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        started.append(runner)
+        port = site._server.sockets[0].getsockname()[1]
+        return RunningWebNode(f"http://127.0.0.1:{port}", app, settings, keys, runner)
+
+    yield start
+    for runner in reversed(started):
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_reading(sensor_id: str = "sensor-1", seq: int = 0, **overrides: object) -> dict:
+    """A valid reading as JSON-ready dict."""
+    ts = datetime.now(timezone.utc) - timedelta(seconds=1)
+    reading = {"sensor_id": sensor_id, "seq": seq, "ts": ts.isoformat().replace("+00:00", "Z"),
+               "temperature": 21.5, "humidity": 45.0, "pressure": 1013.2, "battery": 88.0}
+    reading.update(overrides)
+    return reading
+
+
+def sensors_of_receiver(receiver: int, partitions: int = 4, n: int = 3, prefix: str = "sensor-") -> list[str]:
+    """`n` sensor ids whose readings land in partition `receiver`."""
+    found, i = [], 0
+    while len(found) < n:
+        sid = f"{prefix}{i}"
+        if partition_for(sid, partitions) == receiver:
+            found.append(sid)
+        i += 1
+    return found

@@ -1,0 +1,1 @@
+"""The web node: verifies grants, stores readings, serves the read API and live push."""

@@ -1,0 +1,143 @@
+"""SQLModel/SQLAlchemy storage: idempotent bulk insert with epoch fencing, on async engines.
+
+Writes go through one connection (SQLite has one writer anyway); reads use their own pool,
+so in WAL mode a long query never blocks ingestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import event, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import Field, SQLModel
+
+from protocol.readings import Reading, ReadingIn
+
+log = logging.getLogger("web_node.storage")
+
+
+class GrantFence(SQLModel, table=True):
+    """The highest grant the web node has accepted (one row): the fencing token."""
+
+    __tablename__ = "grant_fence"
+
+    id: int = Field(default=1, primary_key=True)
+    epoch: int = 0
+    receiver: int = -1
+    updated_at: float = 0.0
+
+
+class StorageError(Exception):
+    """The database could not do what was asked."""
+
+
+class Superseded(StorageError):
+    """A grant older than (or rival to) the one the web node last accepted."""
+
+    def __init__(self, epoch: int, receiver: int) -> None:
+        super().__init__(f"a newer grant (epoch {epoch}, receiver {receiver}) was already accepted")
+        self.epoch = epoch
+        self.receiver = receiver
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    stored: list[ReadingIn]
+    duplicates: int
+
+
+class Storage:
+    """Owns the engines; `open()` and `close()` bracket its life (see app cleanup_ctx)."""
+
+    def __init__(self, url: str, *, read_pool_size: int = 5) -> None:
+        self.url = url
+        self.dialect = make_url(url).get_dialect().name
+        self._write_lock = asyncio.Lock()
+        self.writer: AsyncEngine = _engine(url, pool_size=1)
+        self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
+        self.fence_epoch = 0
+
+    async def open(self, *, create: bool = True) -> None:
+        if create:
+            async with self.writer.begin() as conn:
+                await conn.run_sync(SQLModel.metadata.create_all)
+        async with self.writer.begin() as conn:
+            await conn.execute(_insert(self.dialect, GrantFence.__table__).on_conflict_do_nothing(),
+                               [{"id": 1, "epoch": 0, "receiver": -1, "updated_at": 0.0}])
+            self.fence_epoch = (await conn.execute(select(GrantFence.epoch))).scalar_one()
+        log.info("storage open on %s (fence epoch %d)", make_url(self.url).render_as_string(hide_password=True),
+                 self.fence_epoch)
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        await self.reader.dispose()
+
+    async def store(self, readings: Sequence[ReadingIn], *, epoch: int, receiver: int) -> StoreResult:
+        """Fence on (epoch, receiver), then insert; both in one transaction, so a refused
+        grant stores nothing and an accepted one raises the fence atomically."""
+        now = time.time()
+        table = Reading.__table__
+        params = [
+            {"sensor_id": r.sensor_id, "seq": r.seq, "ts": r.ts.timestamp(), "temperature": r.temperature,
+             "humidity": r.humidity, "pressure": r.pressure, "battery": r.battery, "stored_at": now}
+            for r in readings
+        ]
+        stmt = (_insert(self.dialect, table)
+                .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
+                .returning(table.c.sensor_id, table.c.seq))
+        async with self._write_lock, self.writer.begin() as conn:
+            await self._raise_fence(conn, epoch=epoch, receiver=receiver, now=now)
+            inserted = set((await conn.execute(stmt, params)).tuples().all()) if params else set()
+        self.fence_epoch = max(self.fence_epoch, epoch)
+        stored = [r for r in readings if (r.sensor_id, r.seq) in inserted]
+        return StoreResult(stored=stored, duplicates=len(readings) - len(stored))
+
+    async def _raise_fence(self, conn, *, epoch: int, receiver: int, now: float) -> None:
+        fence = GrantFence.__table__
+        accepted = await conn.execute(
+            update(fence)
+            .where(fence.c.id == 1)
+            .where((fence.c.epoch < epoch) | ((fence.c.epoch == epoch) & (fence.c.receiver == receiver)))
+            .values(epoch=epoch, receiver=receiver, updated_at=now)
+        )
+        if accepted.rowcount != 1:
+            row = (await conn.execute(select(fence.c.epoch, fence.c.receiver))).one()
+            self.fence_epoch = max(self.fence_epoch, row.epoch)
+            raise Superseded(row.epoch, row.receiver)
+
+    async def ping(self) -> None:
+        async with self.reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def _insert(dialect: str, table):
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise StorageError(f"unsupported database dialect {dialect!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+
+
+def _engine(url: str, *, pool_size: int) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
+                                     connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
