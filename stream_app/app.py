@@ -37,6 +37,9 @@ def build_app(settings: Settings) -> TeleringApp:
         topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # a killed worker's partitions move after this long, not Faust's default minute
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         producer_acks=-1,
         stream_wait_empty=False,
     )

@@ -105,7 +105,7 @@ class Coordinator:
     def _sign(self, grant: Grant) -> str:
         keys = self._keys()
         if self._codec is None or keys != self._codec_keys:
-            self._codec, self._codec_keys = GrantCodec(keys), keys
+            self._codec, self._codec_keys = GrantCodec(keys), list(keys)
             log.info("coordinator signs with key %s", fingerprint(keys[-1]))
         return self._codec.sign(grant)
 

@@ -1,0 +1,183 @@
+"""`make demo`: the whole pipeline on one machine — broker, web node, worker, simulator.
+
+Unbounded, it runs until Ctrl-C. With DEMO_SECONDS=N the simulator runs N seconds, the demo
+waits for the pipeline to drain and prints `demo: sent=… stored=… sensors=… dlq=…`, exiting
+non-zero unless every valid reading sent was stored exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kafka_local.broker import broker_from_env
+from protocol.keys import add_key, read_key_file
+from protocol.settings import Settings
+from protocol.topics import Topics
+
+log = logging.getLogger("demo")
+HERE = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=HERE / ".demo", help="state folder (default .demo/)")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS") or 0),
+                        help="simulate this long, then drain and report (DEMO_SECONDS; 0 = until Ctrl-C)")
+    parser.add_argument("--sensors", type=int, default=10, help="simulated sensors (default 10)")
+    parser.add_argument("--rate", type=float, default=200.0, help="readings/s over all sensors (default 200)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s demo: %(message)s", datefmt="%H:%M:%S")
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    keys_file = Path(os.environ.get("TELERING_KEYS_FILE") or args.workdir / "telering.keys")
+    if not keys_file.exists() or not read_key_file(keys_file):
+        add_key(keys_file)
+        log.info("made a grant key in %s (mode 0600)", keys_file)
+    db_path = args.workdir / "telering.db"
+    with contextlib.ExitStack() as stack:
+        bootstrap = stack.enter_context(broker_from_env(args.workdir / "kafka"))
+        env = _env(bootstrap, keys_file, db_path)
+        procs = _Processes(args.workdir)
+        stack.callback(procs.stop_all)
+        web = procs.start("web_node", ["-m", "web_node"], env)
+        _wait(lambda: _healthy(env["WEB_NODE_URL"]), 60, "the web node to answer /healthz", web)
+        worker = procs.start("worker", ["-m", "stream_app"], env)
+        _wait(lambda: "owns receivers [" in procs.log("worker"), 90, "the worker to own its receivers", worker)
+        summary_path = args.workdir / "simulator-summary.json"
+        summary_path.unlink(missing_ok=True)
+        start_seq = int(time.time() * 1000)  # a fresh seq range, so an old database does not count
+        sim_args = ["-m", "simulator", "--sensors", str(args.sensors), "--rate", str(args.rate),
+                    "--invalid-fraction", "0.01", "--duplicate-fraction", "0.01", "--quiet",
+                    "--summary-json", str(summary_path), "--start-seq", str(start_seq)]
+        sim_args += ["--duration", str(args.seconds)] if args.seconds else ["--duration", "31536000"]
+        dlq_topic = Topics.with_prefix(Settings().topic_prefix).dlq
+        dlq_before = _dlq_count(bootstrap, dlq_topic)
+        simulator = procs.start("simulator", sim_args, env)
+        _print_where_to_look(env, args.workdir, db_path)
+        if not args.seconds:
+            return _run_until_interrupted(simulator)
+        simulator.wait()
+        summary = json.loads(summary_path.read_text())
+        sent = summary["sent_valid"]
+        _wait(lambda: _stored(db_path, summary, start_seq) >= sent, 120, f"{sent} readings to be stored", worker, fatal=False)
+        stored = _stored(db_path, summary, start_seq)
+        dlq = _dlq_count(bootstrap, dlq_topic) - dlq_before
+        print(f"demo: sent={sent} stored={stored} sensors={len(summary['per_sensor'])} dlq={dlq}", flush=True)
+        return 0 if stored == sent else 1
+
+
+def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("WEB_NODE_PORT", "8080")
+    env.setdefault("WEB_NODE_URL", f"http://127.0.0.1:{env['WEB_NODE_PORT']}")
+    env.update({"KAFKA_BOOTSTRAP": bootstrap, "TELERING_KEYS_FILE": str(keys_file),
+                "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{db_path}",
+                "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+class _Processes:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with open(self.workdir / f"{name}.log", "wb") as out:
+            proc = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        log.info("started %s (pid %d, log %s)", name, proc.pid, self.workdir / f"{name}.log")
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.info("stopped %s", name)
+
+
+def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, fatal: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None and fatal:
+            raise SystemExit(f"demo: gave up waiting for {what}: process exited with {proc.returncode}")
+        time.sleep(0.2)
+    if fatal:
+        raise SystemExit(f"demo: timed out after {timeout:.0f}s waiting for {what}")
+    return False
+
+
+def _healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _stored(db_path: Path, summary: dict, start_seq: int) -> int:
+    """Readings of this run's sensors and seq range that are in the database."""
+    with sqlite3.connect(db_path, timeout=30) as conn:
+        total = 0
+        for sensor, info in summary["per_sensor"].items():
+            total += conn.execute("SELECT count(*) FROM readings WHERE sensor_id = ? AND seq >= ? AND seq <= ?",
+                                  (sensor, start_seq, info["last_seq"])).fetchone()[0]
+        return total
+
+
+def _dlq_count(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values()) - sum(consumer.beginning_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def _print_where_to_look(env: dict[str, str], workdir: Path, db_path: Path) -> None:
+    url = env["WEB_NODE_URL"]
+    print(f"""
+telering demo is running.
+  web node     {url}/healthz   {url}/api/v1/sensors   {url}/api/v1/readings/latest?limit=5
+  live feed    ws://{url.split('://', 1)[1]}/api/v1/live
+  dashboard    WEB_NODE_URL={url} .venv/bin/python -m desktop_client
+  database     {db_path}
+  logs         {workdir}/{{web_node,worker,simulator}}.log
+Ctrl-C stops everything.
+""", flush=True)
+
+
+def _run_until_interrupted(simulator: subprocess.Popen) -> int:
+    try:
+        simulator.wait()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

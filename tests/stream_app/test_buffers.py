@@ -1,0 +1,34 @@
+"""Receiver buffers: FIFO per partition, bounded in total."""
+
+import asyncio
+
+from stream_app.buffers import Pending, ReceiverBuffers
+
+
+def pending(i: int) -> Pending:
+    return Pending(event=None, raw=b"%d" % i, offset=i)
+
+
+async def test_fifo_peek_pop_and_drop():
+    buffers = ReceiverBuffers(max_total=100)
+    for i in range(5):
+        buffers.add(0, pending(i))
+    buffers.add(1, pending(10))
+    assert [p.offset for p in buffers.peek(0, 3)] == [0, 1, 2]
+    assert [p.offset for p in buffers.pop(0, 2)] == [0, 1]
+    assert buffers.size(0) == 3 and buffers.total == 4
+    buffers.remove(0, buffers.peek(0, 3)[1:2])
+    assert [p.offset for p in buffers.peek(0, 10)] == [2, 4]
+    assert buffers.drop([0, 7]) == 2
+    assert buffers.total == 1 and buffers.size(1) == 1
+
+
+async def test_backpressure_until_drained():
+    buffers = ReceiverBuffers(max_total=3)
+    for i in range(3):
+        buffers.add(0, pending(i))
+    waiter = asyncio.create_task(buffers.wait_for_space())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    buffers.pop(0, 1)
+    await asyncio.wait_for(waiter, timeout=5)

@@ -1,0 +1,100 @@
+"""Real telering processes (web node, workers) for integration and fault tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.support.waiting import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stopped, killed, paused on demand."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ManagedProcess":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if not self.alive:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGCONT)
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int:
+        assert self.proc is not None
+        if self.alive:
+            self.proc.kill()
+        return self.proc.wait(30)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def python_argv(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def child_env(values: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELERING_", "WEB_NODE_", "KAFKA_", "DATABASE_"))}
+    env.update(values)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def wait_healthy(url: str, proc: ManagedProcess, timeout: float = 30.0) -> None:
+    def healthy() -> bool:
+        assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
+        try:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    eventually(healthy, timeout=timeout, message=f"{proc.name} did not become healthy")
