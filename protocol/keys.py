@@ -34,7 +34,7 @@ def load_keys(settings: Settings) -> list[str]:
 
 
 def read_key_file(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def new_key() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 from typing import Annotated
@@ -12,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 MAX_FUTURE_S = 300.0
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
 
 SensorId = Annotated[str, StringConstraints(pattern=SENSOR_ID_PATTERN, min_length=1, max_length=64)]
 
@@ -37,7 +39,9 @@ class ReadingIn(Measurements):
     @field_validator("ts", mode="before")
     @classmethod
     def _rfc3339_text(cls, ts: object) -> object:
-        if not isinstance(ts, (str, datetime)):
+        if isinstance(ts, datetime):
+            return ts
+        if not isinstance(ts, str) or not _RFC3339.match(ts):
             raise ValueError("ts must be an RFC 3339 timestamp string")
         return ts
 

@@ -54,6 +54,9 @@ def decode(raw: bytes) -> TokenMessage:
     if not isinstance(data, dict) or data.get("type") not in _TYPES:
         raise ValueError("not a token message")
     kind = _TYPES[data.pop("type")]
-    if kind is Presence:
-        data["partitions"] = tuple(data.get("partitions", ()))
-    return kind(**data)
+    try:
+        if kind is Presence:
+            data["partitions"] = tuple(data.get("partitions", ()))
+        return kind(**data)
+    except TypeError as exc:
+        raise ValueError(f"malformed {kind.__name__}: {exc}") from exc

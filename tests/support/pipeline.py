@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -94,8 +93,10 @@ class PipelineHarness:
             return conn.execute("SELECT sensor_id, seq FROM readings ORDER BY sensor_id, seq").fetchall()
 
     def wait_stored(self, n: int, timeout: float = 90.0) -> None:
-        eventually(lambda: self.stored() >= n, timeout=timeout,
-                   message=lambda: f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}")
+        try:
+            eventually(lambda: self.stored() >= n, timeout=timeout, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}") from exc
 
     def token_messages(self) -> list[token.TokenMessage]:
         return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token)]
@@ -150,6 +151,3 @@ def pipeline_factory(kafka_broker, tmp_path: Path) -> Iterator:
     for harness in made:
         harness.stop()
 
-
-def summary_json(text: str) -> dict:
-    return json.loads(text)

@@ -1,0 +1,111 @@
+"""Grant keys: env var over file, file mode 0600, rotation, and clear errors when missing."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from protocol.keys import KeysMissing, add_key, fingerprint, load_keys, new_key, read_key_file, retire_oldest
+from protocol.settings import Settings
+
+
+def settings(keys_file: Path, grant_keys: str | None = None) -> Settings:
+    return Settings(telering_keys_file=keys_file, telering_grant_keys=grant_keys)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_keys_load_from_the_file_oldest_first(tmp_path: Path) -> None:
+    path = tmp_path / "telering.keys"
+    path.write_text("# comment\nold\n\nnew\n")
+    assert load_keys(settings(path)) == ["old", "new"]
+
+
+def test_the_env_var_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "telering.keys"
+    add_key(path, "from-file")
+    monkeypatch.setenv("TELERING_KEYS_FILE", str(path))
+    monkeypatch.setenv("TELERING_GRANT_KEYS", " env-old , env-new ,")
+    assert load_keys(Settings()) == ["env-old", "env-new"]
+
+
+def test_the_file_is_used_when_the_env_var_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "telering.keys"
+    add_key(path, "from-file")
+    monkeypatch.delenv("TELERING_GRANT_KEYS", raising=False)
+    monkeypatch.setenv("TELERING_KEYS_FILE", str(path))
+    assert load_keys(Settings()) == ["from-file"]
+
+
+def test_an_empty_env_var_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(KeysMissing, match="TELERING_GRANT_KEYS"):
+        load_keys(settings(tmp_path / "absent.keys", grant_keys=" , "))
+
+
+def test_a_missing_file_names_the_variable_and_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "absent.keys"
+    with pytest.raises(KeysMissing) as info:
+        load_keys(settings(path))
+    message = str(info.value)
+    assert "TELERING_KEYS_FILE" in message and "TELERING_GRANT_KEYS" in message
+    assert "telering-keys new" in message and str(path) in message
+
+
+def test_an_empty_file_names_the_variable_and_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "empty.keys"
+    path.write_text("\n# nothing here\n")
+    with pytest.raises(KeysMissing) as info:
+        load_keys(settings(path))
+    assert "TELERING_KEYS_FILE" in str(info.value) and "telering-keys new" in str(info.value)
+
+
+def test_add_key_creates_the_file_with_mode_0600_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "telering.keys"
+    first = add_key(path)
+    assert mode(path) == 0o600
+    second = add_key(path, "chosen")
+    assert second == "chosen"
+    assert read_key_file(path) == [first, "chosen"]
+
+
+def test_add_key_tightens_an_existing_loose_file(tmp_path: Path) -> None:
+    path = tmp_path / "telering.keys"
+    path.write_text("old\n")
+    path.chmod(0o644)
+    add_key(path)
+    assert mode(path) == 0o600
+
+
+def test_new_keys_are_random_and_long() -> None:
+    keys = {new_key() for _ in range(20)}
+    assert len(keys) == 20
+    assert all(len(k) >= 40 for k in keys)
+
+
+def test_retire_oldest_drops_the_first_line_and_keeps_0600(tmp_path: Path) -> None:
+    path = tmp_path / "telering.keys"
+    for key in ("k1", "k2", "k3"):
+        add_key(path, key)
+    assert retire_oldest(path) == "k1"
+    assert read_key_file(path) == ["k2", "k3"]
+    assert mode(path) == 0o600
+    assert not path.with_name(path.name + ".tmp").exists()
+
+
+def test_retire_oldest_refuses_the_last_key(tmp_path: Path) -> None:
+    path = tmp_path / "telering.keys"
+    add_key(path, "only")
+    with pytest.raises(ValueError, match="1 key"):
+        retire_oldest(path)
+    assert read_key_file(path) == ["only"]
+
+
+def test_fingerprint_is_short_stable_and_not_the_key() -> None:
+    key = new_key()
+    assert fingerprint(key) == fingerprint(key)
+    assert len(fingerprint(key)) == 12 and fingerprint(key) not in key
+    assert fingerprint("a") != fingerprint("b")

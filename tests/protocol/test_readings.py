@@ -1,0 +1,171 @@
+"""Every validation rule of ReadingIn / parse_reading (DESIGN.md, Reading)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from protocol.readings import InvalidReading, ReadingIn, parse_reading
+
+
+def _ts(delta_s: float = 0.0) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=delta_s)).isoformat().replace("+00:00", "Z")
+
+
+def valid(**overrides: object) -> dict[str, object]:
+    reading: dict[str, object] = {"sensor_id": "sensor-001", "seq": 7, "ts": "2026-01-02T03:04:05.123456Z",
+                                  "temperature": 21.5, "humidity": 48.0, "pressure": 1013.2, "battery": 88.0}
+    reading.update(overrides)
+    return reading
+
+
+def without(field: str) -> dict[str, object]:
+    reading = valid()
+    del reading[field]
+    return reading
+
+
+def accepted(reading: dict[str, object]) -> ReadingIn:
+    return parse_reading(json.dumps(reading))
+
+
+def rejected(raw: dict[str, object] | str | bytes, field: str | None = None) -> InvalidReading:
+    with pytest.raises(InvalidReading) as info:
+        parse_reading(json.dumps(raw) if isinstance(raw, dict) else raw)
+    if field is not None:
+        assert info.value.reason.startswith(field), info.value.reason
+    return info.value
+
+
+def test_a_valid_reading_parses_with_utc_ts() -> None:
+    reading = accepted(valid())
+    assert reading.sensor_id == "sensor-001" and reading.seq == 7
+    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    assert (reading.temperature, reading.humidity, reading.pressure, reading.battery) == (21.5, 48.0, 1013.2, 88.0)
+
+
+def test_parse_accepts_bytes_and_str() -> None:
+    raw = json.dumps(valid())
+    assert parse_reading(raw.encode()) == parse_reading(raw)
+
+
+def test_integers_are_fine_for_float_fields() -> None:
+    assert accepted(valid(temperature=20, pressure=1000)).temperature == 20.0
+
+
+BOUNDS = [("temperature", -60, 100), ("humidity", 0, 100), ("pressure", 300, 1100), ("battery", 0, 100)]
+
+
+@pytest.mark.parametrize(("field", "low", "high"), BOUNDS)
+def test_range_bounds_are_inclusive(field: str, low: float, high: float) -> None:
+    assert getattr(accepted(valid(**{field: float(low)})), field) == low
+    assert getattr(accepted(valid(**{field: float(high)})), field) == high
+
+
+@pytest.mark.parametrize(("field", "low", "high"), BOUNDS)
+def test_values_just_outside_the_range_are_rejected(field: str, low: float, high: float) -> None:
+    rejected(valid(**{field: low - 0.001}), field)
+    rejected(valid(**{field: high + 0.001}), field)
+
+
+@pytest.mark.parametrize("field", ["temperature", "humidity", "pressure", "battery"])
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_nan_and_infinities_are_rejected(field: str, token: str) -> None:
+    raw = json.dumps(valid(**{field: 1.0})).replace(f'"{field}": 1.0', f'"{field}": {token}')
+    assert token in raw
+    rejected(raw, field)
+
+
+def test_nan_is_rejected_in_python_mode_too() -> None:
+    with pytest.raises(ValueError):
+        ReadingIn.model_validate(valid(temperature=float("nan")))
+
+
+@pytest.mark.parametrize("field", list(valid()))
+def test_every_field_is_required(field: str) -> None:
+    rejected(without(field), field)
+
+
+@pytest.mark.parametrize("extra", [{"firmware": "1.0"}, {"id": 3}, {"stored_at": 1.0}])
+def test_extra_fields_are_rejected(extra: dict[str, object]) -> None:
+    rejected(valid(**extra), next(iter(extra)))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("seq", "7"), ("seq", 7.0), ("seq", 7.5), ("seq", True), ("seq", None),
+    ("temperature", "21.5"), ("temperature", True), ("humidity", False), ("pressure", None),
+    ("battery", [88.0]), ("sensor_id", 17), ("sensor_id", None), ("ts", None), ("ts", ["2026-01-02"]),
+])
+def test_wrong_types_are_rejected(field: str, value: object) -> None:
+    rejected(valid(**{field: value}), field)
+
+
+def test_ts_as_a_number_is_rejected() -> None:
+    rejected(valid(ts=1_767_323_045.0), "ts")
+    rejected(valid(ts=1_767_323_045), "ts")
+
+
+def test_ts_as_a_numeric_string_is_rejected() -> None:
+    rejected(valid(ts="1767323045"), "ts")
+
+
+@pytest.mark.parametrize("ts", ["2026-01-02T03:04:05", "2026-01-02T03:04:05.5", "2026-01-02"])
+def test_ts_without_an_offset_is_rejected(ts: str) -> None:
+    rejected(valid(ts=ts), "ts")
+
+
+@pytest.mark.parametrize("ts", ["yesterday", "2026-13-02T03:04:05Z", "", "2026-01-02T25:00:00Z"])
+def test_ts_that_is_not_a_timestamp_is_rejected(ts: str) -> None:
+    rejected(valid(ts=ts), "ts")
+
+
+def test_ts_with_another_offset_is_normalised_to_utc() -> None:
+    reading = accepted(valid(ts="2026-01-02T05:04:05+02:00"))
+    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert reading.ts.utcoffset() == timedelta(0)
+
+
+def test_ts_one_minute_in_the_future_is_accepted() -> None:
+    accepted(valid(ts=_ts(60)))
+
+
+@pytest.mark.parametrize("ahead_s", [330, 3600, 86_400 * 365])
+def test_ts_more_than_five_minutes_in_the_future_is_rejected(ahead_s: float) -> None:
+    assert "future" in rejected(valid(ts=_ts(ahead_s)), "ts").reason
+
+
+def test_old_ts_is_accepted() -> None:
+    accepted(valid(ts="1999-12-31T23:59:59Z"))
+
+
+@pytest.mark.parametrize("sensor_id", ["a", "A-z_0.9", "s" * 64, "sensor-000", "..", "-"])
+def test_sensor_id_charset_and_length_accepted(sensor_id: str) -> None:
+    assert accepted(valid(sensor_id=sensor_id)).sensor_id == sensor_id
+
+
+@pytest.mark.parametrize("sensor_id", ["", "s" * 65, "a b", "a/b", "a:b", "é", "٣", "abc\n", "a\x00", "a+b"])
+def test_sensor_id_charset_and_length_rejected(sensor_id: str) -> None:
+    rejected(valid(sensor_id=sensor_id), "sensor_id")
+
+
+def test_seq_bounds() -> None:
+    assert accepted(valid(seq=0)).seq == 0
+    assert accepted(valid(seq=2**63 - 1)).seq == 2**63 - 1
+    rejected(valid(seq=-1), "seq")
+    rejected(valid(seq=2**63), "seq")
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[]", b'"reading"', b"null", b"\xff\xfe{}",
+                                 b"{'sensor_id': 'a'}"])
+def test_malformed_json_is_rejected(raw: bytes) -> None:
+    rejected(raw)
+
+
+def test_invalid_reading_reason_is_one_line_and_names_the_fields() -> None:
+    error = rejected(valid(temperature=1000.0, humidity=-1.0))
+    assert "\n" not in error.reason
+    assert "temperature" in error.reason and "humidity" in error.reason
+    assert str(error) == error.reason
+    assert isinstance(error, ValueError)

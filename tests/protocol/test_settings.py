@@ -1,0 +1,76 @@
+"""Settings: the environment names and defaults of DESIGN.md's configuration table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from protocol.settings import Settings
+
+ENV_NAMES = ["KAFKA_BOOTSTRAP", "DATABASE_URL", "TELERING_KEYS_FILE", "TELERING_GRANT_KEYS", "WEB_NODE_HOST",
+             "WEB_NODE_PORT", "WEB_NODE_URL", "READINGS_PARTITIONS", "GRANT_TTL_S", "TELERING_TOPIC_PREFIX",
+             "TELERING_APP_ID", "BATCH_MAX_READINGS", "RECEIVER_BUFFER_MAX", "TOPIC_REPLICATION",
+             "WEB_NODE_CHECK_PARTITION"]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_defaults_match_the_design(clean_env: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.database_url == "sqlite+aiosqlite:///telering.db"
+    assert s.telering_keys_file == Path("telering.keys")
+    assert s.telering_grant_keys is None
+    assert (s.web_node_host, s.web_node_port) == ("127.0.0.1", 8080)
+    assert s.web_node_url == "http://127.0.0.1:8080"
+    assert s.readings_partitions == 4
+    assert s.grant_ttl_s == 5.0
+    assert s.topic_prefix == ""
+
+
+def test_reads_the_design_env_names(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    values = {"KAFKA_BOOTSTRAP": "broker-a:9092,broker-b:9092", "DATABASE_URL": "postgresql+asyncpg://u@h/db",
+              "TELERING_KEYS_FILE": str(tmp_path / "k.keys"), "TELERING_GRANT_KEYS": "k1,k2",
+              "WEB_NODE_HOST": "0.0.0.0", "WEB_NODE_PORT": "9000", "WEB_NODE_URL": "http://web:9000",
+              "READINGS_PARTITIONS": "8", "GRANT_TTL_S": "2.5", "TELERING_TOPIC_PREFIX": "t1-"}
+    for name, value in values.items():
+        clean_env.setenv(name, value)
+    s = Settings()
+    assert s.kafka_bootstrap == "broker-a:9092,broker-b:9092"
+    assert s.database_url == "postgresql+asyncpg://u@h/db"
+    assert s.telering_keys_file == tmp_path / "k.keys"
+    assert s.telering_grant_keys is not None and s.telering_grant_keys.get_secret_value() == "k1,k2"
+    assert (s.web_node_host, s.web_node_port, s.web_node_url) == ("0.0.0.0", 9000, "http://web:9000")
+    assert (s.readings_partitions, s.grant_ttl_s, s.topic_prefix) == (8, 2.5, "t1-")
+
+
+def test_env_names_are_case_insensitive(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("kafka_bootstrap", "lower:1")
+    assert Settings().kafka_bootstrap == "lower:1"
+
+
+def test_grant_keys_are_secret_in_repr(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TELERING_GRANT_KEYS", "very-secret-key")
+    s = Settings()
+    assert "very-secret-key" not in repr(s) and "very-secret-key" not in str(s.model_dump())
+
+
+def test_explicit_values_beat_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("KAFKA_BOOTSTRAP", "env:1")
+    assert Settings(kafka_bootstrap="given:2").kafka_bootstrap == "given:2"
+
+
+@pytest.mark.parametrize(("name", "value"), [("WEB_NODE_PORT", "70000"), ("WEB_NODE_PORT", "http"),
+                                             ("READINGS_PARTITIONS", "0"), ("GRANT_TTL_S", "0")])
+def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings()
