@@ -51,7 +51,7 @@ def encode(message: TokenMessage) -> bytes:
 def decode(raw: bytes) -> TokenMessage:
     """Parse a token-topic message; raises ValueError on anything else."""
     data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("type") not in _TYPES:
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str) or data["type"] not in _TYPES:
         raise ValueError("not a token message")
     kind = _TYPES[data.pop("type")]
     try:
