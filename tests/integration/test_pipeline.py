@@ -6,8 +6,6 @@ real SQLite file, real worker processes (`python -m stream_app`) and the simulat
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections import Counter
 
 import pytest
@@ -15,19 +13,8 @@ import pytest
 from protocol.partitioning import partition_for
 from protocol.token import GrantMessage, Release
 from stream_app.dlq import REASON_HEADER
-from tests.support.processes import python_argv
 
 pytestmark = pytest.mark.kafka
-
-
-def simulate(harness, *args: str, timeout: float = 180) -> dict:
-    """Run the real simulator against the harness's topic; returns its summary."""
-    summary_path = harness.workdir / f"summary-{len(list(harness.workdir.glob('summary-*')))}.json"
-    argv = python_argv("simulator", "--bootstrap", harness.bootstrap, "--topic", harness.topics.readings,
-                       "--summary-json", str(summary_path), "--quiet", *args)
-    done = subprocess.run(argv, env=harness.env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(summary_path.read_text())
 
 
 def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_factory):
@@ -35,7 +22,7 @@ def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_fac
     harness.start_web_node()
     worker = harness.start_worker()
     harness.wait_worker_ready(worker)
-    summary = simulate(harness, "--sensors", "8", "--count", "4000", "--rate", "0", "--seed", "7",
+    summary = harness.simulate("--sensors", "8", "--count", "4000", "--rate", "0", "--seed", "7",
                        "--invalid-fraction", "0.05", "--duplicate-fraction", "0.05", "--out-of-order-fraction", "0.05")
     assert summary["invalid"] > 0 and summary["duplicates"] > 0 and summary["out_of_order"] > 0
 
@@ -56,7 +43,7 @@ def test_ring_gives_every_receiver_its_turn(pipeline_factory, partitions):
     harness.start_web_node()
     worker = harness.start_worker()
     harness.wait_worker_ready(worker)
-    summary = simulate(harness, "--sensors", str(4 * partitions), "--count", str(500 * partitions),
+    summary = harness.simulate("--sensors", str(4 * partitions), "--count", str(500 * partitions),
                        "--rate", "0", "--seed", "3")
     harness.wait_stored(summary["sent_valid"])
 

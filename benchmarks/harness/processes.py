@@ -1,4 +1,4 @@
-"""Real telering processes (web node, workers) for integration and fault tests."""
+"""Child processes (web node, workers) that can be stopped, killed, paused and resumed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.waiting import eventually
+from benchmarks.harness.waiting import eventually
 
 
 def free_port() -> int:

@@ -1,0 +1,1 @@
+"""Real telering processes on one machine, shared by benchmarks and the test suite."""

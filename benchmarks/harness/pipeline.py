@@ -1,0 +1,159 @@
+"""A whole telering pipeline on the session broker: web node and worker processes, one SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from protocol import token
+from protocol.keys import add_key
+from protocol.topics import Topics
+from benchmarks.harness.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from benchmarks.harness.waiting import eventually
+
+
+@dataclass
+class PipelineHarness:
+    bootstrap: str
+    workdir: Path
+    partitions: int = 4
+    grant_ttl_s: float = 5.0
+    batch_max: int = 5000
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}-")
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.topics = Topics.with_prefix(self.prefix)
+        self.keys_file = self.workdir / "telering.keys"
+        if not self.keys_file.exists():
+            add_key(self.keys_file)
+        self.db_path = self.workdir / "telering.db"
+        self.web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.app_id = f"{self.prefix}app"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return child_env({
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
+            "TELERING_KEYS_FILE": str(self.keys_file),
+            "WEB_NODE_HOST": "127.0.0.1",
+            "WEB_NODE_PORT": str(self.web_port),
+            "WEB_NODE_URL": self.web_url,
+            "READINGS_PARTITIONS": str(self.partitions),
+            "GRANT_TTL_S": str(self.grant_ttl_s),
+            "BATCH_MAX_READINGS": str(self.batch_max),
+            "TELERING_TOPIC_PREFIX": self.prefix,
+            "TELERING_APP_ID": self.app_id,
+        })
+
+    def start_web_node(self) -> ManagedProcess:
+        n = sum(p.name.startswith("web") for p in self.processes)
+        proc = ManagedProcess(f"web{n}", python_argv("web_node"), self.env, self.workdir / f"web{n}.log").start()
+        self.processes.append(proc)
+        wait_healthy(self.web_url, proc)
+        return proc
+
+    def start_worker(self) -> ManagedProcess:
+        n = sum(p.name.startswith("worker") for p in self.processes)
+        proc = ManagedProcess(f"worker{n}", python_argv("stream_app", "-l", "info"), self.env,
+                              self.workdir / f"worker{n}.log").start()
+        self.processes.append(proc)
+        return proc
+
+    def wait_worker_ready(self, proc: ManagedProcess, timeout: float = 60.0) -> None:
+        def ready() -> bool:
+            assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
+            return "owns receivers [" in proc.log_text() and "coordinator signs" in self.all_worker_logs()
+
+        eventually(ready, timeout=timeout, message=f"{proc.name} never owned receivers")
+
+    def all_worker_logs(self) -> str:
+        return "".join(p.log_text() for p in self.processes if p.name.startswith("worker"))
+
+    def stored(self) -> int:
+        if not self.db_path.exists():
+            return 0
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0
+
+    def stored_keys(self) -> list[tuple[str, int]]:
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            return conn.execute("SELECT sensor_id, seq FROM readings ORDER BY sensor_id, seq").fetchall()
+
+    def wait_stored(self, n: int, timeout: float = 90.0) -> None:
+        try:
+            eventually(lambda: self.stored() >= n, timeout=timeout, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}") from exc
+
+    def token_messages(self) -> list[token.TokenMessage]:
+        return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token)]
+
+    def dlq_messages(self) -> list:
+        return list(read_records(self.bootstrap, self.topics.dlq))
+
+    def simulate(self, *args: str, timeout: float = 600) -> dict:
+        """Run the real simulator (`python -m simulator`) on this pipeline's topic; its summary."""
+        summary_path = self.workdir / f"summary-{len(list(self.workdir.glob('summary-*')))}.json"
+        argv = python_argv("simulator", "--bootstrap", self.bootstrap, "--topic", self.topics.readings,
+                           "--partitions", str(self.partitions), "--summary-json", str(summary_path),
+                           "--quiet", *args)
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"simulator exited {done.returncode}: {done.stderr[-3000:]}")
+        return json.loads(summary_path.read_text())
+
+    def start_simulator(self, *args: str) -> tuple[ManagedProcess, Path]:
+        """Start the simulator in the background; returns the process and its summary path."""
+        n = sum(p.name.startswith("simulator") for p in self.processes)
+        summary_path = self.workdir / f"simulator{n}.json"
+        argv = python_argv("simulator", "--bootstrap", self.bootstrap, "--topic", self.topics.readings,
+                           "--partitions", str(self.partitions), "--summary-json", str(summary_path),
+                           "--quiet", *args)
+        proc = ManagedProcess(f"simulator{n}", argv, self.env, self.workdir / f"simulator{n}.log").start()
+        self.processes.append(proc)
+        return proc, summary_path
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+
+def read_records(bootstrap: str, topic: str, timeout_ms: int = 2000) -> Iterator:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=timeout_ms)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        remaining = {tp: end[tp] for tp in tps if end[tp] > 0}
+        for record in consumer:
+            yield record
+            tp = TopicPartition(record.topic, record.partition)
+            if record.offset + 1 >= remaining.get(tp, 0):
+                remaining.pop(tp, None)
+            if not remaining:
+                break
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    return [r.value for r in read_records(bootstrap, topic)]
