@@ -23,8 +23,10 @@ def free_port() -> int:
 class ManagedProcess:
     """A child process with its output in a log file; stopped, killed, paused on demand."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
+                 cwd: Path | None = None) -> None:
         self.name = name
+        self.cwd = cwd if cwd is not None else log_path.parent
         self.argv = argv
         self.env = env
         self.log_path = log_path
@@ -33,7 +35,7 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     cwd=self.cwd, start_new_session=True)
         log.close()
         return self
 

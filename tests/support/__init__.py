@@ -1,0 +1,1 @@
+"""Shared test helpers and fixture plugins, registered through ``pytest_plugins`` in conftest."""

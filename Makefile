@@ -1,0 +1,55 @@
+# telering: `make test` runs the whole suite (what .ci/run calls); `make demo` runs the pipeline.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb).
+QT_DEBS := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
+
+.PHONY: venv sysdeps kafka-jars test demo clean distclean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+sysdeps:
+	@missing=$$(for p in $(QT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if ! command -v dpkg >/dev/null 2>&1; then \
+	  echo "sysdeps: not a Debian system; make sure Qt's libraries are installed: $(QT_DEBS)" >&2; \
+	elif [ -z "$$missing" ]; then \
+	  echo "sysdeps: Qt runtime libraries present"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "sysdeps: not root, cannot install: $$missing (GUI tests may fail)" >&2; \
+	else \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@# PostgreSQL's server for the throwaway test cluster (tests/support/postgres.py)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "sysdeps: PostgreSQL server present"; \
+	elif ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then \
+	  echo "sysdeps: cannot install PostgreSQL (needs root on Debian): its tests skip, or fail under CI" >&2; \
+	else \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	fi
+
+kafka-jars: venv
+	$(VPY) -m kafka_local fetch
+
+test: venv sysdeps kafka-jars
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# DEMO_SECONDS=N (environment or `make demo DEMO_SECONDS=N`) bounds the run; unset = until Ctrl-C.
+demo: venv kafka-jars
+	$(VPY) scripts/demo.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache test-output .demo .cache/kafka-data
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+# Also the virtualenv and the Kafka jar cache (the next run fetches them again).
+distclean: clean
+	rm -rf $(VENV) .cache

@@ -1,0 +1,11 @@
+"""Suite-wide pytest set-up: fixtures live in ``tests/support`` plugin modules listed here.
+
+Add your own plugin module to ``pytest_plugins`` rather than growing this file.
+"""
+
+pytest_plugins = [
+    "tests.support.kafka",
+    "tests.support.postgres",
+    "tests.support.web",
+    "tests.support.pipeline",
+]
