@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensors", type=int, default=10, help="simulated sensors (default 10)")
     parser.add_argument("--rate", type=float, default=200.0, help="readings/s over all sensors (default 200)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s demo: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     keys_file = Path(os.environ.get("TELERING_KEYS_FILE") or args.workdir / "telering.keys")
