@@ -12,14 +12,18 @@ from protocol.settings import Settings
 
 def main(argv: list[str] | None = None) -> int:
     default_file = Settings().telering_keys_file
+    file_help = f"key file (one key a line, newest last; default TELERING_KEYS_FILE={default_file})"
     parser = argparse.ArgumentParser(prog="telering-keys", description=__doc__)
-    parser.add_argument("--file", type=Path, default=default_file,
-                        help=f"key file (one key a line, newest last; default TELERING_KEYS_FILE={default_file})")
+    parser.add_argument("--file", type=Path, default=default_file, help=file_help)
+    # `--file` is accepted after the command too: `telering-keys new --file x.keys`
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--file", type=Path, default=argparse.SUPPRESS, help=file_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("new", help="append a new signing key (creates the file, mode 0600)")
-    sub.add_parser("ensure", help="create the file with one key unless it already holds one")
-    sub.add_parser("list", help="print the fingerprint of each key, oldest first")
-    sub.add_parser("retire", help="drop the oldest key (after every part verifies with the newer one)")
+    sub.add_parser("new", parents=[common], help="append a new signing key (creates the file, mode 0600)")
+    sub.add_parser("ensure", parents=[common], help="create the file with one key unless it already holds one")
+    sub.add_parser("list", parents=[common], help="print the fingerprint of each key, oldest first")
+    sub.add_parser("retire", parents=[common],
+                   help="drop the oldest key (after every part verifies with the newer one)")
     args = parser.parse_args(argv)
 
     path: Path = args.file

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import ConfigDict, Strict, StringConstraints, ValidationError, field_validator
-from sqlalchemy import BigInteger, Column, Double, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Double, Integer, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -66,7 +66,9 @@ class Reading(Measurements, table=True):
         Index("ix_readings_ts", "ts"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    # 64-bit on PostgreSQL; on SQLite an INTEGER primary key is the (64-bit) rowid
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True))
     sensor_id: str = Field(max_length=64)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     ts: float = Field(sa_column=Column(Double, nullable=False))

@@ -1,0 +1,247 @@
+"""compose/: the docker compose files and Dockerfile, checked by parsing them (no Docker engine
+here). `docker compose config` also validates them where the compose plugin is installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from protocol.settings import Settings
+from protocol.topics import Topics
+from stream_app.topics_admin import TOKEN_RETENTION_MS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose"
+BASE = COMPOSE / "docker-compose.yml"
+KAFKA3 = COMPOSE / "docker-compose.kafka3.yml"
+
+TELERING_SERVICES = {"topic-init", "web-node", "worker", "simulator"}  # env read by our Settings
+SETTINGS_NAMES = {field.validation_alias for field in Settings.model_fields.values()}
+# ${...} knobs of the compose files themselves, documented in docs/scale-out.md
+COMPOSE_KNOBS = {"TELERING_VERSION", "TELERING_UID", "KAFKA_EXTERNAL_HOST", "SIM_SENSORS", "SIM_RATE"}
+HEALTHY, COMPLETED = "service_healthy", "service_completed_successfully"
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Compose's merge of an override file, for the parts these files use (mappings merge)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+VARIANTS = {"single-broker": lambda: _load(BASE), "three-brokers": lambda: _merge(_load(BASE), _load(KAFKA3))}
+
+
+@pytest.fixture(params=sorted(VARIANTS))
+def project(request: pytest.FixtureRequest) -> dict:
+    """The compose project as docker compose would see it: the base file, or base + kafka3."""
+    return VARIANTS[request.param]()
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "environment should be a mapping"
+    return {key: str(value) for key, value in env.items()}
+
+
+def _brokers(project: dict) -> dict[str, dict]:
+    return {name: s for name, s in project["services"].items() if "KAFKA_NODE_ID" in _env(s)}
+
+
+# The compose-spec attributes these files may use: a misspelt key fails here, not on a deploy day.
+TOP_LEVEL = {"name", "services", "volumes", "secrets", "networks", "configs"}
+SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "depends_on", "healthcheck",
+                "ports", "volumes", "secrets", "restart", "hostname", "deploy"}
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"}
+RESTART_POLICIES = {"no", "always", "on-failure", "unless-stopped"}
+
+
+def test_only_known_compose_attributes(project):
+    assert {k for k in project if not k.startswith("x-")} <= TOP_LEVEL
+    for name, service in project["services"].items():
+        assert set(service) <= SERVICE_KEYS, f"{name}: {sorted(set(service) - SERVICE_KEYS)}"
+        assert set(service.get("healthcheck", {})) <= HEALTHCHECK_KEYS, name
+        assert service.get("restart", "no") in RESTART_POLICIES, name
+        for target, spec in service.get("depends_on", {}).items():
+            assert target in project["services"], f"{name} depends on unknown service {target}"
+            assert set(spec) <= {"condition", "restart", "required"}, name
+        for secret in service.get("secrets", []):
+            assert secret in project["secrets"], f"{name}: undeclared secret {secret}"
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in project["volumes"], f"{name}: undeclared volume {volume}"
+
+
+def test_services_and_pinned_images(project):
+    services = project["services"]
+    assert TELERING_SERVICES | {"kafka", "postgres"} <= set(services)
+    for name, service in services.items():
+        image = service.get("image", "")
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and tag != "latest", f"{name}: image {image!r} is not pinned to a version"
+    for name, broker in _brokers(project).items():
+        assert broker.get("image", services["kafka"]["image"]) == "apache/kafka:3.9.1", name
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert {s["image"] for n, s in services.items() if n in TELERING_SERVICES - {"topic-init"}} == \
+        {"telering:${TELERING_VERSION:-0.1.0}"}
+
+
+def test_env_names_are_the_settings_names(project):
+    for name in TELERING_SERVICES:
+        unknown = set(_env(project["services"][name])) - SETTINGS_NAMES
+        assert not unknown, f"{name}: {sorted(unknown)} are not telering settings ({sorted(SETTINGS_NAMES)})"
+    text = BASE.read_text() + KAFKA3.read_text()
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", text))
+    assert used <= SETTINGS_NAMES | COMPOSE_KNOBS, sorted(used - SETTINGS_NAMES - COMPOSE_KNOBS)
+
+
+def test_parts_agree_on_partitions_brokers_and_replication(project):
+    envs = {name: _env(project["services"][name]) for name in TELERING_SERVICES}
+    assert len({env["READINGS_PARTITIONS"] for env in envs.values()}) == 1
+    kafka_users = {name: env for name, env in envs.items() if name != "web-node"}
+    assert len({env["KAFKA_BOOTSTRAP"] for env in kafka_users.values()}) == 1
+    assert len({env["TOPIC_REPLICATION"] for env in kafka_users.values()}) == 1
+    brokers = _brokers(project)
+    bootstrap = next(iter(kafka_users.values()))["KAFKA_BOOTSTRAP"].split(",")
+    assert sorted(b.split(":")[0] for b in bootstrap) == sorted(brokers)
+    replication = int(next(iter(kafka_users.values()))["TOPIC_REPLICATION"])
+    assert replication == len(brokers)
+    assert envs["worker"]["WEB_NODE_URL"] == "http://web-node:8080"
+    assert envs["web-node"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def test_brokers_form_one_kraft_quorum(project):
+    brokers = _brokers(project)
+    envs = {name: _env(b) for name, b in brokers.items()}
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in envs.values()) == list(range(1, len(brokers) + 1))
+    assert len({env["CLUSTER_ID"] for env in envs.values()}) == 1
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
+    assert voters == {",".join(f"{env['KAFKA_NODE_ID']}@{name}:9093" for name, env in
+                               sorted(envs.items(), key=lambda item: int(item[1]["KAFKA_NODE_ID"])))}
+    for name, env in envs.items():
+        assert f"PLAINTEXT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+        if len(brokers) == 3:
+            assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2" and env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
+            assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+
+
+def test_depends_on_waits_on_health_or_completion(project):
+    services = project["services"]
+    expected = {"worker": {"kafka", "topic-init", "web-node"}, "web-node": {"postgres"},
+                "simulator": {"kafka", "topic-init"}, "topic-init": {"kafka"}}
+    for name, needs in expected.items():
+        assert needs <= set(services[name].get("depends_on", {})), name
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on needs the long form with conditions"
+        for target, spec in depends.items():
+            condition = spec.get("condition")
+            assert condition in (HEALTHY, COMPLETED), f"{name} -> {target}: condition {condition!r}"
+            if condition == HEALTHY:
+                check = services[target].get("healthcheck", {})
+                assert check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), \
+                    f"{name} waits for {target} to be healthy, but {target} has no healthcheck"
+            else:
+                assert services[target].get("restart") == "no", f"{target} is a one-shot: restart: \"no\""
+    assert services["topic-init"]["depends_on"]["kafka"]["condition"] == HEALTHY
+    for broker in _brokers(project):
+        assert services["topic-init"]["depends_on"][broker]["condition"] == HEALTHY
+
+
+def test_worker_scales(project):
+    worker = project["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker
+    assert "hostname" not in worker
+    assert not [n for n, s in project["services"].items() if "container_name" in s]
+
+
+def test_topic_init_makes_the_protocol_topics():
+    script = "\n".join(_load(BASE)["services"]["topic-init"]["command"])
+    topics = Topics()
+    for topic in (topics.readings, topics.token, topics.dlq):
+        assert f"--topic {topic} " in script
+    assert f"retention.ms={TOKEN_RETENTION_MS}" in script
+    assert '--partitions "$$READINGS_PARTITIONS"' in script
+    assert script.count('--replication-factor "$$TOPIC_REPLICATION"') == 3
+
+
+def test_keys_arrive_as_a_secret(project):
+    secrets = project["secrets"]
+    assert secrets["telering_keys"]["file"] == "./secrets/telering.keys"
+    for name in ("worker", "web-node"):
+        service = project["services"][name]
+        assert "telering_keys" in service["secrets"]
+        assert _env(service)["TELERING_KEYS_FILE"] == "/run/secrets/telering_keys"
+    for name in TELERING_SERVICES:
+        assert "TELERING_GRANT_KEYS" not in _env(project["services"][name])
+    assert "postgres_password" in project["services"]["postgres"]["secrets"]
+    url = _env(project["services"]["web-node"])["DATABASE_URL"]
+    assert re.fullmatch(r"postgresql\+asyncpg://[^:@/]+@[^/]+/\w+", url), "no password in DATABASE_URL"
+    assert any(line.strip() in ("compose/secrets/*", "compose/secrets/")
+               for line in (ROOT / ".gitignore").read_text().splitlines())
+
+
+def _looks_random(token: str) -> bool:
+    return all(re.search(cls, token) for cls in ("[a-z]", "[A-Z]", "[0-9]"))
+
+
+def test_no_key_material_in_the_files():
+    local_keys = COMPOSE / "secrets" / "telering.keys"  # a deployer's real keys, if made here
+    known = set(local_keys.read_text().split()) if local_keys.exists() else set()
+    for path in (BASE, KAFKA3, COMPOSE / "Dockerfile", ROOT / ".dockerignore"):
+        text = path.read_text()
+        suspects = [t for t in re.findall(r"[A-Za-z0-9_\-]{32,}", text) if _looks_random(t)]
+        assert not suspects, f"{path.name}: {[t[:6] + '…' for t in suspects]} look like key material"
+        assert not [k for k in known if k in text], f"{path.name} holds a key of {local_keys}"
+        assert "PRIVATE KEY" not in text
+
+
+def test_dockerfile_is_slim_pinned_non_root_and_keyless():
+    lines = [line.strip() for line in (COMPOSE / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    base = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
+    assert len(base) == 1 and re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base[0]), base
+    users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), users
+    last_user = max(i for i, line in enumerate(lines) if line.upper().startswith("USER "))
+    assert not [line for line in lines[last_user:] if line.upper().startswith(("RUN ", "COPY ", "ADD "))]
+    copies = [line for line in lines if line.upper().startswith(("COPY ", "ADD "))]
+    for copy in copies:
+        sources = copy.split()[1:-1]
+        assert not [s for s in sources if s in (".", "./", "*") or "keys" in s or "secrets" in s], copy
+    assert any('pip install ".[postgres]"' in line for line in lines)
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "*.keys" in ignored and "compose/secrets/" in ignored
+
+
+def _docker_compose() -> list[str] | None:
+    """Compose v2 (the docker CLI plugin); v1's `docker-compose` predates parts of the spec."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    return None
+
+
+@pytest.mark.parametrize("files", [[BASE], [BASE, KAFKA3]], ids=["single-broker", "three-brokers"])
+def test_docker_compose_config_accepts_them(files, tmp_path):
+    command = _docker_compose()
+    if command is None:
+        pytest.skip("no `docker compose` plugin installed: the structural checks above stand in for it")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    args = [arg for f in files for arg in ("-f", str(f))]
+    done = subprocess.run([*command, "--env-file", str(env_file), *args, "config", "-q"],
+                          capture_output=True, text=True, cwd=COMPOSE)
+    assert done.returncode == 0, done.stderr
