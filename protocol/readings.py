@@ -50,7 +50,10 @@ class ReadingIn(Measurements):
     def _utc_not_future(cls, ts: datetime) -> datetime:
         if ts.tzinfo is None:
             raise ValueError("ts must carry a UTC offset (RFC 3339)")
-        ts = ts.astimezone(timezone.utc)
+        try:
+            ts = ts.astimezone(timezone.utc)
+        except OverflowError:  # e.g. year 1 at +14:00: its UTC form is before year 1
+            raise ValueError("ts is outside the range of representable dates") from None
         if ts.timestamp() > time.time() + MAX_FUTURE_S:
             raise ValueError(f"ts {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
         return ts

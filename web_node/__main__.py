@@ -1,40 +1,87 @@
-"""`python -m web_node`: run the web node."""
+"""`python -m web_node`: run the web node; `python -m web_node migrate`: migrate its database."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.keys import KeysMissing
 from protocol.settings import Settings
+from web_node import schema
 from web_node.app import create_app
 
 log = logging.getLogger("web_node")
 
 
-def main(argv: list[str] | None = None) -> int:
-    env = Settings()
-    parser = argparse.ArgumentParser(prog="web_node", description="telering web node: stores and serves readings")
+def _parser(env: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="web_node", description="telering web node: stores and serves readings. With no "
+        "command it serves, first bringing the database schema up to date (Alembic).")
     parser.add_argument("--host", default=env.web_node_host, help=f"listen address (WEB_NODE_HOST, default {env.web_node_host})")
     parser.add_argument("--port", type=int, default=env.web_node_port, help=f"listen port (WEB_NODE_PORT, default {env.web_node_port})")
     parser.add_argument("--database-url", default=env.database_url, help="SQLAlchemy async URL (DATABASE_URL)")
+    parser.add_argument("--no-migrate", action="store_true",
+                        help=f"do not migrate the database on start: refuse to serve unless its schema is "
+                             f"current (migrate it with `{schema.MIGRATE_COMMAND}`)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date, then exit",
+                                  description="Apply the packaged Alembic migrations to DATABASE_URL, then exit.")
+    migrate.add_argument("--database-url", default=argparse.SUPPRESS,
+                         help="SQLAlchemy async URL (DATABASE_URL)")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    env = Settings()
+    args = _parser(env).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # web_node.schema says what changed
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     settings = env.model_copy(update={"web_node_host": args.host, "web_node_port": args.port,
                                       "database_url": args.database_url})
+    if args.command == "migrate":
+        return _migrate(settings.database_url)
+    if args.no_migrate and not _schema_is_current(settings.database_url):
+        return 2
     try:
-        app = create_app(settings)
+        app = create_app(settings, migrate=not args.no_migrate)
     except KeysMissing as exc:
         log.error("%s", exc)
         return 2
     web.run_app(app, host=settings.web_node_host, port=settings.web_node_port, print=None,
                 access_log=None, shutdown_timeout=5)
     return 0
+
+
+def _migrate(url: str) -> int:
+    try:
+        before, after = asyncio.run(schema.migrate_url(url))
+    except schema.SchemaOutOfDate as exc:
+        log.error("%s", exc)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("cannot migrate the database: %s", exc)
+        return 1
+    log.info("database schema at revision %s (was %s)", after, before or "<empty>")
+    return 0
+
+
+def _schema_is_current(url: str) -> bool:
+    try:
+        asyncio.run(schema.check_url(url))
+    except schema.SchemaOutOfDate as exc:
+        log.error("%s", exc)
+        return False
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("cannot check the database schema: %s", exc)
+        return False
+    return True
 
 
 if __name__ == "__main__":

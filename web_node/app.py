@@ -7,38 +7,48 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from protocol.grants import GrantCodec
-from protocol.keys import fingerprint, load_keys
+from protocol.keys import fingerprint
 from protocol.settings import Settings
 from web_node.batches import batch_observers_key, stored_listeners_key
 from web_node.errors import json_errors
-from web_node.keys import codec_key, settings_key, storage_key
+from web_node.keyring import Keyring
+from web_node.keys import keyring_key, settings_key, storage_key
+from web_node.live import LiveHub, live_hub_key, shutdown as close_live_clients
+from web_node.metrics import Metrics, metrics_key
 from web_node.routes import setup_routes
 from web_node.storage import Storage
 
 log = logging.getLogger("web_node")
+migrate_key = web.AppKey("migrate", bool)
 
 BYTES_PER_READING = 400
 
 
-def create_app(settings: Settings, *, keys: list[str] | None = None) -> web.Application:
+def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bool = True) -> web.Application:
     """Build the application; the database opens on start-up and closes on clean-up."""
-    keys = keys if keys is not None else load_keys(settings)
+    keyring = Keyring(keys) if keys is not None else Keyring.from_settings(settings)
     max_body = max(1 << 20, settings.batch_max_readings * BYTES_PER_READING)
     app = web.Application(middlewares=[json_errors], client_max_size=max_body)
     app[settings_key] = settings
-    app[codec_key] = GrantCodec(keys)
-    app[stored_listeners_key] = []
-    app[batch_observers_key] = []
+    app[keyring_key] = keyring
+    # a live client may fall two full batches behind before it is dropped
+    hub = LiveHub(queue_size=2 * settings.batch_max_readings)
+    metrics = Metrics(hub)
+    app[live_hub_key] = hub
+    app[metrics_key] = metrics
+    app[stored_listeners_key] = [hub.publish]
+    app[batch_observers_key] = [metrics.observe_batch]
+    app[migrate_key] = migrate
     app.cleanup_ctx.append(_storage_ctx)
+    app.on_shutdown.append(close_live_clients)
     setup_routes(app)
-    log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keys))
+    log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
     return app
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     storage = Storage(app[settings_key].database_url)
-    await storage.open()
+    await storage.open(migrate=app[migrate_key])
     app[storage_key] = storage
     yield
     await storage.close()

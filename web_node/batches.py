@@ -8,24 +8,31 @@ is raised inside the same transaction as the insert.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import NoReturn
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
-from protocol.grants import Grant, GrantCodec, GrantError
+from protocol.grants import Grant, GrantError
 from protocol.partitioning import partition_for
 from protocol.readings import ReadingIn
-from web_node.errors import ApiError
-from web_node.keys import codec_key, settings_key, storage_key
-from web_node.storage import Superseded
+from web_node.errors import ApiError, error_code
+from web_node.keyring import Keyring
+from web_node.keys import keyring_key, settings_key, storage_key
+from web_node.storage import Row, StoreResult, Superseded
 
 log = logging.getLogger("web_node.batches")
 
 StoredListener = Callable[[Sequence[ReadingIn]], None]
+# (outcome: ACCEPTED or the refusal's error code, stored, duplicates, seconds spent storing)
+BatchObserver = Callable[[str, int, int, float], None]
 stored_listeners_key = web.AppKey("stored_listeners", list[StoredListener])
-batch_observers_key = web.AppKey("batch_observers", list[Callable[[str, int, int, float], None]])
+batch_observers_key = web.AppKey("batch_observers", list[BatchObserver])
+ACCEPTED = "accepted"
 
 MAX_ITEM_ERRORS = 100
 
@@ -37,9 +44,40 @@ class BatchIn(BaseModel):
 
 
 async def post_batch(request: web.Request) -> web.Response:
-    """Store a batch of readings under a grant; 200 `{"stored", "duplicates"}`."""
+    """Store a batch of readings under a grant; 200 `{"stored", "duplicates", "epoch"}`.
+
+    Observers hear of every batch (accepted, or refused with its error code); listeners get
+    the readings actually stored, in batch order, right after the commit."""
+    observers = request.app[batch_observers_key]
+    try:
+        result, epoch, seconds = await _store_batch(request)
+    except web.HTTPException as exc:
+        _notify(observers, error_code(exc), 0, 0, 0.0)
+        raise
+    except Exception:
+        _notify(observers, "internal", 0, 0, 0.0)
+        raise
+    _notify(observers, ACCEPTED, len(result.stored), result.duplicates, seconds)
+    for listener in request.app[stored_listeners_key]:
+        try:
+            listener(_StoredReadings(result.stored))
+        except Exception:  # the batch is stored: a listener's failure must not make it look refused
+            log.exception("stored-listener %r failed", listener)
+    return web.json_response({"stored": len(result.stored), "duplicates": result.duplicates, "epoch": epoch})
+
+
+def _notify(observers: list[BatchObserver], outcome: str, stored: int, duplicates: int, seconds: float) -> None:
+    for observer in observers:
+        try:
+            observer(outcome, stored, duplicates, seconds)
+        except Exception:
+            log.exception("batch observer %r failed", observer)
+
+
+async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
+    """Verify, validate and store; returns the result, the grant's epoch and the store time."""
     settings = request.app[settings_key]
-    grant = _verified_grant(request, request.app[codec_key])
+    grant = _verified_grant(request, request.app[keyring_key])
     storage = request.app[storage_key]
     if grant.epoch < storage.fence_epoch:
         raise _superseded(storage.fence_epoch)
@@ -47,23 +85,21 @@ async def post_batch(request: web.Request) -> web.Response:
     readings = _parse_batch(body, settings.batch_max_readings)
     if settings.check_partition:
         _check_receiver(readings, grant.receiver, settings.readings_partitions)
+    started = time.perf_counter()
     try:
         result = await storage.store(readings, epoch=grant.epoch, receiver=grant.receiver)
     except Superseded as exc:
         raise _superseded(exc.epoch) from None
-    for listener in request.app[stored_listeners_key]:
-        listener(result.stored)
-    return web.json_response({"stored": len(result.stored), "duplicates": result.duplicates,
-                              "epoch": grant.epoch})
+    return result, grant.epoch, time.perf_counter() - started
 
 
-def _verified_grant(request: web.Request, codec: GrantCodec) -> Grant:
+def _verified_grant(request: web.Request, keyring: Keyring) -> Grant:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "grant_invalid", "missing `Authorization: Bearer <grant>` header")
     try:
-        return codec.verify(token.strip())
+        return keyring.verify(token.strip())
     except GrantError as exc:
         raise ApiError(401, exc.code, str(exc)) from None
 
@@ -73,15 +109,20 @@ def _superseded(epoch: int) -> ApiError:
                     current_epoch=epoch)
 
 
-def _parse_batch(body: bytes, max_readings: int) -> list[ReadingIn]:
-    try:
-        readings = BatchIn.model_validate_json(body).readings
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    else:
-        if len(readings) > max_readings:
-            raise ApiError(413, "too_large", f"{len(readings)} readings in one batch; the limit is {max_readings}")
-        return readings
+def _parse_batch(body: bytes, max_readings: int) -> list[Row]:
+    """The body's readings as validated fields; on any refusal the full models say why."""
+    rows = _fast_rows(body)
+    if rows is None:
+        try:
+            rows = [r.model_dump() for r in BatchIn.model_validate_json(body).readings]
+        except ValidationError as exc:
+            _refuse(exc.errors(include_url=False, include_context=False, include_input=False))
+    if len(rows) > max_readings:
+        raise ApiError(413, "too_large", f"{len(rows)} readings in one batch; the limit is {max_readings}")
+    return rows
+
+
+def _refuse(errors: list[dict]) -> NoReturn:
     if any(e["type"] == "json_invalid" for e in errors):
         raise ApiError(400, "invalid_json", "the body is not valid JSON")
     items = _item_errors(errors)
@@ -90,6 +131,50 @@ def _parse_batch(body: bytes, max_readings: int) -> list[ReadingIn]:
                        errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors[:MAX_ITEM_ERRORS]])
     raise ApiError(422, "invalid_readings", f"{len(items)} reading(s) invalid; nothing stored",
                    items=items[:MAX_ITEM_ERRORS])
+
+
+def _batch_fields_validator() -> SchemaValidator | None:
+    """`BatchIn` with ReadingIn's own field rules, validating into plain dicts.
+
+    SQLModel's `__init__` makes `BatchIn.model_validate_json` validate every reading twice and
+    build objects storage does not need: ~11 µs a reading against ~4 µs for the fields alone.
+    None (so always the full models) if ReadingIn's schema is not plain fields, e.g. if it
+    gains a model-level validator this would skip."""
+    schema = ReadingIn.__pydantic_core_schema__
+    if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
+        return None
+    batch = core_schema.model_fields_schema(
+        {"readings": core_schema.model_field(core_schema.list_schema(schema["schema"]))}, extra_behavior="forbid")
+    return SchemaValidator(batch, core_schema.CoreConfig(**schema.get("config", {})))
+
+
+_BATCH_FIELDS = _batch_fields_validator()
+
+
+def _fast_rows(body: bytes) -> list[Row] | None:
+    if _BATCH_FIELDS is None:
+        return None
+    try:
+        fields, _extra, _set = _BATCH_FIELDS.validate_json(body)
+    except (ValidationError, OverflowError):
+        return None
+    return [item[0] for item in fields["readings"]]  # model-fields validate to (dict, extra, fields set)
+
+
+class _StoredReadings(Sequence[ReadingIn]):
+    """What stored-listeners get: the stored readings as `ReadingIn`s, built only if looked at
+    (with no live client nothing is)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [ReadingIn.model_construct(**row) for row in self._rows[index]]
+        return ReadingIn.model_construct(**self._rows[index])
 
 
 def _item_errors(errors: list[dict]) -> list[dict]:
@@ -102,12 +187,13 @@ def _item_errors(errors: list[dict]) -> list[dict]:
     return [{"index": i, "errors": errs} for i, errs in sorted(by_index.items())]
 
 
-def _check_receiver(readings: Sequence[ReadingIn], receiver: int, partitions: int) -> None:
+def _check_receiver(readings: Sequence[Row], receiver: int, partitions: int) -> None:
     for reading in readings:
-        if _partition(reading.sensor_id, partitions) != receiver:
+        sensor_id = reading["sensor_id"]
+        if _partition(sensor_id, partitions) != receiver:
             raise ApiError(403, "grant_wrong_receiver",
-                           f"sensor {reading.sensor_id!r} belongs to receiver "
-                           f"{_partition(reading.sensor_id, partitions)}, the grant covers {receiver}")
+                           f"sensor {sensor_id!r} belongs to receiver "
+                           f"{_partition(sensor_id, partitions)}, the grant covers {receiver}")
 
 
 @lru_cache(maxsize=65536)

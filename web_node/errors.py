@@ -21,8 +21,14 @@ class ApiError(web.HTTPException):
 
     def __init__(self, status: int, code: str, detail: str, **extra: object) -> None:
         self.status_code = status
+        self.code = code
         super().__init__(text=web.json_response({"error": code, "detail": detail, **extra}).text,
                          content_type="application/json")
+
+
+def error_code(exc: web.HTTPException) -> str:
+    """The machine-readable code an HTTP error is answered with."""
+    return exc.code if isinstance(exc, ApiError) else _CODES.get(exc.status, "error")
 
 
 @web.middleware
@@ -35,8 +41,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _CODES.get(exc.status, "error")
-        raise ApiError(exc.status, code, exc.reason) from None
+        error = ApiError(exc.status, error_code(exc), exc.reason)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
+            error.headers["Allow"] = exc.headers["Allow"]
+        raise error from None
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         raise ApiError(500, "internal", "internal error; see the web node's log") from None

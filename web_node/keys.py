@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from protocol.grants import GrantCodec
 from protocol.settings import Settings
+from web_node.keyring import Keyring
 from web_node.storage import Storage
 
 settings_key = web.AppKey("settings", Settings)
-codec_key = web.AppKey("codec", GrantCodec)
+keyring_key = web.AppKey("keyring", Keyring)
 storage_key = web.AppKey("storage", Storage)

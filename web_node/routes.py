@@ -1,13 +1,24 @@
-"""The route table."""
+"""The route table (docs/API.md; web_node/openapi.json describes the same routes)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from web_node import reads
 from web_node.batches import post_batch
 from web_node.health import healthz
+from web_node.live import live
+from web_node.metrics import metrics
+from web_node.openapi import openapi_document
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/batches", post_batch)
+    app.router.add_get("/api/v1/sensors", reads.sensors)
+    app.router.add_get("/api/v1/sensors/{id}/readings", reads.sensor_readings)
+    app.router.add_get("/api/v1/readings/latest", reads.latest)
+    app.router.add_get("/api/v1/stats", reads.stats)
+    app.router.add_get("/api/v1/live", live)
+    app.router.add_get("/api/v1/openapi.json", openapi_document)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import BigInteger, Column, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel
 
 from protocol.readings import Reading, ReadingIn
+from web_node import schema
 
 log = logging.getLogger("web_node.storage")
+
+Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 
 
 class GrantFence(SQLModel, table=True):
@@ -29,7 +33,7 @@ class GrantFence(SQLModel, table=True):
     __tablename__ = "grant_fence"
 
     id: int = Field(default=1, primary_key=True)
-    epoch: int = 0
+    epoch: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     receiver: int = -1
     updated_at: float = 0.0
 
@@ -49,7 +53,7 @@ class Superseded(StorageError):
 
 @dataclass(frozen=True)
 class StoreResult:
-    stored: list[ReadingIn]
+    stored: list  # the readings newly stored, as passed to `store`
     duplicates: int
 
 
@@ -64,10 +68,13 @@ class Storage:
         self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
         self.fence_epoch = 0
 
-    async def open(self, *, create: bool = True) -> None:
-        if create:
-            async with self.writer.begin() as conn:
-                await conn.run_sync(SQLModel.metadata.create_all)
+    async def open(self, *, migrate: bool = True) -> None:
+        """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
+        not (SchemaOutOfDate, naming the command that migrates); then load the fence."""
+        if migrate:
+            await schema.upgrade(self.writer)
+        else:
+            await schema.require_current(self.writer)
         async with self.writer.begin() as conn:
             await conn.execute(_insert(self.dialect, GrantFence.__table__).on_conflict_do_nothing(),
                                [{"id": 1, "epoch": 0, "receiver": -1, "updated_at": 0.0}])
@@ -79,24 +86,32 @@ class Storage:
         await self.writer.dispose()
         await self.reader.dispose()
 
-    async def store(self, readings: Sequence[ReadingIn], *, epoch: int, receiver: int) -> StoreResult:
+    async def store(self, readings: Sequence[Row | ReadingIn], *, epoch: int, receiver: int) -> StoreResult:
         """Fence on (epoch, receiver), then insert; both in one transaction, so a refused
-        grant stores nothing and an accepted one raises the fence atomically."""
+        grant stores nothing and an accepted one raises the fence atomically.
+
+        `readings` are validated readings: `ReadingIn`s, or their fields as mappings (what the
+        batch endpoint validates a body into). `StoreResult.stored` holds the newly stored ones
+        as given, in order; the others were already stored (same sensor_id and seq)."""
         now = time.time()
-        table = Reading.__table__
-        params = [
-            {"sensor_id": r.sensor_id, "seq": r.seq, "ts": r.ts.timestamp(), "temperature": r.temperature,
-             "humidity": r.humidity, "pressure": r.pressure, "battery": r.battery, "stored_at": now}
-            for r in readings
-        ]
-        stmt = (_insert(self.dialect, table)
-                .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-                .returning(table.c.sensor_id, table.c.seq))
+        rows = [r if isinstance(r, Mapping) else r.model_dump() for r in readings]
         async with self._write_lock, self.writer.begin() as conn:
             await self._raise_fence(conn, epoch=epoch, receiver=receiver, now=now)
-            inserted = set((await conn.execute(stmt, params)).tuples().all()) if params else set()
+            if not rows:
+                inserted: set[tuple[str, int]] | None = set()
+            elif self.dialect == "sqlite":
+                inserted = await _insert_sqlite(conn, rows, now)
+            else:
+                inserted = await _insert_returning(conn, self.dialect, rows, now)
         self.fence_epoch = max(self.fence_epoch, epoch)
-        stored = [r for r in readings if (r.sensor_id, r.seq) in inserted]
+        if inserted is None:  # every one of them was new
+            return StoreResult(stored=list(readings), duplicates=0)
+        stored = []
+        for reading, row in zip(readings, rows):
+            key = (row["sensor_id"], row["seq"])
+            if key in inserted:  # the first of a batch's copies is the one stored
+                stored.append(reading)
+                inserted.discard(key)
         return StoreResult(stored=stored, duplicates=len(readings) - len(stored))
 
     async def _raise_fence(self, conn, *, epoch: int, receiver: int, now: float) -> None:
@@ -123,6 +138,38 @@ def _insert(dialect: str, table):
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise StorageError(f"unsupported database dialect {dialect!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+
+
+_COLUMNS = ("sensor_id", "seq", "ts", "temperature", "humidity", "pressure", "battery", "stored_at")
+_SQLITE_INSERT = (f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+                  "ON CONFLICT (sensor_id, seq) DO NOTHING")
+
+
+async def _insert_sqlite(conn, rows: list[Row], now: float) -> set[tuple[str, int]] | None:
+    """One `executemany` of plain tuples (SQLAlchemy's per-row parameter handling and RETURNING
+    rows cost more than SQLite's insert itself); the keys inserted, or None if all were.
+
+    Exact under the write lock this transaction already holds (the fence update): SQLite gives
+    new rows ids above the highest before, so those are the ones this insert added."""
+    before = (await conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM readings")).scalar_one()
+    params = [(r["sensor_id"], r["seq"], r["ts"].timestamp(), r["temperature"], r["humidity"], r["pressure"],
+               r["battery"], now) for r in rows]
+    result = await conn.exec_driver_sql(_SQLITE_INSERT, params)
+    if result.rowcount == len(rows):
+        return None
+    new = await conn.exec_driver_sql("SELECT sensor_id, seq FROM readings WHERE id > ?", (before,))
+    return set(new.tuples().all())
+
+
+async def _insert_returning(conn, dialect: str, rows: list[Row], now: float) -> set[tuple[str, int]]:
+    table = Reading.__table__
+    params = [{"sensor_id": r["sensor_id"], "seq": r["seq"], "ts": r["ts"].timestamp(),
+               "temperature": r["temperature"], "humidity": r["humidity"], "pressure": r["pressure"],
+               "battery": r["battery"], "stored_at": now} for r in rows]
+    stmt = (_insert(dialect, table)
+            .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
+            .returning(table.c.sensor_id, table.c.seq))
+    return set((await conn.execute(stmt, params)).tuples().all())
 
 
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:

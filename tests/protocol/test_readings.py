@@ -121,6 +121,11 @@ def test_ts_that_is_not_a_timestamp_is_rejected(ts: str) -> None:
     rejected(valid(ts=ts), "ts")
 
 
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_ts_whose_utc_form_leaves_the_calendar_is_rejected_not_raised(ts: str) -> None:
+    rejected(valid(ts=ts), "ts")  # was an OverflowError: a 500 at the web node
+
+
 def test_ts_with_another_offset_is_normalised_to_utc() -> None:
     reading = accepted(valid(ts="2026-01-02T05:04:05+02:00"))
     assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -31,11 +31,12 @@ class RunningWebNode:
 
 
 @pytest.fixture
-def web_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Factory: settings for a test web node on a fresh SQLite file in tmp_path."""
+def web_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Factory: settings for a test web node on a fresh database (`database_url`: SQLite and
+    PostgreSQL, see tests/support/postgres.py)."""
 
     def make(**overrides: object) -> Settings:
-        values = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'telering.db'}",
+        values = {"database_url": database_url,
                   "web_node_host": "127.0.0.1", "web_node_port": 0, "readings_partitions": 4,
                   "telering_keys_file": tmp_path / "absent.keys", "telering_grant_keys": None}
         values.update(overrides)

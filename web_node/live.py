@@ -1,0 +1,155 @@
+"""`GET /api/v1/live`: push each newly stored reading to WebSocket clients, fed by the write path.
+
+`LiveHub.publish` is a stored-listener of `POST /api/v1/batches`: it runs right after the
+commit, with the readings actually stored, so nothing polls the database. Every client has
+its own bounded queue and publishing never waits: a client whose queue is full is dropped
+(close 1013, "try again later"), so a slow reader can neither slow ingestion nor grow memory.
+Each reading is serialised once, however many clients there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import WSCloseCode, web
+
+from protocol.readings import ReadingIn
+from web_node import params
+from web_node.errors import ApiError
+from web_node.wire import reading_text
+
+log = logging.getLogger("web_node.live")
+
+HEARTBEAT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
+MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say beyond pings and the close
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class LiveClient:
+    """One socket's subscription: a sensor filter (empty: all) and a bounded queue of JSON texts."""
+
+    def __init__(self, sensors: Iterable[str], queue_size: int) -> None:
+        self.sensors = frozenset(sensors)
+        self.queue: asyncio.Queue[str | _Close] = asyncio.Queue(maxsize=queue_size)
+        self.closing = False
+
+    def wants(self, sensor_id: str) -> bool:
+        return not self.sensors or sensor_id in self.sensors
+
+    def offer(self, text: str) -> bool:
+        """Queue a message without waiting; False if the queue is full."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        """Discard what is queued (freeing it now) and have the sender close the socket."""
+        if self.closing:
+            return
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_Close(code, reason))
+
+
+class LiveHub:
+    """The live clients of one web node; `publish` fans stored readings out to them."""
+
+    def __init__(self, queue_size: int, *, heartbeat: float = HEARTBEAT_S) -> None:
+        self.queue_size = queue_size
+        self.heartbeat = heartbeat
+        self.dropped = 0
+        self._clients: set[LiveClient] = set()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def subscribe(self, sensors: Iterable[str] = ()) -> LiveClient:
+        client = LiveClient(sensors, self.queue_size)
+        self._clients.add(client)
+        return client
+
+    def unsubscribe(self, client: LiveClient) -> None:
+        self._clients.discard(client)
+
+    def publish(self, readings: Sequence[ReadingIn]) -> None:
+        """Queue each reading for every client that wants it; drop clients that cannot keep up."""
+        if not self._clients or not readings:
+            return
+        messages = [(r.sensor_id, reading_text(r)) for r in readings]
+        for client in list(self._clients):
+            for sensor_id, text in messages:
+                if client.wants(sensor_id) and not client.offer(text):
+                    self._drop(client)
+                    break
+
+    def close_all(self) -> None:
+        """Close every socket (server shutting down)."""
+        for client in list(self._clients):
+            client.close(WSCloseCode.GOING_AWAY, "server shutting down")
+        self._clients.clear()
+
+    def _drop(self, client: LiveClient) -> None:
+        self.dropped += 1
+        self._clients.discard(client)
+        log.warning("dropping a live client %d messages behind (close 1013)", self.queue_size)
+        client.close(WSCloseCode.TRY_AGAIN_LATER, f"too slow: more than {self.queue_size} messages behind")
+
+
+live_hub_key = web.AppKey("live_hub", LiveHub)
+
+
+async def live(request: web.Request) -> web.WebSocketResponse:
+    """The WebSocket: one JSON text message per stored reading, optionally `?sensor=` filtered."""
+    params.check_names(request.query, ("sensor",), repeatable=("sensor",))
+    sensors = params.sensors(request.query)
+    hub = request.app[live_hub_key]
+    ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_CLIENT_MESSAGE)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "websocket_required", "GET /api/v1/live is a WebSocket: it needs the Upgrade handshake")
+    client = hub.subscribe(sensors)  # before the handshake: nothing stored after it is missed
+    try:
+        await ws.prepare(request)
+        sender = asyncio.create_task(_send(ws, client))
+        try:
+            async for _message in ws:  # nothing to read, but reading is what notices a close
+                pass
+        finally:
+            sender.cancel()
+            await asyncio.wait({sender})
+            if not sender.cancelled() and sender.exception() is not None:
+                log.error("live sender failed", exc_info=sender.exception())
+    finally:
+        hub.unsubscribe(client)
+    return ws
+
+
+async def shutdown(app: web.Application) -> None:
+    """on_shutdown: close the sockets, so the server need not wait out their handlers."""
+    app[live_hub_key].close_all()
+
+
+async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
+    while True:
+        item = await client.queue.get()
+        if isinstance(item, _Close):
+            try:
+                await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), CLOSE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.info("a live client did not take its close frame within %.0f s", CLOSE_TIMEOUT_S)
+            return
+        try:
+            await ws.send_str(item)
+        except ConnectionError:  # the client went away; the reading loop notices too
+            return

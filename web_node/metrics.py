@@ -1,0 +1,74 @@
+"""`GET /metrics`: Prometheus text format, from a registry of this application's own.
+
+A registry per application (not prometheus-client's global one) lets several web nodes live
+in one process, as they do in the tests. The write path reports each batch through
+`observe_batch` (a batch observer); live-client figures are read from the hub at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from web_node.batches import ACCEPTED
+from web_node.live import LiveHub
+
+# Refusal codes of POST /api/v1/batches (docs/API.md), exported at 0 before they first happen.
+REFUSAL_CODES = ("invalid_json", "grant_invalid", "grant_expired", "grant_wrong_receiver",
+                 "grant_superseded", "too_large", "invalid_body", "invalid_readings")
+STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The web node's counters, histogram and gauges, in their own registry."""
+
+    def __init__(self, hub: LiveHub) -> None:
+        self.registry = CollectorRegistry()
+        self.batches_accepted = Counter("telering_batches_accepted", "Batches stored (HTTP 200)",
+                                        registry=self.registry)
+        self.batches_refused = Counter("telering_batches_refused", "Batches refused, by error code",
+                                       ["reason"], registry=self.registry)
+        self.readings_stored = Counter("telering_readings_stored", "Readings newly stored",
+                                       registry=self.registry)
+        self.readings_duplicate = Counter("telering_readings_duplicate",
+                                          "Readings in accepted batches that were already stored",
+                                          registry=self.registry)
+        self.store_seconds = Histogram("telering_store_seconds", "Time to store one accepted batch "
+                                       "(fence + insert transaction)", buckets=STORE_SECONDS_BUCKETS,
+                                       registry=self.registry)
+        for code in REFUSAL_CODES:
+            self.batches_refused.labels(code)
+        self.registry.register(_LiveCollector(hub))
+
+    def observe_batch(self, outcome: str, stored: int, duplicates: int, seconds: float) -> None:
+        """A batch observer: `outcome` is "accepted" or the refusal's error code."""
+        if outcome != ACCEPTED:
+            self.batches_refused.labels(outcome).inc()
+            return
+        self.batches_accepted.inc()
+        self.readings_stored.inc(stored)
+        self.readings_duplicate.inc(duplicates)
+        self.store_seconds.observe(seconds)
+
+
+class _LiveCollector(Collector):
+    def __init__(self, hub: LiveHub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("telering_live_clients", "Open live WebSocket clients", value=len(self._hub))
+        yield CounterMetricFamily("telering_live_dropped", "Live clients dropped for falling behind (close 1013)",
+                                  value=self._hub.dropped)
+
+
+metrics_key = web.AppKey("metrics", Metrics)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus text exposition of this web node's registry."""
+    body = generate_latest(request.app[metrics_key].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
