@@ -24,7 +24,7 @@ class TeleringApp(faust.App):
 
 
 def build_app(settings: Settings) -> TeleringApp:
-    """Define the app, its topics and its agent; connects to nothing until a worker starts it."""
+    """Define the app, its topics and its tasks; connects to nothing until a worker starts it."""
     topics = Topics.with_prefix(settings.topic_prefix)
     app = TeleringApp(
         settings.app_id,
@@ -44,15 +44,14 @@ def build_app(settings: Settings) -> TeleringApp:
         stream_wait_empty=False,
     )
     app.telering_settings = settings
-    readings = app.topic(topics.readings, partitions=settings.readings_partitions,
-                         key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(topics.dlq, partitions=1, key_serializer="raw", value_serializer="raw")
     app.topic(topics.token, partitions=1, retention=timedelta(hours=1))
     pipeline = Pipeline(app, settings, topics, dlq_topic)
-    app.agent(readings, name=f"{settings.app_id}.receivers")(pipeline.receive)
+    # `readings` is read by the receivers' own batch consumer (stream_app/receivers.py says why);
+    # Faust runs the worker, elects the leader (its group) and produces to the DLQ.
+    app.task(pipeline.run_receivers)
     app.task(pipeline.run_token_loop)
-    app.on_partitions_assigned.connect(pipeline.on_assigned)
-    app.on_partitions_revoked.connect(pipeline.on_revoked)
+    app.on_partitions_assigned.connect(pipeline.on_app_rebalance)
     app.pipeline = pipeline  # type: ignore[attr-defined]  # for tests and metrics
     return app
 

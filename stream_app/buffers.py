@@ -11,7 +11,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A valid reading waiting for its receiver's turn; `event` is acked once it is stored."""
+    """A valid reading waiting for its receiver's turn; acked (its offset may be committed)
+    once it is stored. `event` is an optional handle of the source message."""
 
     event: Any
     raw: bytes
@@ -70,6 +71,15 @@ class ReceiverBuffers:
 
     def size(self, partition: int) -> int:
         return len(self._queues.get(partition, ()))
+
+    def head_offset(self, partition: int) -> int | None:
+        """The offset of the oldest entry of `partition` still waiting, if any."""
+        queue = self._queues.get(partition)
+        return queue[0].offset if queue else None
+
+    @property
+    def has_space(self) -> bool:
+        return self._space.is_set()
 
     @property
     def total(self) -> int:

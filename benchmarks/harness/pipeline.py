@@ -63,9 +63,10 @@ class PipelineHarness:
         wait_healthy(self.web_url, proc)
         return proc
 
-    def start_worker(self) -> ManagedProcess:
+    def start_worker(self, env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL)."""
         n = sum(p.name.startswith("worker") for p in self.processes)
-        proc = ManagedProcess(f"worker{n}", python_argv("stream_app", "-l", "info"), self.env,
+        proc = ManagedProcess(f"worker{n}", python_argv("stream_app", "-l", "info"), {**self.env, **(env or {})},
                               self.workdir / f"worker{n}.log").start()
         self.processes.append(proc)
         return proc

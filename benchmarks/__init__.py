@@ -1,0 +1,1 @@
+"""Reproducible telering benchmarks; each writes its figures as JSON."""

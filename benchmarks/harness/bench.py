@@ -1,0 +1,86 @@
+"""What every benchmark does around its measurement: a broker, a work directory, a running
+pipeline (web node + N workers whose receivers have settled), queries on its SQLite file."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.harness.pipeline import PipelineHarness
+from benchmarks.harness.processes import ManagedProcess
+from benchmarks.harness.sampling import ProcessSampler
+from benchmarks.harness.waiting import eventually
+from kafka_local import broker_from_env
+
+_OWNS = re.compile(r"owns receivers \[([0-9, ]*)\]")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--plot", type=Path, help="write a PNG plot here")
+    parser.add_argument("--bootstrap", help="use this running Kafka broker (default: start a local one "
+                                            "in the work directory, or KAFKA_BOOTSTRAP if set)")
+    parser.add_argument("--workdir", type=Path, help="keep processes' logs and databases here "
+                                                     "(default: a temporary directory, removed afterwards)")
+
+
+@contextmanager
+def workdir_and_broker(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
+    """The work directory and a broker bootstrap for the run; both cleaned up afterwards."""
+    tmp = None
+    if args.workdir is None:
+        tmp = Path(tempfile.mkdtemp(prefix="telering-bench-"))
+    workdir = args.workdir or tmp
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.bootstrap:
+            yield workdir, args.bootstrap
+        else:
+            with broker_from_env(workdir / "kafka") as bootstrap:
+                yield workdir, bootstrap
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_pipeline(harness: PipelineHarness, workers: int, sampler: ProcessSampler | None = None,
+                   timeout: float = 120.0) -> tuple[ManagedProcess, list[ManagedProcess]]:
+    """Web node and `workers` workers, started at once; returns when every receiver has exactly
+    one owner (and the coordinator signs), the processes watched by `sampler`."""
+    web = harness.start_web_node()
+    procs = [harness.start_worker() for _ in range(workers)]
+    if sampler is not None:
+        sampler.watch("web", web.pid)
+        for i, proc in enumerate(procs):
+            sampler.watch(f"worker{i}", proc.pid)
+    for proc in procs:
+        harness.wait_worker_ready(proc, timeout=timeout)
+    eventually(lambda: _settled(harness, procs), timeout=timeout, interval=0.2,
+               message="receivers never settled on one owner each")
+    return web, procs
+
+
+def _settled(harness: PipelineHarness, procs: list[ManagedProcess]) -> bool:
+    owned: list[int] = []
+    for proc in procs:
+        assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
+        found = _OWNS.findall(proc.log_text())
+        if not found:
+            return False
+        owned += [int(p) for p in found[-1].replace(" ", "").split(",") if p]
+    return sorted(owned) == list(range(harness.partitions))
+
+
+def query(harness: PipelineHarness, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(harness.db_path, timeout=60) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def worker_names(sampler: ProcessSampler) -> list[str]:
+    return [n for n in sampler.names() if n.startswith("worker")]

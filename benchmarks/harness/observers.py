@@ -1,0 +1,239 @@
+"""Watching a running pipeline from outside: the token topic live, the web node's fence, the
+readings backlog, and what the workers' logs say about who owns which receiver.
+
+Fault scenarios use these to wait on conditions ("a grant with a higher epoch appeared", "the
+stored count caught up with the topic") and to collect the evidence they report.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from protocol import token
+from benchmarks.harness.processes import ManagedProcess
+from benchmarks.harness.waiting import eventually
+
+_OWNS = re.compile(r"owns receivers \[([0-9, ]*)\]")
+_ASSIGNED = re.compile(r"Setting newly assigned partitions(?P<table>.*?)for group (?P<group>\S+)", re.S)
+_LEADER_TOPIC = "__assignor-__leader"
+_REFUSED = re.compile(r'^telering_batches_refused_total\{reason="([^"]+)"\} (\S+)$', re.M)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    offset: int
+    at: float  # the broker's timestamp, unix seconds
+    message: token.TokenMessage
+
+
+class TokenWatcher:
+    """Every message of the token topic, as it arrives (a consumer on a background thread)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap = bootstrap
+        self._tp = TopicPartition(topic, 0)
+        self._records: list[TokenRecord] = []
+        self._offsets: list[int] = []
+        self._next_offset = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"token-watcher-{topic}", daemon=True)
+        self._probe = _consumer(bootstrap)
+
+    def __enter__(self) -> "TokenWatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._probe.close()
+
+    def records(self) -> list[TokenRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def grants(self, after_offset: int = -1) -> list[token.GrantMessage]:
+        return [r.message for r in self.records()
+                if r.offset > after_offset and isinstance(r.message, token.GrantMessage)]
+
+    def releases(self, after_offset: int = -1) -> list[token.Release]:
+        return [r.message for r in self.records()
+                if r.offset > after_offset and isinstance(r.message, token.Release)]
+
+    def first(self, predicate: Callable[[token.TokenMessage], bool], after: int = -1) -> TokenRecord | None:
+        """The first record after offset `after` whose message satisfies `predicate`."""
+        with self._lock:
+            start = bisect.bisect_right(self._offsets, after)
+            return next((r for r in self._records[start:] if predicate(r.message)), None)
+
+    @property
+    def last_offset(self) -> int:
+        with self._lock:
+            return self._next_offset - 1
+
+    def sync(self, timeout: float = 30.0) -> None:
+        """Return once every message on the topic *now* has been seen."""
+        end = self._probe.end_offsets([self._tp])[self._tp]
+        eventually(lambda: self._next_offset >= end, timeout=timeout, message="token watcher lagging")
+
+    def _run(self) -> None:
+        consumer = _consumer(self._bootstrap)
+        try:
+            consumer.assign([self._tp])
+            consumer.seek_to_beginning(self._tp)
+            while not self._stop.is_set():
+                try:
+                    batches = consumer.poll(timeout_ms=100)
+                except KafkaError:
+                    continue  # e.g. the broker is restarting: keep polling
+                for record in (r for batch in batches.values() for r in batch):
+                    self._add(record)
+        finally:
+            consumer.close()
+
+    def _add(self, record) -> None:  # type: ignore[no-untyped-def]
+        try:
+            message = token.decode(record.value)
+        except (ValueError, TypeError):
+            message = None
+        with self._lock:
+            if message is not None:
+                self._records.append(TokenRecord(record.offset, record.timestamp / 1000, message))
+                self._offsets.append(record.offset)
+            self._next_offset = record.offset + 1
+
+
+class FenceWatcher:
+    """Polls the web node's persisted fence (`grant_fence`) and records every change."""
+
+    def __init__(self, db_path: Path, interval: float = 0.05) -> None:
+        self._db_path = db_path
+        self._interval = interval
+        self.history: list[tuple[float, int, int]] = []  # (time, epoch, receiver)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fence-watcher", daemon=True)
+
+    def __enter__(self) -> "FenceWatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def epoch(self) -> int:
+        return self.history[-1][1] if self.history else 0
+
+    def regressions(self) -> list[tuple[int, int]]:
+        """(before, after) for every time the persisted fence went down: must be empty."""
+        epochs = [e for _, e, _ in self.history]
+        return [(a, b) for a, b in zip(epochs, epochs[1:]) if b < a]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            row = self._read()
+            if row is not None and (not self.history or self.history[-1][1:] != row):
+                self.history.append((time.time(), *row))
+
+    def _read(self) -> tuple[int, int] | None:
+        if not self._db_path.exists():
+            return None
+        try:
+            with sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, timeout=1) as conn:
+                row = conn.execute("SELECT epoch, receiver FROM grant_fence WHERE id = 1").fetchone()
+        except sqlite3.Error:
+            return None
+        return (int(row[0]), int(row[1])) if row else None
+
+
+class TopicCounter:
+    """How many messages the `readings` topic holds, and how many a group has not committed."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._group = group
+        self._consumer = _consumer(bootstrap)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _partitions(self) -> list[TopicPartition]:
+        parts = self._consumer.partitions_for_topic(self._topic) or set()
+        return [TopicPartition(self._topic, p) for p in sorted(parts)]
+
+    def messages(self) -> int:
+        tps = self._partitions()
+        return sum(self._consumer.end_offsets(tps).values()) if tps else 0
+
+    def uncommitted(self) -> int:
+        """Messages past the group's committed offsets: read but not yet acked, or not read."""
+        tps = self._partitions()
+        end = self._consumer.end_offsets(tps)
+        group = _consumer(self._bootstrap, group_id=self._group)
+        try:
+            return sum(end[tp] - (group.committed(tp) or 0) for tp in tps)
+        finally:
+            group.close()
+
+
+def refusals(web_url: str) -> Counter[str]:
+    """Batches the web node refused so far, by error code (its `/metrics`)."""
+    text = requests.get(f"{web_url}/metrics", timeout=10).text
+    return Counter({code: float(n) for code, n in _REFUSED.findall(text)})
+
+
+def owned(proc: ManagedProcess) -> set[int] | None:
+    """The receivers the worker said it owns after its latest rebalance (None before the first)."""
+    found = _OWNS.findall(proc.log_text())
+    if not found:
+        return None
+    return {int(p) for p in found[-1].split(",") if p.strip()}
+
+
+def leads(proc: ManagedProcess, app_id: str) -> bool:
+    """Whether the worker's latest assignment in Faust's own group (`app_id`) includes Faust's
+    leader partition: whether the coordinator runs on it."""
+    latest = False
+    for match in _ASSIGNED.finditer(proc.log_text()):
+        if match.group("group") == app_id:
+            latest = _LEADER_TOPIC in match.group("table")
+    return latest
+
+
+def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str,
+               timeout: float = 60.0) -> ManagedProcess:
+    """Wait until the live workers share all receivers (each owning some) and one of them leads;
+    returns the leader."""
+
+    def settled() -> ManagedProcess | None:
+        owners = [owned(w) for w in workers]
+        if any(not o for o in owners) or any(not w.alive for w in workers):
+            return None
+        if sum(len(o) for o in owners) != partitions or set().union(*owners) != set(range(partitions)):
+            return None
+        leaders = [w for w in workers if leads(w, app_id)]
+        return leaders[0] if len(leaders) == 1 else None
+
+    return eventually(settled, timeout=timeout, interval=0.2,
+                      message=f"workers {[w.name for w in workers]} never shared the receivers")
+
+
+def _consumer(bootstrap: str, group_id: str | None = None) -> KafkaConsumer:
+    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+                         request_timeout_ms=20_000, reconnect_backoff_max_ms=1000,
+                         fetch_max_wait_ms=100)

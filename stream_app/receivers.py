@@ -1,0 +1,101 @@
+"""The receivers' consumer: `readings` read in batches by one aiokafka consumer per worker.
+
+Why not a Faust agent: Faust's per-event machinery (a task pair per message in
+`Consumer._drain_messages`, the conductor's lock, Event objects, channel queues, the stream
+iterator) costs ~140 µs of CPU per message here even for an agent that does nothing, which
+caps a worker near 7,000 readings/s (docs/performance.md). The receivers need one cheap pass
+over each fetched batch, so they read the topic with the plain aiokafka consumer Faust itself
+wraps, in the worker's own event loop. The consumer group `<app id>-receivers` assigns the
+partitions (the receivers); offsets are committed only as far as `CommitPoints` allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from protocol.settings import Settings
+
+log = logging.getLogger("stream_app.receivers")
+
+FETCH_MAX_RECORDS = 5000
+FETCH_TIMEOUT_MS = 200
+# Let the broker gather a fetch's worth (or wait at most this long): a fetch costs the same
+# syscalls and parsing whether it brings 5 readings or 500, so at moderate rates fetching
+# eagerly would spend the CPU on fetches rather than readings. Adds at most the wait to latency.
+FETCH_MIN_BYTES = 128 << 10
+FETCH_MAX_WAIT_MS = 100
+# A killed worker's receivers move after this long (Faust's own default is a minute).
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 1_000
+
+PartitionsCallback = Callable[[set[int]], Awaitable[None]]
+Batch = dict[int, list]  # partition -> aiokafka ConsumerRecords, in offset order
+
+
+def group_id(settings: Settings) -> str:
+    return f"{settings.app_id}-receivers"
+
+
+class ReceiverConsumer:
+    def __init__(self, settings: Settings, topic: str, *, client_id: str,
+                 on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
+        self.topic = topic
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), client_id=client_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            fetch_min_bytes=FETCH_MIN_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, max_partition_fetch_bytes=4 << 20)
+        self._listener = _Listener(topic, on_assigned, on_revoked)
+        self._paused = False
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe([self.topic], listener=self._listener)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def batches(self, has_space: Callable[[], bool]) -> AsyncIterator[Batch]:
+        """Fetched records by partition. While `has_space()` is false the partitions are paused
+        (backpressure) but the consumer keeps polling, so it stays in the group."""
+        while True:
+            self._pause(not has_space())
+            fetched = await self._consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS)
+            if fetched:
+                yield {tp.partition: records for tp, records in fetched.items() if records}
+
+    async def commit(self, offsets: dict[int, int]) -> bool:
+        """Commit `partition -> next offset to read`; False if Kafka refused (a rebalance:
+        the partition's next owner then replays from the previous commit, harmlessly)."""
+        if not offsets:
+            return True
+        try:
+            await self._consumer.commit({TopicPartition(self.topic, p): o for p, o in offsets.items()})
+        except KafkaError as exc:
+            log.warning("could not commit receivers' offsets %s: %s", offsets, exc)
+            return False
+        return True
+
+    def _pause(self, pause: bool) -> None:
+        if pause:  # every time: a rebalance may have assigned partitions that are not paused
+            self._consumer.pause(*self._consumer.assignment())
+        elif self._paused:
+            self._consumer.resume(*self._consumer.assignment())
+        self._paused = pause
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, topic: str, on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
+        self._topic = topic
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._on_revoked({tp.partition for tp in revoked if tp.topic == self._topic})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._on_assigned({tp.partition for tp in assigned if tp.topic == self._topic})
