@@ -1,0 +1,230 @@
+"""The web node's read API under load while it keeps ingesting.
+
+A web node (SQLite file), one worker and its receivers run on fresh topics. First `--preload`
+readings are stored (so the reads have rows to scan); then a simulator offers `--ingest-rate`
+readings/s and, once they are being stored, `--concurrency` aiohttp clients in this process
+send requests back to back for `--seconds` over loopback, each alternating between
+
+- `GET /api/v1/readings/latest?limit=100` (the dashboard's "newest readings"), and
+- `GET /api/v1/stats?since=<now - --stats-since>&bucket=<--stats-bucket>` (downsampled series).
+
+Per route: requests, requests/s, p50/p99/max latency (ms, request sent -> body read), non-2xx
+and 5xx answers, client errors (connection failures, timeouts). Alongside: the readings stored
+per second during the load (ingestion must keep going while reads are served), the web node's
+CPU share, and sent vs stored over the whole run (lost / duplicated, must be 0 / 0).
+
+The clients share the machine with the web node, the worker, the simulator and Kafka, so the
+figures are a floor, noisy on a shared machine; closed-loop clients measure capacity at that
+concurrency, not latency at a fixed request rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks.harness.bench import add_common_options, query, start_pipeline, workdir_and_broker
+from benchmarks.harness.load import Load, start_load
+from benchmarks.harness.pipeline import PipelineHarness
+from benchmarks.harness.report import machine, percentile, table, write_json
+from benchmarks.harness.sampling import ProcessSampler
+from benchmarks.harness.waiting import eventually
+
+log = logging.getLogger("benchmarks.webnode")
+
+
+@dataclass
+class RouteLoad:
+    """What the clients saw of one route."""
+
+    path: str
+    params: dict[str, str]
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def figures(self, seconds: float) -> dict:
+        requests = sum(self.statuses.values())
+        return {"path": self.path, "params": self.params, "requests": requests,
+                "requests_per_s": requests / seconds if seconds > 0 else None,
+                "p50_ms": percentile(self.latencies_ms, 50), "p99_ms": percentile(self.latencies_ms, 99),
+                "max_ms": max(self.latencies_ms, default=None),
+                "non_2xx": sum(n for s, n in self.statuses.items() if not 200 <= s < 300),
+                "status_5xx": sum(n for s, n in self.statuses.items() if s >= 500),
+                "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+                "client_errors": sum(self.errors.values()), "client_error_kinds": dict(self.errors)}
+
+
+def routes(args: argparse.Namespace) -> dict[str, RouteLoad]:
+    since = str(round(time.time() - args.stats_since))
+    return {"latest": RouteLoad("/api/v1/readings/latest", {"limit": "100"}),
+            "stats": RouteLoad("/api/v1/stats", {"since": since, "bucket": str(args.stats_bucket)})}
+
+
+async def _client(http: aiohttp.ClientSession, base_url: str, loads: list[RouteLoad], first: int,
+                  deadline: float) -> None:
+    """Requests back to back until `deadline`, round-robin over the routes from `first`."""
+    i = first
+    while time.monotonic() < deadline:
+        route = loads[i % len(loads)]
+        i += 1
+        started = time.perf_counter()
+        try:
+            async with http.get(base_url + route.path, params=route.params) as response:
+                await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            route.errors[type(exc).__name__] += 1
+            continue
+        route.latencies_ms.append(1000 * (time.perf_counter() - started))
+        route.statuses[response.status] += 1
+
+
+async def generate(base_url: str, loads: dict[str, RouteLoad], concurrency: int, seconds: float) -> float:
+    """`concurrency` closed-loop clients over one keep-alive connection pool; the seconds taken."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        started = time.monotonic()
+        deadline = started + seconds
+        targets = list(loads.values())
+        await asyncio.gather(*(_client(http, base_url, targets, c, deadline) for c in range(concurrency)))
+        return time.monotonic() - started
+
+
+def preload(harness: PipelineHarness, args: argparse.Namespace) -> int:
+    """Store `--preload` readings of their own sensors before the load; how many were sent."""
+    if args.preload <= 0:
+        return 0
+    summary = harness.simulate("--sensors", str(args.sensors), "--count", str(args.preload), "--rate", "0",
+                               "--sensor-prefix", "pre-sensor-")
+    harness.wait_stored(summary["sent_valid"], timeout=120)
+    return summary["sent_valid"]
+
+
+def stop_load(load: Load) -> dict:
+    """Ctrl-C the simulators (they flush and summarise on SIGINT), then their merged summary."""
+    for proc, _ in load.procs:
+        if proc.alive:
+            proc.proc.send_signal(signal.SIGINT)
+    return load.wait(timeout=120)
+
+
+def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, dict[str, list[float]]]:
+    """The measured figures, and every request's latency by route (for the plot)."""
+    harness = PipelineHarness(bootstrap, workdir / "webnode", partitions=args.partitions)
+    sampler = ProcessSampler(interval=0.5).start()
+    try:
+        start_pipeline(harness, 1, sampler)
+        preloaded = preload(harness, args)
+        load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
+        eventually(lambda: harness.stored() > preloaded, timeout=60, interval=0.1,
+                   message="ingestion never started")
+        loads = routes(args)
+        log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds,
+                 args.ingest_rate)
+        started = time.time()
+        elapsed = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds))
+        ended = started + elapsed
+        sent = stop_load(load)
+        total = preloaded + sent["sent_valid"]
+        harness.wait_stored(total, timeout=120)
+        during = query(harness, "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?",
+                       (started, ended))[0][0]
+        web_cpu = sampler.cpu_between("web", started, ended)
+        figures = {"seconds": elapsed, "concurrency": args.concurrency,
+                   "routes": {name: route.figures(elapsed) for name, route in loads.items()},
+                   "ingest": {"offered_per_s": sent["rate"], "stored_per_s_during_load": during / elapsed,
+                              "preloaded": preloaded, **_integrity(harness, total)},
+                   "web_cpu_fraction_during_load": web_cpu / elapsed,
+                   "web_peak_rss_mb": sampler.peak_rss("web") / 2**20}
+        return figures, {name: route.latencies_ms for name, route in loads.items()}
+    finally:
+        sampler.stop()
+        harness.stop()
+
+
+def _integrity(harness: PipelineHarness, sent: int) -> dict:
+    rows, distinct = query(harness, "SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
+    return {"sent": sent, "stored": distinct, "lost": sent - distinct, "duplicated": rows - distinct}
+
+
+def summarize(results: dict) -> None:
+    print(f"\nweb node read API: {results['concurrency']} clients for {results['seconds']:.1f} s, "
+          f"ingesting {results['ingest']['stored_per_s_during_load']:,.0f} readings/s meanwhile "
+          f"(offered {results['ingest']['offered_per_s']:,.0f}/s)")
+    rows = [[name, r["requests"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["non_2xx"],
+             r["status_5xx"], r["client_errors"]] for name, r in results["routes"].items()]
+    print(table(rows, ["route", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "5xx", "errors"]))
+    ingest = results["ingest"]
+    print(f"sent {ingest['sent']:,}  stored {ingest['stored']:,}  lost {ingest['lost']}  "
+          f"duplicated {ingest['duplicated']}  web CPU {100 * results['web_cpu_fraction_during_load']:.0f}%")
+
+
+def plot(loads: dict[str, dict], latencies: dict[str, list[float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in latencies.items():
+        ordered = sorted(values)
+        if ordered:
+            ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))],
+                    label=f"{name}: {loads[name]['requests_per_s']:,.0f} req/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.webnode", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    parser.add_argument("--seconds", type=float, default=30, help="length of the read load (default 30)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="concurrent clients, each one request at a time (default 16)")
+    parser.add_argument("--ingest-rate", type=float, default=500,
+                        help="readings/s the simulator offers during the load (default 500)")
+    parser.add_argument("--preload", type=int, default=20_000, help="readings stored before the load (default 20000)")
+    parser.add_argument("--sensors", type=int, default=50,
+                        help="sensors of the preload and of the ingestion (default 50)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of `readings` = receivers (default 4)")
+    parser.add_argument("--stats-since", type=float, default=3600,
+                        help="the stats route's `since`, in seconds before the load starts (default 3600)")
+    parser.add_argument("--stats-bucket", type=int, default=60, help="the stats route's `bucket` seconds (default 60)")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.seconds <= 0:
+        parser.error("--concurrency must be >= 1 and --seconds > 0")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
+    with workdir_and_broker(args) as (workdir, bootstrap):
+        measured, latencies = run(args, workdir, bootstrap)
+    results = {"benchmark": "webnode", "machine": machine(), "argv": sys.argv[1:] if argv is None else argv,
+               **measured}
+    summarize(results)
+    write_json(args.json, results)
+    if args.plot:
+        plot(results["routes"], latencies, args.plot,
+             f"web node reads: {results['concurrency']} clients while ingesting "
+             f"{results['ingest']['stored_per_s_during_load']:,.0f} readings/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tests of the benchmarks (tiny runs: figures are reported, never asserted)."""
