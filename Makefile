@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb).
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
 
-.PHONY: venv sysdeps kafka-jars test demo clean distclean
+.PHONY: venv sysdeps kafka-jars test demo screenshot clean distclean
 
 venv: $(STAMP)
 
@@ -46,8 +46,14 @@ test: venv sysdeps kafka-jars
 demo: venv kafka-jars
 	$(VPY) scripts/demo.py
 
+# The README's dashboard picture, from real pipeline data: a 60 s demo run, the dashboard
+# (offscreen) saving itself halfway through.
+screenshot: venv sysdeps kafka-jars
+	QT_QPA_PLATFORM=offscreen DEMO_SECONDS=60 DEMO_SCREENSHOT=docs/screenshot.png \
+		$(VPY) scripts/demo.py --workdir .demo-screenshot --sensors 8 --rate 80
+
 clean:
-	rm -rf build dist *.egg-info .pytest_cache test-output .demo .cache/kafka-data
+	rm -rf build dist *.egg-info .pytest_cache test-output .demo .demo-screenshot .cache/kafka-data
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 # Also the virtualenv and the Kafka jar cache (the next run fetches them again).

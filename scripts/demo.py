@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulate this long, then drain and report (DEMO_SECONDS; 0 = until Ctrl-C)")
     parser.add_argument("--sensors", type=int, default=10, help="simulated sensors (default 10)")
     parser.add_argument("--rate", type=float, default=200.0, help="readings/s over all sensors (default 200)")
+    parser.add_argument("--screenshot", type=Path, default=os.environ.get("DEMO_SCREENSHOT") or None,
+                        help="with --seconds: near the end of the run, save the dashboard (offscreen) to this PNG "
+                             "(DEMO_SCREENSHOT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_where_to_look(env, args.workdir, db_path)
         if not args.seconds:
             return _run_until_interrupted(simulator)
+        if args.screenshot is not None:
+            _screenshot(args, env, db_path, procs)
         simulator.wait()
         summary = json.loads(summary_path.read_text())
         sent = summary["sent_valid"]
@@ -75,6 +80,27 @@ def main(argv: list[str] | None = None) -> int:
         dlq = _dlq_count(bootstrap, dlq_topic) - dlq_before
         print(f"demo: sent={sent} stored={stored} sensors={len(summary['per_sensor'])} dlq={dlq}", flush=True)
         return 0 if stored == sent else 1
+
+
+def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: "_Processes") -> None:
+    """Near the end of the run (85% sent), the dashboard on this pipeline's web node saves itself as a PNG."""
+    enough = max(1, int(args.rate * args.seconds * 0.85))
+    _wait(lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"])
+    dashboard = procs.start("dashboard", ["-m", "desktop_client", "--window", "1m", "--screenshot", str(args.screenshot)],
+                            {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")})
+    if dashboard.wait(180) != 0:
+        raise SystemExit(f"demo: the dashboard saved no screenshot; see {args.workdir / 'dashboard.log'}")
+    log.info("dashboard screenshot saved to %s", args.screenshot)
+
+
+def _stored_total(db_path: Path) -> int:
+    if not db_path.exists():
+        return 0
+    with sqlite3.connect(db_path, timeout=30) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        except sqlite3.OperationalError:  # the web node has not created the table yet
+            return 0
 
 
 def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:

@@ -1,0 +1,127 @@
+"""Async client of the web node's read API and live WebSocket (docs/API.md); no Qt here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from desktop_client.options import HistoryPlan
+from desktop_client.wire import (Block, Sample, SensorInfo, WireError, parse_sample, parse_sensors,
+                                 parse_stats, parse_time)
+
+log = logging.getLogger("desktop_client.api")
+
+PAGE_LIMIT = 1000
+CONCURRENT_REQUESTS = 4
+LIVE_HEARTBEAT_S = 15.0
+
+
+class ApiError(Exception):
+    """The web node answered with an error status; `code` is its machine-readable error."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+
+
+class ApiClient:
+    """Typed calls to one web node; the caller owns the aiohttp session (and its loop)."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+
+    async def sensors(self) -> list[SensorInfo]:
+        return parse_sensors(await self._get("/api/v1/sensors"))
+
+    async def readings(self, sensor_id: str, since: float, until: float | None = None,
+                       limit: int = PAGE_LIMIT) -> tuple[list[Sample], float | None]:
+        """One page, newest first, and the `until` of the next (older) page or None."""
+        params = {"since": _unix(since), "limit": str(limit)}
+        if until is not None:
+            params["until"] = _unix(until)
+        try:
+            body = await self._get(f"/api/v1/sensors/{sensor_id}/readings", params)
+        except ApiError as exc:
+            if exc.code == "unknown_sensor":
+                return [], None
+            raise
+        samples = [parse_sample(r) for r in body.get("readings", [])]
+        next_until = body.get("next_until")
+        return samples, (parse_time(next_until) if next_until is not None and len(samples) == limit else None)
+
+    async def raw_history(self, sensor_id: str, since: float, until: float, max_points: int) -> Block:
+        """Readings of one sensor in [since, until), following pages up to `max_points`."""
+        collected: list[Sample] = []
+        page_until: float | None = until
+        while page_until is not None and len(collected) < max_points:
+            page, page_until = await self.readings(sensor_id, since, page_until,
+                                                   min(PAGE_LIMIT, max_points - len(collected)))
+            collected.extend(page)
+        return Block.from_samples(sensor_id, collected)
+
+    async def stats(self, since: float, until: float, bucket_s: int, sensors: Sequence[str]) -> list[Block]:
+        params = [("since", _unix(since)), ("until", _unix(until)), ("bucket", str(bucket_s))]
+        params += [("sensor", s) for s in sensors]
+        return parse_stats(await self._get("/api/v1/stats", params))
+
+    async def history(self, plan: HistoryPlan, sensors: Sequence[str], now: float,
+                      max_points: int) -> list[Block]:
+        """The window ending `now` for these sensors: raw readings or stats buckets per `plan`."""
+        since = now - plan.window_s
+        gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
+
+        async def gated(coro):  # type: ignore[no-untyped-def]
+            async with gate:
+                return await coro
+
+        if plan.raw:
+            calls = [gated(self.raw_history(s, since, now, max_points)) for s in sensors]
+            return list(await asyncio.gather(*calls))
+        step = plan.sensors_per_stats_request()
+        chunks = [sensors[i:i + step] for i in range(0, len(sensors), step)]
+        answers = await asyncio.gather(*(gated(self.stats(since, now, plan.bucket_s, c)) for c in chunks))
+        return [block for answer in answers for block in answer]
+
+    @asynccontextmanager
+    async def live(self, sensors: Sequence[str] | None = None) -> AsyncIterator[AsyncIterator[Sample]]:
+        """Open /api/v1/live; yields an iterator of readings that ends when the socket closes."""
+        params = [("sensor", s) for s in sensors or ()]
+        async with self._session.ws_connect(f"{self.base_url}/api/v1/live", params=params,
+                                            heartbeat=LIVE_HEARTBEAT_S, autoping=True,
+                                            timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
+            yield _samples(ws)
+
+    async def _get(self, path: str, params: object = None) -> dict:
+        async with self._session.get(f"{self.base_url}{path}", params=params) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:
+                raise ApiError(resp.status, "bad_answer", f"{path}: not JSON") from exc
+            if resp.status >= 400:
+                error = body if isinstance(body, dict) else {}
+                raise ApiError(resp.status, str(error.get("error", "http_error")), str(error.get("detail", "")))
+            if not isinstance(body, dict):
+                raise ApiError(resp.status, "bad_answer", f"{path}: expected a JSON object")
+            return body
+
+
+async def _samples(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Sample]:
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            continue
+        try:
+            yield parse_sample(json.loads(msg.data))
+        except (json.JSONDecodeError, WireError) as exc:
+            log.warning("skipping a live message the client cannot read: %s", exc)
+    log.info("live socket closed (code %s)", ws.close_code)
+
+
+def _unix(t: float) -> str:
+    return f"{t:.6f}"
+

@@ -1,0 +1,64 @@
+"""Desktop client tests: Qt offscreen (no screen needed), a fake data source for window tests."""
+
+from __future__ import annotations
+
+import os
+
+# Qt reads this when the QApplication is created, which pytest-qt does after collection.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from PyQt5.QtCore import QObject, pyqtSignal  # noqa: E402
+
+from desktop_client.options import ClientOptions  # noqa: E402
+from desktop_client.theme import apply_dark_theme  # noqa: E402
+from desktop_client.window import MainWindow  # noqa: E402
+
+
+class FakeSource(QObject):
+    """Stands in for NetworkWorker: the test emits its signals by hand."""
+
+    sensors_loaded = pyqtSignal(object)
+    history_loaded = pyqtSignal(object)
+    readings_arrived = pyqtSignal(object)
+    state_changed = pyqtSignal(str, str)
+    notice = pyqtSignal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = self.stopped = False
+        self.windows: list[int] = []
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def set_window(self, window_s: int) -> int:
+        self.windows.append(window_s)
+        return len(self.windows)
+
+
+@pytest.fixture
+def dark_app(qapp):
+    apply_dark_theme(qapp)
+    return qapp
+
+
+@pytest.fixture
+def fake_window(qtbot, dark_app) -> Iterator[Callable[..., tuple[MainWindow, FakeSource]]]:
+    """Factory: a shown MainWindow on a FakeSource; options by keyword."""
+
+    def make(**options: object) -> tuple[MainWindow, FakeSource]:
+        source = FakeSource()
+        window = MainWindow(ClientOptions(url="http://fake", **options), source)
+        qtbot.addWidget(window)
+        window.resize(1200, 800)
+        window.show()
+        window.start()
+        return window, source
+
+    yield make

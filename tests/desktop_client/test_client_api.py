@@ -1,0 +1,87 @@
+"""ApiClient against a real web node on loopback (in this test's event loop) with a real SQLite file.
+
+Readings are stored only through `POST /api/v1/batches` under valid grants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import pytest
+
+from desktop_client.api import ApiClient
+from desktop_client.options import plan_for
+from tests.support.web import make_reading, sensors_of_receiver
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """The client does not care which store the web node uses (its own tests cover both): SQLite."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'telering.db'}"
+
+
+def ago(seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+async def store(http, node, readings, epoch=1):
+    async with http.post(f"{node.url}/api/v1/batches", json={"readings": readings},
+                         headers={"Authorization": f"Bearer {node.grant(0, epoch)}"}) as answer:
+        assert answer.status == 200, await answer.text()
+
+
+@pytest.fixture
+async def api(http):
+    def make(node) -> ApiClient:
+        return ApiClient(node.url, http)
+
+    return make
+
+
+async def test_sensors_and_paginated_history(web_node_factory, http, api):
+    node = await web_node_factory()
+    a, b = sensors_of_receiver(0, 4, 2)
+    await store(http, node, [make_reading(a, i, ts=ago(500 - i * 0.1), temperature=20 + i % 7) for i in range(2500)]
+                + [make_reading(b, 0, ts=ago(1))])
+    client = api(node)
+    infos = await client.sensors()
+    assert [(i.sensor_id, i.count) for i in infos] == sorted([(a, 2500), (b, 1)])
+    now = datetime.now(timezone.utc).timestamp()
+    block = await client.raw_history(a, now - 600, now, max_points=10_000)
+    assert len(block.t) == 2500 and list(block.seq[:3]) == [0, 1, 2]  # oldest first, all pages
+    capped = await client.raw_history(a, now - 600, now, max_points=1200)
+    assert list(capped.seq[-1:]) == [2499] and len(capped.t) == 1200  # the newest kept
+
+
+async def test_stats_history_for_a_long_window(web_node_factory, http, api):
+    node = await web_node_factory()
+    [a] = sensors_of_receiver(0, 4, 1)
+    await store(http, node, [make_reading(a, 0, ts=ago(1800), temperature=10.0),
+                             make_reading(a, 1, ts=ago(1799), temperature=20.0),
+                             make_reading(a, 2, ts=ago(2), temperature=30.0)])
+    plan = plan_for(3600)
+    [block] = await api(node).history(plan, [a], datetime.now(timezone.utc).timestamp(), max_points=10_000)
+    assert block.sensor_id == a and block.values[:, 0].tolist() in ([15.0, 30.0], [10.0, 20.0, 30.0])
+
+
+async def test_live_socket_delivers_stored_readings(web_node_factory, http, api):
+    node = await web_node_factory()
+    [a] = sensors_of_receiver(0, 4, 1)
+    async with api(node).live() as samples:
+        await store(http, node, [make_reading(a, i, temperature=20.0 + i) for i in range(3)])
+        got = [await asyncio.wait_for(anext(samples), 10) for _ in range(3)]
+    assert [(s.sensor_id, s.seq, s.values[0]) for s in got] == [(a, 0, 20.0), (a, 1, 21.0), (a, 2, 22.0)]
+
+
+async def test_unknown_sensor_has_no_history(web_node_factory, http, api):
+    node = await web_node_factory()
+    now = datetime.now(timezone.utc).timestamp()
+    block = await api(node).raw_history("nobody", now - 60, now, max_points=100)
+    assert len(block.t) == 0
+
+
+async def test_a_closed_port_is_a_client_error(http):
+    with pytest.raises(aiohttp.ClientError):
+        await ApiClient("http://127.0.0.1:9", http).sensors()

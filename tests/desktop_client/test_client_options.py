@@ -1,0 +1,71 @@
+"""Options, window plans, sensor filters, back-off, rates and wire parsing: no Qt, no network."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from desktop_client.backoff import Backoff
+from desktop_client.options import STATS_MAX_POINTS, WINDOWS, ClientOptions, SensorFilter, plan_for
+from desktop_client.rate import RateMeter
+from desktop_client.wire import WireError, parse_sample, parse_sensors, parse_stats, parse_time
+
+
+def test_short_windows_load_raw_readings_long_ones_stats_buckets():
+    assert plan_for(WINDOWS["1m"]).raw and plan_for(WINDOWS["10m"]).raw
+    for key in ("1h", "24h"):
+        plan = plan_for(WINDOWS[key])
+        assert not plan.raw and plan.points_per_sensor <= 500
+        assert plan.sensors_per_stats_request() * plan.points_per_sensor <= STATS_MAX_POINTS
+
+
+def test_sensor_filter_exact_ids_go_to_the_server_patterns_stay_local():
+    exact = SensorFilter.parse("a, b")
+    assert exact.exact_ids == ("a", "b") and exact.accepts("a") and not exact.accepts("c")
+    pattern = SensorFilter.parse("lab-*")
+    assert pattern.exact_ids is None and pattern.accepts("lab-3") and not pattern.accepts("roof-1")
+    assert SensorFilter.parse("").accepts("anything")
+
+
+def test_options_reject_unknown_window():
+    with pytest.raises(ValueError, match="'2h'"):
+        ClientOptions(url="http://x", window="2h")
+
+
+def test_backoff_grows_to_its_cap_and_resets():
+    backoff = Backoff(base=0.5, factor=2, maximum=4, jitter=0, rng=random.Random(1))
+    assert [backoff.next_delay() for _ in range(5)] == [0.5, 1, 2, 4, 4]
+    backoff.reset()
+    assert backoff.next_delay() == 0.5
+
+
+def test_rate_meter_counts_the_last_span_only():
+    meter = RateMeter(span_s=5)
+    meter.add(50, now=100.0)
+    meter.add(50, now=104.0)
+    assert meter.rate(now=104.0) == 20.0
+    assert meter.rate(now=108.0) == 10.0
+
+
+def test_wire_parses_the_api_shapes():
+    reading = {"sensor_id": "s1", "seq": 3, "ts": "2026-11-24T14:00:00.5Z", "temperature": 21.5,
+               "humidity": 45.0, "pressure": 1013.2, "battery": 88.0}
+    sample = parse_sample(reading)
+    assert sample.t == parse_time("2026-11-24T14:00:00.5+00:00") and sample.values[2] == 1013.2
+    [info] = parse_sensors({"sensors": [{"sensor_id": "s1", "count": 4, "first_seen": reading["ts"],
+                                         "last_seen": reading["ts"], "latest": reading}]})
+    assert info.count == 4 and info.latest == sample
+    cell = {"min": 1.0, "max": 3.0, "mean": 2.0}
+    [block] = parse_stats({"bucket_s": 60, "series": [{"sensor_id": "s1", "points": [
+        {"t": 120.0, "count": 2, "temperature": cell, "humidity": cell, "pressure": cell, "battery": cell},
+        {"t": "1970-01-01T00:01:00Z", "count": 1, "temperature": cell, "humidity": cell,
+         "pressure": cell, "battery": cell}]}]})
+    assert block.t.tolist() == [60.0, 120.0] and block.counts.tolist() == [1, 2]
+
+
+def test_wire_refuses_garbage_with_its_own_error():
+    with pytest.raises(WireError):
+        parse_sample({"sensor_id": "s1"})
+    with pytest.raises(WireError):
+        parse_time("yesterday")
