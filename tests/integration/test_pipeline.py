@@ -12,6 +12,7 @@ import pytest
 
 from protocol.partitioning import partition_for
 from protocol.token import GrantMessage, Release
+from benchmarks.harness.observers import owned, wait_split
 from stream_app.dlq import REASON_HEADER
 
 pytestmark = pytest.mark.kafka
@@ -56,3 +57,28 @@ def test_ring_gives_every_receiver_its_turn(pipeline_factory, partitions):
     with_data = {partition_for(sensor, partitions) for sensor in summary["per_sensor"]}
     assert {r.receiver for r in releases if r.stored > 0} == with_data
     assert sum(r.stored for r in releases) == summary["sent_valid"]
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_several_workers_share_the_receivers_and_counts_stay_exact(pipeline_factory, workers):
+    """Partitions spread over the workers, the ring spans them, every valid reading stored once."""
+    partitions = 4
+    harness = pipeline_factory(partitions=partitions)
+    harness.start_web_node()
+    procs = [harness.start_worker() for _ in range(workers)]
+    leader = wait_split(procs, partitions, harness.app_id)
+    owners = {w.name: owned(w) for w in procs}
+    assert all(owners.values()), owners  # each worker runs some receivers
+
+    summary = harness.simulate("--sensors", "16", "--count", "6000", "--rate", "0", "--seed", "11",
+                               "--duplicate-fraction", "0.05", "--out-of-order-fraction", "0.05")
+    harness.wait_stored(summary["sent_valid"])
+    stored = Counter(sensor for sensor, _ in harness.stored_keys())
+    assert dict(stored) == {s: v["sent"] for s, v in summary["per_sensor"].items()}
+    assert harness.stored() == summary["sent_valid"]
+
+    releases = [m for m in harness.token_messages() if isinstance(m, Release)]
+    writers = {r.worker for r in releases if r.stored > 0}
+    assert len(writers) == workers, f"every worker wrote during its receivers' turns: {writers}"
+    assert sum(r.stored for r in releases) == summary["sent_valid"]
+    assert leader.alive and all(p.alive for p in procs)
