@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +41,18 @@ class ReceiverBuffers:
             return []
         return [queue[i] for i in range(min(n, len(queue)))]
 
-    def pop(self, partition: int, n: int) -> list[Pending]:
-        """Remove the `n` oldest entries of `partition` (those just stored or dead-lettered)."""
+    def pop(self, partition: int, chunk: Sequence[Pending]) -> list[Pending]:
+        """Remove `chunk` (just stored), which `peek` gave from the head of `partition`.
+
+        Only the very entries of `chunk` go: if a rebalance dropped the partition while the
+        chunk was being stored (and it was assigned again and refilled meanwhile), the head now
+        holds other, unstored entries, and they stay; counting instead would lose them."""
         queue = self._queues.get(partition)
-        if not queue:
-            return []
-        taken = [queue.popleft() for _ in range(min(n, len(queue)))]
+        taken: list[Pending] = []
+        for entry in chunk:
+            if not queue or queue[0] is not entry:
+                break
+            taken.append(queue.popleft())
         self._shrink(len(taken))
         return taken
 

@@ -61,7 +61,7 @@ class TurnRunner:
                 continue
             backoff = 0.05
             if result.status == 200:
-                self._buffers.pop(grant.receiver, len(chunk))
+                self._buffers.pop(grant.receiver, chunk)
                 self._ack(chunk)
                 stats.stored += result.stored
                 stats.duplicates += result.duplicates

@@ -15,7 +15,7 @@ async def test_fifo_peek_pop_and_drop():
         buffers.add(0, pending(i))
     buffers.add(1, pending(10))
     assert [p.offset for p in buffers.peek(0, 3)] == [0, 1, 2]
-    assert [p.offset for p in buffers.pop(0, 2)] == [0, 1]
+    assert [p.offset for p in buffers.pop(0, buffers.peek(0, 2))] == [0, 1]
     assert buffers.size(0) == 3 and buffers.total == 4
     buffers.remove(0, buffers.peek(0, 3)[1:2])
     assert [p.offset for p in buffers.peek(0, 10)] == [2, 4]
@@ -30,5 +30,18 @@ async def test_backpressure_until_drained():
     waiter = asyncio.create_task(buffers.wait_for_space())
     await asyncio.sleep(0)
     assert not waiter.done()
-    buffers.pop(0, 1)
+    buffers.pop(0, buffers.peek(0, 1))
     await asyncio.wait_for(waiter, timeout=5)
+
+
+async def test_pop_after_a_rebalance_keeps_the_entries_that_replaced_the_chunk():
+    """A chunk in flight when its partition was dropped and refilled: the new entries stay."""
+    buffers = ReceiverBuffers(max_total=100)
+    for i in range(3):
+        buffers.add(0, pending(i))
+    in_flight = buffers.peek(0, 3)
+    buffers.drop([0])  # revoked while the chunk was being stored...
+    for i in range(3):  # ...assigned again, re-read from the committed offset
+        buffers.add(0, pending(i))
+    assert buffers.pop(0, in_flight) == []
+    assert [p.offset for p in buffers.peek(0, 10)] == [0, 1, 2] and buffers.total == 3
