@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from benchmarks import baselines
-from benchmarks.harness.bench import add_common_options, query, start_pipeline, worker_names, workdir_and_broker
+from benchmarks.harness.bench import (add_common_options, integrity, query, start_pipeline, workdir_and_broker,
+                                      worker_names)
 from benchmarks.harness.load import start_load
 from benchmarks.harness.pipeline import PipelineHarness
 from benchmarks.harness.report import machine, percentile, rate, slope_per_min, sustained_window, table, write_json
@@ -71,7 +72,7 @@ def _telering_drain(harness: PipelineHarness, sampler: ProcessSampler, n: int, s
     window = sustained_window(stored_at)
     start, end, count = window
     out = {"readings_per_s": rate(window), "window_s": end - start, "drain_s": max(stored_at) - started,
-           **_integrity(harness, n), **_cpu_and_memory(sampler, start, end, count)}
+           **integrity(harness, n), **_cpu_and_memory(sampler, start, end, count)}
     out["ring"] = ring_stats(read_turns(harness.bootstrap, harness.topics.token), start, end)
     return out
 
@@ -93,17 +94,12 @@ def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
         return {"offered_per_s": sent["rate"], "seconds": args.seconds, "warmup_s": args.warmup,
                 "stored_per_s": in_window / (end - steady) if end > steady else None,
                 "p50_latency_ms": percentile(latencies, 50), "p99_latency_ms": percentile(latencies, 99),
-                "max_latency_ms": max(latencies, default=None), **_integrity(harness, sent["sent_valid"]),
+                "max_latency_ms": max(latencies, default=None), **integrity(harness, sent["sent_valid"]),
                 **_cpu_and_memory(sampler, steady, end, in_window),
                 "ring": ring_stats(read_turns(bootstrap, harness.topics.token), steady, end)}
     finally:
         sampler.stop()
         harness.stop()
-
-
-def _integrity(harness: PipelineHarness, sent: int) -> dict:
-    rows, distinct = query(harness, "SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
-    return {"sent": sent, "stored": distinct, "lost": sent - distinct, "duplicated": rows - distinct}
 
 
 def _cpu_and_memory(sampler: ProcessSampler, start: float, end: float, readings: int) -> dict:

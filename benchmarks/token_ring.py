@@ -23,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.harness.bench import add_common_options, query, start_pipeline, workdir_and_broker
+from benchmarks.harness.bench import add_common_options, integrity, start_pipeline, workdir_and_broker
 from benchmarks.harness.load import start_load
 from benchmarks.harness.pipeline import PipelineHarness
 from benchmarks.harness.report import machine, table, write_json
@@ -66,14 +66,9 @@ def run_ring(receivers: int, args: argparse.Namespace, workdir: Path, bootstrap:
         steady, end = load.started_at + args.warmup, load.started_at + sent["elapsed_s"]
         stats = ring_stats(read_turns(bootstrap, harness.topics.token), steady, end)
         return {"receivers": receivers, "sensors": sensors, "offered_per_s": sent["rate"], **stats,
-                **_integrity(harness, sent["sent_valid"])}
+                **integrity(harness, sent["sent_valid"])}
     finally:
         harness.stop()
-
-
-def _integrity(harness: PipelineHarness, sent: int) -> dict:
-    rows, distinct = query(harness, "SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
-    return {"sent": sent, "stored": distinct, "lost": sent - distinct, "duplicated": rows - distinct}
 
 
 def summarize(results: dict) -> None:

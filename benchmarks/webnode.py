@@ -32,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.harness.bench import add_common_options, query, start_pipeline, workdir_and_broker
+from benchmarks.harness.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker
 from benchmarks.harness.load import Load, start_load
 from benchmarks.harness.pipeline import PipelineHarness
 from benchmarks.harness.report import machine, percentile, table, write_json
@@ -143,18 +143,13 @@ def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, 
         figures = {"seconds": elapsed, "concurrency": args.concurrency,
                    "routes": {name: route.figures(elapsed) for name, route in loads.items()},
                    "ingest": {"offered_per_s": sent["rate"], "stored_per_s_during_load": during / elapsed,
-                              "preloaded": preloaded, **_integrity(harness, total)},
+                              "preloaded": preloaded, **integrity(harness, total)},
                    "web_cpu_fraction_during_load": web_cpu / elapsed,
                    "web_peak_rss_mb": sampler.peak_rss("web") / 2**20}
         return figures, {name: route.latencies_ms for name, route in loads.items()}
     finally:
         sampler.stop()
         harness.stop()
-
-
-def _integrity(harness: PipelineHarness, sent: int) -> dict:
-    rows, distinct = query(harness, "SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
-    return {"sent": sent, "stored": distinct, "lost": sent - distinct, "duplicated": rows - distinct}
 
 
 def summarize(results: dict) -> None:
