@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default="drain,rate", help="comma-separated: drain, rate (default both)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
     phases = set(args.phases.split(","))
     results: dict = {"benchmark": "pipeline", "machine": machine(), "workers": args.workers,
                      "partitions": args.partitions, "argv": sys.argv[1:] if argv is None else argv}
