@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import ConfigDict, Strict, StringConstraints, ValidationError, field_validator
+from pydantic_core import CoreConfig, CoreSchema
 from sqlalchemy import BigInteger, Column, Double, Integer, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -57,6 +58,20 @@ class ReadingIn(Measurements):
         if ts.timestamp() > time.time() + MAX_FUTURE_S:
             raise ValueError(f"ts {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
         return ts
+
+
+def reading_fields_schema() -> tuple[CoreSchema, CoreConfig] | None:
+    """ReadingIn's own field rules (types, ranges, field validators) as a pydantic-core schema
+    and config, for hot paths that validate into plain dicts without building models.
+
+    SQLModel's `__init__` makes `ReadingIn.model_validate_json` validate twice and build an
+    object the receivers and the web node do not need (~12 µs a reading against ~4 µs for the
+    fields alone). None if ReadingIn is not plain fields (say it gains a model-level validator
+    this would skip): callers then use the full model, so the two can never disagree."""
+    schema = ReadingIn.__pydantic_core_schema__
+    if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
+        return None
+    return schema["schema"], CoreConfig(**schema.get("config", {}))
 
 
 class Reading(Measurements, table=True):

@@ -4,7 +4,6 @@ pipeline (web node + N workers whose receivers have settled), queries on its SQL
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -12,13 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.harness.observers import owned
 from benchmarks.harness.pipeline import PipelineHarness
 from benchmarks.harness.processes import ManagedProcess
 from benchmarks.harness.sampling import ProcessSampler
 from benchmarks.harness.waiting import eventually
 from kafka_local import broker_from_env
 
-_OWNS = re.compile(r"owns receivers \[([0-9, ]*)\]")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -67,14 +66,15 @@ def start_pipeline(harness: PipelineHarness, workers: int, sampler: ProcessSampl
 
 
 def _settled(harness: PipelineHarness, procs: list[ManagedProcess]) -> bool:
-    owned: list[int] = []
+    """Every receiver has exactly one owner (a worker may own none)."""
+    owners: list[int] = []
     for proc in procs:
         assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
-        found = _OWNS.findall(proc.log_text())
-        if not found:
+        partitions = owned(proc)
+        if partitions is None:
             return False
-        owned += [int(p) for p in found[-1].replace(" ", "").split(",") if p]
-    return sorted(owned) == list(range(harness.partitions))
+        owners += partitions
+    return sorted(owners) == list(range(harness.partitions))
 
 
 def query(harness: PipelineHarness, sql: str, params: tuple = ()) -> list[tuple]:

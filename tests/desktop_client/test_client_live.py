@@ -21,9 +21,8 @@ from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
 from desktop_client.worker import NetworkWorker
 from protocol.grants import Grant, GrantCodec
-from protocol.partitioning import partition_for
 from benchmarks.harness.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from tests.support.web import make_reading, sensors_of_receiver
+from tests.support.web import make_reading, sensors_of_receiver, shares_by_receiver
 
 pytestmark = pytest.mark.gui
 
@@ -60,11 +59,8 @@ class WebNode:
 
     def store(self, readings: list[dict]) -> int:
         """Store readings the way receivers do: one batch per partition, each under a fresh grant."""
-        by_receiver: dict[int, list[dict]] = {}
-        for reading in readings:
-            by_receiver.setdefault(partition_for(reading["sensor_id"], PARTITIONS), []).append(reading)
         stored = 0
-        for receiver, batch in sorted(by_receiver.items()):
+        for receiver, batch in shares_by_receiver(readings, PARTITIONS):
             self.epoch += 1
             grant = GrantCodec([self.key]).sign(Grant(receiver, self.epoch, time.time() + 30))
             answer = requests.post(f"{self.url}/api/v1/batches", json={"readings": batch},

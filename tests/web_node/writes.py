@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import aiohttp
 
-from protocol.partitioning import partition_for
-from tests.support.web import RunningWebNode, make_reading
+from tests.support.web import RunningWebNode, make_reading, shares_by_receiver
 from web_node.keys import storage_key
 
 
@@ -35,12 +33,8 @@ class Writer:
 
     async def store(self, readings: Iterable[dict]) -> int:
         """Store readings (any sensors, any number); returns how many were newly stored."""
-        partitions = self.node.settings.readings_partitions
-        by_receiver: dict[int, list[dict]] = defaultdict(list)
-        for reading in readings:
-            by_receiver[partition_for(reading["sensor_id"], partitions)].append(reading)
         stored = 0
-        for receiver, share in sorted(by_receiver.items()):
+        for receiver, share in shares_by_receiver(readings, self.node.settings.readings_partitions):
             for start in range(0, len(share), self.batch):
                 stored += await self._post(receiver, share[start:start + self.batch])
         return stored
