@@ -12,13 +12,13 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness.processes import ManagedProcess, python_argv, wait_healthy
+from benchmarks.harness.waiting import eventually
 from kafka_local.broker import broker_from_env
 from protocol.keys import add_key, read_key_file
 from protocol.settings import Settings
@@ -53,29 +53,33 @@ def main(argv: list[str] | None = None) -> int:
         env = _env(bootstrap, keys_file, db_path)
         procs = _Processes(args.workdir)
         stack.callback(procs.stop_all)
-        web = procs.start("web_node", ["-m", "web_node"], env)
-        _wait(lambda: _healthy(env["WEB_NODE_URL"]), 60, "the web node to answer /healthz", web)
-        worker = procs.start("worker", ["-m", "stream_app"], env)
-        _wait(lambda: "owns receivers [" in procs.log("worker"), 90, "the worker to own its receivers", worker)
+        web = procs.start("web_node", "web_node", [], env)
+        try:
+            wait_healthy(env["WEB_NODE_URL"], web, timeout=60)
+        except AssertionError as exc:
+            raise SystemExit(f"demo: gave up: {exc}") from None
+        worker = procs.start("worker", "stream_app", [], env)
+        _wait(lambda: "owns receivers [" in worker.log_text(), 90, "the worker to own its receivers", worker)
         summary_path = args.workdir / "simulator-summary.json"
         summary_path.unlink(missing_ok=True)
         start_seq = int(time.time() * 1000)  # a fresh seq range, so an old database does not count
-        sim_args = ["-m", "simulator", "--sensors", str(args.sensors), "--rate", str(args.rate),
+        sim_args = ["--sensors", str(args.sensors), "--rate", str(args.rate),
                     "--invalid-fraction", "0.01", "--duplicate-fraction", "0.01", "--quiet",
                     "--summary-json", str(summary_path), "--start-seq", str(start_seq)]
         sim_args += ["--duration", str(args.seconds)] if args.seconds else ["--duration", "31536000"]
         dlq_topic = Topics.with_prefix(Settings().topic_prefix).dlq
         dlq_before = _dlq_count(bootstrap, dlq_topic)
-        simulator = procs.start("simulator", sim_args, env)
+        simulator = procs.start("simulator", "simulator", sim_args, env)
         _print_where_to_look(env, args.workdir, db_path)
         if not args.seconds:
             return _run_until_interrupted(simulator)
         if args.screenshot is not None:
             _screenshot(args, env, db_path, procs)
-        simulator.wait()
+        simulator.proc.wait()
         summary = json.loads(summary_path.read_text())
         sent = summary["sent_valid"]
-        _wait(lambda: _stored(db_path, summary, start_seq) >= sent, 120, f"{sent} readings to be stored", worker, fatal=False)
+        with contextlib.suppress(AssertionError):  # short of it after two minutes: the line below says so
+            eventually(lambda: _stored(db_path, summary, start_seq) >= sent, timeout=120, interval=0.2)
         stored = _stored(db_path, summary, start_seq)
         dlq = _dlq_count(bootstrap, dlq_topic) - dlq_before
         print(f"demo: sent={sent} stored={stored} sensors={len(summary['per_sensor'])} dlq={dlq}", flush=True)
@@ -86,9 +90,9 @@ def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, pr
     """Near the end of the run (85% sent), the dashboard on this pipeline's web node saves itself as a PNG."""
     enough = max(1, int(args.rate * args.seconds * 0.85))
     _wait(lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"])
-    dashboard = procs.start("dashboard", ["-m", "desktop_client", "--window", "1m", "--screenshot", str(args.screenshot)],
+    dashboard = procs.start("dashboard", "desktop_client", ["--window", "1m", "--screenshot", str(args.screenshot)],
                             {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")})
-    if dashboard.wait(180) != 0:
+    if dashboard.proc.wait(180) != 0:
         raise SystemExit(f"demo: the dashboard saved no screenshot; see {args.workdir / 'dashboard.log'}")
     log.info("dashboard screenshot saved to %s", args.screenshot)
 
@@ -114,54 +118,36 @@ def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:
 
 
 class _Processes:
+    """The demo's child processes (the harness's ManagedProcess), logs in the work folder."""
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, ManagedProcess] = {}
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        with open(self.workdir / f"{name}.log", "wb") as out:
-            proc = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    def start(self, name: str, module: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
+        log_path = self.workdir / f"{name}.log"
+        log_path.unlink(missing_ok=True)  # a fresh log: readiness is read from it
+        proc = ManagedProcess(name, python_argv(module, *args), env, log_path, cwd=Path.cwd()).start()
         self.procs[name] = proc
-        log.info("started %s (pid %d, log %s)", name, proc.pid, self.workdir / f"{name}.log")
+        log.info("started %s (pid %d, log %s)", name, proc.pid, log_path)
         return proc
-
-    def log(self, name: str) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_all(self) -> None:
         for name, proc in reversed(list(self.procs.items())):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            proc.stop(20)
             log.info("stopped %s", name)
 
 
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, fatal: bool = True) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None and fatal:
-            raise SystemExit(f"demo: gave up waiting for {what}: process exited with {proc.returncode}")
-        time.sleep(0.2)
-    if fatal:
-        raise SystemExit(f"demo: timed out after {timeout:.0f}s waiting for {what}")
-    return False
-
-
-def _healthy(url: str) -> bool:
-    import urllib.request
+def _wait(predicate, timeout: float, what: str, proc: ManagedProcess) -> None:
+    """Wait for `predicate` while `proc` lives; the demo ends with a clear message otherwise."""
+    def ready() -> bool:
+        assert proc.alive, f"{proc.name} exited; see {proc.log_path}"
+        return predicate()
 
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+        eventually(ready, timeout=timeout, interval=0.2, message=f"waiting for {what}")
+    except AssertionError as exc:
+        raise SystemExit(f"demo: gave up: {exc}") from None
 
 
 def _stored(db_path: Path, summary: dict, start_seq: int) -> int:
@@ -198,9 +184,9 @@ Ctrl-C stops everything.
 """, flush=True)
 
 
-def _run_until_interrupted(simulator: subprocess.Popen) -> int:
+def _run_until_interrupted(simulator: ManagedProcess) -> int:
     try:
-        simulator.wait()
+        simulator.proc.wait()
     except KeyboardInterrupt:
         log.info("stopping")
     return 0
