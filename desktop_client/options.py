@@ -6,8 +6,9 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 
-QUANTITIES: tuple[str, ...] = ("temperature", "humidity", "pressure", "battery")
-UNITS: dict[str, str] = {"temperature": "°C", "humidity": "%RH", "pressure": "hPa", "battery": "%"}
+from protocol.readings import QUANTITIES, Measurements
+
+UNITS: dict[str, str] = {q: Measurements.model_fields[q].description or "" for q in QUANTITIES}
 
 # Time windows the selector offers, in seconds, keyed by their command-line spelling.
 WINDOWS: dict[str, int] = {"1m": 60, "10m": 600, "1h": 3600, "24h": 86400}

@@ -28,6 +28,9 @@ class Measurements(SQLModel):
     battery: float = Field(ge=0, le=100, description="%")
 
 
+QUANTITIES: tuple[str, ...] = tuple(Measurements.model_fields)  # temperature, humidity, pressure, battery
+
+
 class ReadingIn(Measurements):
     """A reading as a sensor sends it: strict types, no extra fields, no NaN, not from the future."""
 
@@ -91,14 +94,6 @@ class Reading(Measurements, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     ts: float = Field(sa_column=Column(Double, nullable=False))
     stored_at: float = Field(sa_column=Column(Double, nullable=False))
-
-
-class ReadingOut(Measurements):
-    """A reading as the read API returns it."""
-
-    sensor_id: str
-    seq: int
-    ts: Annotated[datetime, Strict(False)]
 
 
 class InvalidReading(ValueError):

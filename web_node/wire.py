@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from protocol.readings import ReadingIn
-
-QUANTITIES: tuple[str, ...] = ("temperature", "humidity", "pressure", "battery")
+from protocol.readings import QUANTITIES, ReadingIn
 
 
 def rfc3339(ts: float | datetime) -> str:
