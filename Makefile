@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb).
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
 
-.PHONY: venv sysdeps kafka-jars test demo screenshot clean distclean
+.PHONY: venv sysdeps kafka-jars lint test demo screenshot clean distclean
 
 venv: $(STAMP)
 
@@ -39,7 +39,12 @@ sysdeps:
 kafka-jars: venv
 	$(VPY) -m kafka_local fetch
 
-test: venv sysdeps kafka-jars
+# ruff (pyproject.toml) is part of the suite: lint and formatting both
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv sysdeps kafka-jars lint
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # DEMO_SECONDS=N (environment or `make demo DEMO_SECONDS=N`) bounds the run; unset = until Ctrl-C.

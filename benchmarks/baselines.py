@@ -26,11 +26,13 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from benchmarks.harness.report import write_json
+from testkit.report import write_json
 
 KINDS = ("naive", "naive-wal", "ceiling", "ceiling-aiokafka")
-_INSERT = ("INSERT INTO readings (sensor_id, seq, ts, temperature, humidity, pressure, battery, stored_at) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sensor_id, seq) DO NOTHING")
+_INSERT = (
+    "INSERT INTO readings (sensor_id, seq, ts, temperature, humidity, pressure, battery, stored_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sensor_id, seq) DO NOTHING"
+)
 
 
 class Meter:
@@ -53,8 +55,12 @@ class Meter:
         if not lo or not hi or hi[-1][1] <= lo[0][1]:
             return {"processed": self.count, "readings_per_s": None, "cpu_us_per_reading": None}
         (n0, t0, c0), (n1, t1, c1) = lo[0], hi[-1]
-        return {"processed": self.count, "readings_per_s": (n1 - n0) / (t1 - t0),
-                "cpu_us_per_reading": (c1 - c0) / (n1 - n0) * 1e6, "window_s": t1 - t0}
+        return {
+            "processed": self.count,
+            "readings_per_s": (n1 - n0) / (t1 - t0),
+            "cpu_us_per_reading": (c1 - c0) / (n1 - n0) * 1e6,
+            "window_s": t1 - t0,
+        }
 
 
 def _consumer(bootstrap: str, topic: str, **options) -> KafkaConsumer:
@@ -77,8 +83,19 @@ def naive(args: argparse.Namespace, *, wal: bool) -> dict:
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     r = json.loads(record.value)
-                    conn.execute(_INSERT, (r["sensor_id"], r["seq"], datetime.fromisoformat(r["ts"]).timestamp(),
-                                           r["temperature"], r["humidity"], r["pressure"], r["battery"], time.time()))
+                    conn.execute(
+                        _INSERT,
+                        (
+                            r["sensor_id"],
+                            r["seq"],
+                            datetime.fromisoformat(r["ts"]).timestamp(),
+                            r["temperature"],
+                            r["humidity"],
+                            r["pressure"],
+                            r["battery"],
+                            time.time(),
+                        ),
+                    )
                     conn.commit()
                     meter.add()
     finally:
@@ -105,8 +122,14 @@ async def ceiling_aiokafka(args: argparse.Namespace) -> dict:
     from aiokafka import AIOKafkaConsumer
 
     # group-less and subscribed: every partition, from the beginning (no committed offsets)
-    consumer = AIOKafkaConsumer(args.topic, bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)
+    consumer = AIOKafkaConsumer(
+        args.topic,
+        bootstrap_servers=args.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     meter, deadline = Meter(args.expect), time.monotonic() + args.max_seconds
     try:
@@ -123,9 +146,24 @@ async def ceiling_aiokafka(args: argparse.Namespace) -> dict:
 def run(kind: str, *, bootstrap: str, topic: str, expect: int, max_seconds: float, workdir: Path) -> dict:
     """Run one baseline in a fresh process (its own CPU time, no interference); its result."""
     out = workdir / f"baseline-{kind}.json"
-    argv = [sys.executable, "-m", "benchmarks.baselines", kind, "--bootstrap", bootstrap, "--topic", topic,
-            "--expect", str(expect), "--max-seconds", str(max_seconds), "--json", str(out),
-            "--db", str(workdir / f"baseline-{kind}.db")]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.baselines",
+        kind,
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--expect",
+        str(expect),
+        "--max-seconds",
+        str(max_seconds),
+        "--json",
+        str(out),
+        "--db",
+        str(workdir / f"baseline-{kind}.db"),
+    ]
     subprocess.run(argv, check=True, timeout=max_seconds + 120)
     return json.loads(out.read_text())
 
@@ -143,8 +181,9 @@ def _prepare_db(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.baselines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.baselines", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kind", choices=KINDS, help="which baseline")
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     parser.add_argument("--topic", required=True, help="the pre-loaded readings topic (read from the beginning)")

@@ -10,6 +10,7 @@ carries the evidence its test asserts on (epochs, refusals, who held the token).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -19,21 +20,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.observers import (FenceWatcher, TokenWatcher, TopicCounter, leads, owned, refusals,
-                                          wait_split)
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.processes import ManagedProcess
-from benchmarks.harness.proxy import FreezableProxy
-from benchmarks.harness.waiting import eventually
 from protocol.settings import Settings
 from protocol.token import GrantMessage, Release
 from stream_app.receivers import group_id
+from testkit.observers import FenceWatcher, TokenWatcher, TopicCounter, leads, owned, refusals, wait_split
+from testkit.pipeline import PipelineHarness
+from testkit.processes import ManagedProcess
+from testkit.proxy import FreezableProxy
+from testkit.waiting import eventually
 
-SENSORS = 16           # 3-5 sensors on each of the 4 receivers
-RATE = 150.0           # readings/s: modest, the machine is shared
-WARM_UP = 300          # stored readings before the fault: the stream is flowing
-OUTAGE_S = 10.0        # how long the web node stays down
-PAUSE_TTL_S = 25.0     # paused-receiver: grants outlive a failover (10 s session timeout + rebalance)
+SENSORS = 16  # 3-5 sensors on each of the 4 receivers
+RATE = 150.0  # readings/s: modest, the machine is shared
+WARM_UP = 300  # stored readings before the fault: the stream is flowing
+OUTAGE_S = 10.0  # how long the web node stays down
+PAUSE_TTL_S = 25.0  # paused-receiver: grants outlive a failover (10 s session timeout + rebalance)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Observed:
     topic: TopicCounter
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    def stream(self, duration: float, rate: float = RATE, seed: int = 1) -> "Stream":
+    def stream(self, duration: float, rate: float = RATE, seed: int = 1) -> Stream:
         return Stream(self.harness, duration, rate, seed)
 
     def wait_caught_up(self, fault_end: float, timeout: float = 120.0) -> float | None:
@@ -74,7 +74,7 @@ class Observed:
             return None
         return round(time.monotonic() - fault_end, 2)
 
-    def finish(self, name: str, stream: "Stream", recovery_s: float | None) -> ScenarioResult:
+    def finish(self, name: str, stream: Stream, recovery_s: float | None) -> ScenarioResult:
         """Let the stream end, wait for the store to catch up, then count exactly-once."""
         summary = stream.summary()
         try:
@@ -88,7 +88,7 @@ class Observed:
         self.evidence.update(
             simulator_failed=summary["failed"],
             grants=len(grants),
-            grant_epochs_increasing=all(b > a for a, b in zip(epochs, epochs[1:])),
+            grant_epochs_increasing=all(b > a for a, b in itertools.pairwise(epochs)),
             fence_regressions=self.fence.regressions(),
             refused_401=logs.count("refused the batch (401"),
             refused_409=logs.count("refused the batch (409"),
@@ -103,27 +103,37 @@ class Stream:
 
     def __init__(self, harness: PipelineHarness, duration: float, rate: float, seed: int) -> None:
         self.proc, self._summary_path = harness.start_simulator(
-            "--sensors", str(SENSORS), "--rate", str(rate), "--duration", str(duration), "--seed", str(seed))
+            "--sensors", str(SENSORS), "--rate", str(rate), "--duration", str(duration), "--seed", str(seed)
+        )
         self._timeout = duration + 120
 
     def summary(self) -> dict:
-        eventually(lambda: not self.proc.alive, timeout=self._timeout, interval=0.2,
-                   message="the simulator did not finish")
+        eventually(
+            lambda: not self.proc.alive, timeout=self._timeout, interval=0.2, message="the simulator did not finish"
+        )
         if not self._summary_path.exists():
             raise RuntimeError(f"simulator wrote no summary:\n{self.proc.log_tail()}")
         return json.loads(self._summary_path.read_text())
 
 
-def count(harness: PipelineHarness, name: str, summary: dict, recovery_s: float | None,
-          evidence: dict[str, Any]) -> ScenarioResult:
+def count(
+    harness: PipelineHarness, name: str, summary: dict, recovery_s: float | None, evidence: dict[str, Any]
+) -> ScenarioResult:
     """Compare what the simulator delivered with what the database holds, sensor by sensor."""
     keys = harness.stored_keys()
     per_sensor = Counter(sensor for sensor, _ in set(keys))
     sent = {s: v["sent"] for s, v in summary["per_sensor"].items()}
     lost = sum(max(0, n - per_sensor.get(s, 0)) for s, n in sent.items())
     evidence["unexpected"] = sum(max(0, n - sent.get(s, 0)) for s, n in per_sensor.items())
-    return ScenarioResult(scenario=name, sent=summary["sent_valid"], stored=len(keys), lost=lost,
-                          duplicated=len(keys) - len(set(keys)), recovery_s=recovery_s, evidence=evidence)
+    return ScenarioResult(
+        scenario=name,
+        sent=summary["sent_valid"],
+        stored=len(keys),
+        lost=lost,
+        duplicated=len(keys) - len(set(keys)),
+        recovery_s=recovery_s,
+        evidence=evidence,
+    )
 
 
 @contextmanager
@@ -156,6 +166,7 @@ def _worker_pid_in(release: Release, proc: ManagedProcess) -> bool:
 
 # -- the scenarios ------------------------------------------------------------------------------
 
+
 def worker_kill(harness: PipelineHarness) -> ScenarioResult:
     """SIGKILL the only worker while it holds buffered, unacked readings; restart it."""
     (worker,) = _start(harness)
@@ -184,8 +195,10 @@ def webnode_kill(harness: PipelineHarness) -> ScenarioResult:
         killed_at, log_mark = time.monotonic(), len(worker.log_text())
         stored_at_kill = harness.stored()
         # hold the outage; meanwhile the receivers must have tried and failed to reach it
-        eventually(lambda: time.monotonic() - killed_at >= OUTAGE_S
-                   and "web node unavailable" in worker.log_text()[log_mark:], timeout=OUTAGE_S + 30)
+        eventually(
+            lambda: time.monotonic() - killed_at >= OUTAGE_S and "web node unavailable" in worker.log_text()[log_mark:],
+            timeout=OUTAGE_S + 30,
+        )
         run.evidence["stored_during_outage"] = harness.stored() - stored_at_kill
         run.evidence["outage_s"] = round(time.monotonic() - killed_at, 1)
         harness.start_web_node()
@@ -217,8 +230,11 @@ def rebalance(harness: PipelineHarness) -> ScenarioResult:
         harness.wait_stored(WARM_UP)
         second = harness.start_worker()
         wait_split([first, second], harness.partitions, harness.app_id)
-        eventually(lambda: any(_worker_pid_in(r, second) and r.stored > 0 for r in run.token.releases()),
-                   timeout=60, message="the second worker never wrote")
+        eventually(
+            lambda: any(_worker_pid_in(r, second) and r.stored > 0 for r in run.token.releases()),
+            timeout=60,
+            message="the second worker never wrote",
+        )
         run.evidence["split"] = {w.name: sorted(owned(w) or ()) for w in (first, second)}
         first.stop()
         stopped_after = run.token.last_offset
@@ -264,20 +280,30 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
             grant = _held_grant(run, leader)
             leader.pause()
             refused_before = refusals(harness.web_url)["grant_superseded"]
-            eventually(lambda: run.fence.epoch > grant.epoch and leads(follower, harness.app_id),
-                       timeout=max(1.0, grant.expires_at - time.time() - 2),
-                       message=f"the ring did not move on past epoch {grant.epoch} before it expired")
-            run.evidence["held"] = {"receiver": grant.receiver, "epoch": grant.epoch,
-                                    "unexpired_s_at_delivery": round(grant.expires_at - time.time(), 1),
-                                    "fence_at_delivery": run.fence.epoch}
+            eventually(
+                lambda: run.fence.epoch > grant.epoch and leads(follower, harness.app_id),
+                timeout=max(1.0, grant.expires_at - time.time() - 2),
+                message=f"the ring did not move on past epoch {grant.epoch} before it expired",
+            )
+            run.evidence["held"] = {
+                "receiver": grant.receiver,
+                "epoch": grant.epoch,
+                "unexpired_s_at_delivery": round(grant.expires_at - time.time(), 1),
+                "fence_at_delivery": run.fence.epoch,
+            }
             proxy.thaw()  # the held request reaches the web node now: late
-            eventually(lambda: refusals(harness.web_url)["grant_superseded"] > refused_before, timeout=30,
-                       message="the web node did not refuse the late batch with 409")
+            eventually(
+                lambda: refusals(harness.web_url)["grant_superseded"] > refused_before,
+                timeout=30,
+                message="the web node did not refuse the late batch with 409",
+            )
             leader.resume()
             fault_end = time.monotonic()
-            release = eventually(lambda: run.token.first(
-                lambda m: isinstance(m, Release) and m.epoch == grant.epoch), timeout=30,
-                message="the paused holder never released").message
+            release = eventually(
+                lambda: run.token.first(lambda m: isinstance(m, Release) and m.epoch == grant.epoch),
+                timeout=30,
+                message="the paused holder never released",
+            ).message
             run.evidence["late_release"] = {"stored": release.stored, "superseded_by": release.superseded_by}
             recovery = run.wait_caught_up(fault_end)
             return run.finish("paused-receiver", stream, recovery)
@@ -312,12 +338,18 @@ def _held_grant(run: Observed, leader: ManagedProcess, attempts: int = 50) -> Gr
     mine = owned(leader) or set()
     mark = run.token.last_offset
     for _ in range(attempts):
-        record = eventually(lambda: run.token.first(
-            lambda m: isinstance(m, GrantMessage) and m.receiver in mine, after=mark), timeout=30)
+        record = eventually(
+            lambda mark=mark: run.token.first(lambda m: isinstance(m, GrantMessage) and m.receiver in mine, after=mark),
+            timeout=30,
+        )
         mark, grant = record.offset, record.message
         try:
-            eventually(lambda: run.token.first(lambda m: isinstance(m, Release) and m.epoch == grant.epoch,
-                                               after=mark), timeout=1.0)
+            eventually(
+                lambda grant=grant, mark=mark: run.token.first(
+                    lambda m: isinstance(m, Release) and m.epoch == grant.epoch, after=mark
+                ),
+                timeout=1.0,
+            )
         except AssertionError:
             return grant
     raise RuntimeError(f"none of {attempts} grants to the leader's receivers {sorted(mine)} got stuck")
@@ -328,7 +360,7 @@ def _max_grant_gaps(watcher: TokenWatcher, partitions: int) -> dict[int, float]:
     for record in watcher.records():
         if isinstance(record.message, GrantMessage):
             times.setdefault(record.message.receiver, []).append(record.at)
-    return {p: round(max((b - a for a, b in zip(ts, ts[1:])), default=0.0), 2) for p, ts in times.items()}
+    return {p: round(max((b - a for a, b in itertools.pairwise(ts)), default=0.0), 2) for p, ts in times.items()}
 
 
 @dataclass(frozen=True)
@@ -339,14 +371,17 @@ class Scenario:
     private_broker: bool = False
 
 
-SCENARIOS = {s.name: s for s in [
-    Scenario("worker-kill", worker_kill),
-    Scenario("webnode-kill", webnode_kill),
-    Scenario("broker-restart", broker_restart, private_broker=True),
-    Scenario("rebalance", rebalance),
-    Scenario("paused-receiver", paused_receiver, {"grant_ttl_s": PAUSE_TTL_S}),
-    Scenario("leader-failover", leader_failover),
-]}
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("worker-kill", worker_kill),
+        Scenario("webnode-kill", webnode_kill),
+        Scenario("broker-restart", broker_restart, private_broker=True),
+        Scenario("rebalance", rebalance),
+        Scenario("paused-receiver", paused_receiver, {"grant_ttl_s": PAUSE_TTL_S}),
+        Scenario("leader-failover", leader_failover),
+    ]
+}
 
 
 def run_scenario(name: str, bootstrap: str, workdir: Path, broker: Any = None) -> ScenarioResult:

@@ -20,17 +20,21 @@ from pathlib import Path
 from benchmarks.fault_scenarios import SCENARIOS, ScenarioResult, run_scenario
 from kafka_local import LocalKafka, broker_from_env
 
-log = logging.getLogger("benchmarks.faults")
+log = logging.getLogger(__name__)
 
 COLUMNS = ("scenario", "sent", "stored", "lost", "duplicated", "recovery_s")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.faults", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.faults", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", type=Path, required=True, metavar="OUT", help="write the results here")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default: all)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs and databases here (default: a temporary directory)")
     parser.add_argument("--evidence", action="store_true", help="also print each scenario's evidence")
     args = parser.parse_args(argv)
@@ -43,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="telering-faults-") as tmp:
         workdir = args.workdir or Path(tmp)
         results = run_all(names, workdir)
-    report = {"platform": platform.platform(), "python": platform.python_version(),
-              "results": [r.row() for r in results], "evidence": {r.scenario: r.evidence for r in results}}
+    report = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "results": [r.row() for r in results],
+        "evidence": {r.scenario: r.evidence for r in results},
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(table(results))
@@ -60,10 +68,14 @@ def run_all(names: list[str], workdir: Path) -> list[ScenarioResult]:
     if shared:
         with broker_from_env(workdir / "kafka") as bootstrap:
             for name in shared:
-                results.append(_timed(name, lambda: run_scenario(name, bootstrap, workdir / name)))
+                results.append(_timed(name, lambda name=name: run_scenario(name, bootstrap, workdir / name)))
     for name in (n for n in names if SCENARIOS[n].private_broker):
         with LocalKafka(workdir / f"kafka-{name}") as broker:
-            results.append(_timed(name, lambda: run_scenario(name, broker.bootstrap, workdir / name, broker)))
+            results.append(
+                _timed(
+                    name, lambda name=name, broker=broker: run_scenario(name, broker.bootstrap, workdir / name, broker)
+                )
+            )
     order = {n: i for i, n in enumerate(names)}
     return sorted(results, key=lambda r: order[r.scenario])
 

@@ -25,15 +25,14 @@ import time
 from pathlib import Path
 
 from benchmarks import baselines
-from benchmarks.harness.bench import (add_common_options, integrity, query, start_pipeline, workdir_and_broker,
-                                      worker_names)
-from benchmarks.harness.load import start_load
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.report import machine, percentile, rate, slope_per_min, sustained_window, table, write_json
-from benchmarks.harness.ring import read_turns, ring_stats
-from benchmarks.harness.sampling import ProcessSampler
+from testkit.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker, worker_names
+from testkit.load import start_load
+from testkit.pipeline import PipelineHarness
+from testkit.report import machine, percentile, rate, slope_per_min, sustained_window, table, write_json
+from testkit.ring import read_turns, ring_stats
+from testkit.sampling import ProcessSampler
 
-log = logging.getLogger("benchmarks.pipeline")
+log = logging.getLogger(__name__)
 MB = 2**20
 
 
@@ -49,7 +48,7 @@ def drain(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
             for kind in ("ceiling", "ceiling-aiokafka"):
                 result[kind.replace("-", "_")] = _baseline(kind, args, harness, n)
         started = time.time()
-        web, _ = start_pipeline(harness, args.workers, sampler)
+        _web, _ = start_pipeline(harness, args.workers, sampler)
         harness.wait_stored(n, timeout=max(180.0, n / 1000))
         result["telering"] = _telering_drain(harness, sampler, n, started)
         if not args.skip_baselines:
@@ -63,16 +62,27 @@ def drain(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
 
 def _baseline(kind: str, args: argparse.Namespace, harness: PipelineHarness, n: int) -> dict:
     log.info("baseline %s", kind)
-    return baselines.run(kind, bootstrap=harness.bootstrap, topic=harness.topics.readings, expect=n,
-                         max_seconds=args.baseline_seconds, workdir=harness.workdir)
+    return baselines.run(
+        kind,
+        bootstrap=harness.bootstrap,
+        topic=harness.topics.readings,
+        expect=n,
+        max_seconds=args.baseline_seconds,
+        workdir=harness.workdir,
+    )
 
 
 def _telering_drain(harness: PipelineHarness, sampler: ProcessSampler, n: int, started: float) -> dict:
     stored_at = [r[0] for r in query(harness, "SELECT stored_at FROM readings")]
     window = sustained_window(stored_at)
     start, end, count = window
-    out = {"readings_per_s": rate(window), "window_s": end - start, "drain_s": max(stored_at) - started,
-           **integrity(harness, n), **_cpu_and_memory(sampler, start, end, count)}
+    out = {
+        "readings_per_s": rate(window),
+        "window_s": end - start,
+        "drain_s": max(stored_at) - started,
+        **integrity(harness, n),
+        **_cpu_and_memory(sampler, start, end, count),
+    }
     out["ring"] = ring_stats(read_turns(harness.bootstrap, harness.topics.token), start, end)
     return out
 
@@ -82,8 +92,7 @@ def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
     sampler = ProcessSampler(interval=0.5).start()
     try:
         start_pipeline(harness, args.workers, sampler)
-        load = start_load(harness, producers=args.producers, sensors=args.sensors, rate=args.rate,
-                          seconds=args.seconds)
+        load = start_load(harness, producers=args.producers, sensors=args.sensors, rate=args.rate, seconds=args.seconds)
         sent = load.wait(timeout=args.seconds + 300)
         harness.wait_stored(sent["sent_valid"], timeout=120)
         steady = load.started_at + args.warmup
@@ -91,12 +100,18 @@ def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
         rows = query(harness, "SELECT stored_at - ts, stored_at FROM readings WHERE ts >= ?", (steady,))
         latencies = [1000 * r[0] for r in rows]
         in_window = sum(1 for r in rows if r[1] <= end)
-        return {"offered_per_s": sent["rate"], "seconds": args.seconds, "warmup_s": args.warmup,
-                "stored_per_s": in_window / (end - steady) if end > steady else None,
-                "p50_latency_ms": percentile(latencies, 50), "p99_latency_ms": percentile(latencies, 99),
-                "max_latency_ms": max(latencies, default=None), **integrity(harness, sent["sent_valid"]),
-                **_cpu_and_memory(sampler, steady, end, in_window),
-                "ring": ring_stats(read_turns(bootstrap, harness.topics.token), steady, end)}
+        return {
+            "offered_per_s": sent["rate"],
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "stored_per_s": in_window / (end - steady) if end > steady else None,
+            "p50_latency_ms": percentile(latencies, 50),
+            "p99_latency_ms": percentile(latencies, 99),
+            "max_latency_ms": max(latencies, default=None),
+            **integrity(harness, sent["sent_valid"]),
+            **_cpu_and_memory(sampler, steady, end, in_window),
+            "ring": ring_stats(read_turns(bootstrap, harness.topics.token), steady, end),
+        }
     finally:
         sampler.stop()
         harness.stop()
@@ -125,26 +140,62 @@ def summarize(results: dict) -> None:
             base = d.get(key, {}).get("readings_per_s")
             if base and t["readings_per_s"]:
                 name = {"ceiling": "fraction_of_ceiling", "ceiling_aiokafka": "fraction_of_ceiling_aiokafka"}.get(
-                    key, f"ratio_vs_{key.removeprefix('baseline_')}")
+                    key, f"ratio_vs_{key.removeprefix('baseline_')}"
+                )
                 results[name] = t["readings_per_s"] / base
-        rows = [["telering", t["readings_per_s"], t.get("worker_cpu_us_per_reading"), t.get("web_cpu_us_per_reading"),
-                 t["lost"], t["duplicated"]]]
+        rows = [
+            [
+                "telering",
+                t["readings_per_s"],
+                t.get("worker_cpu_us_per_reading"),
+                t.get("web_cpu_us_per_reading"),
+                t["lost"],
+                t["duplicated"],
+            ]
+        ]
         for key in ("baseline_naive", "baseline_naive_wal", "ceiling", "ceiling_aiokafka"):
             if key in d:
                 rows.append([key, d[key]["readings_per_s"], d[key]["cpu_us_per_reading"], None, None, None])
         print(f"\ndrain of {d['readings']:,} pre-loaded readings, {results['workers']} worker(s)")
         print(table(rows, ["consumer", "readings/s", "worker CPU-µs/r", "web CPU-µs/r", "lost", "dup"]))
-        print("  ".join(f"{k}={results[k]:.2f}" for k in ("ratio_vs_naive", "ratio_vs_naive_wal",
-                                                         "fraction_of_ceiling", "fraction_of_ceiling_aiokafka")
-                        if k in results))
+        print(
+            "  ".join(
+                f"{k}={results[k]:.2f}"
+                for k in ("ratio_vs_naive", "ratio_vs_naive_wal", "fraction_of_ceiling", "fraction_of_ceiling_aiokafka")
+                if k in results
+            )
+        )
     r = results.get("rate")
     if r:
         print(f"\nfixed rate: {r['offered_per_s']:,.0f} readings/s offered for {r['seconds']:g} s")
-        print(table([[r["stored_per_s"], r["p50_latency_ms"], r["p99_latency_ms"], r.get("worker_cpu_us_per_reading"),
-                      r.get("web_cpu_us_per_reading"), r.get("worker0_peak_rss_mb"), r.get("web_peak_rss_mb"),
-                      r["lost"], r["duplicated"]]],
-                    ["stored/s", "p50 ms", "p99 ms", "worker µs/r", "web µs/r", "worker0 RSS MB", "web RSS MB",
-                     "lost", "dup"]))
+        print(
+            table(
+                [
+                    [
+                        r["stored_per_s"],
+                        r["p50_latency_ms"],
+                        r["p99_latency_ms"],
+                        r.get("worker_cpu_us_per_reading"),
+                        r.get("web_cpu_us_per_reading"),
+                        r.get("worker0_peak_rss_mb"),
+                        r.get("web_peak_rss_mb"),
+                        r["lost"],
+                        r["duplicated"],
+                    ]
+                ],
+                [
+                    "stored/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "worker µs/r",
+                    "web µs/r",
+                    "worker0 RSS MB",
+                    "web RSS MB",
+                    "lost",
+                    "dup",
+                ],
+            )
+        )
 
 
 def plot(results: dict, path: Path) -> None:
@@ -164,27 +215,39 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of `readings` = receivers (default 4)")
     parser.add_argument("--sensors", type=int, default=100, help="simulated sensors (default 100)")
     parser.add_argument("--producers", type=int, default=2, help="simulator processes offering load (default 2)")
-    parser.add_argument("--readings", type=int, default=200_000, help="readings pre-loaded for the drain (default 200000)")
+    parser.add_argument(
+        "--readings", type=int, default=200_000, help="readings pre-loaded for the drain (default 200000)"
+    )
     parser.add_argument("--rate", type=float, default=5000, help="offered readings/s of the rate phase (default 5000)")
     parser.add_argument("--seconds", type=float, default=30, help="length of the rate phase (default 30)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of the rate phase not measured (default 5)")
-    parser.add_argument("--baseline-seconds", type=float, default=20,
-                        help="time limit of each baseline (the naive ones never finish a large topic; default 20)")
+    parser.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=20,
+        help="time limit of each baseline (the naive ones never finish a large topic; default 20)",
+    )
     parser.add_argument("--skip-baselines", action="store_true", help="only telering in the drain phase")
     parser.add_argument("--phases", default="drain,rate", help="comma-separated: drain, rate (default both)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
     phases = set(args.phases.split(","))
-    results: dict = {"benchmark": "pipeline", "machine": machine(), "workers": args.workers,
-                     "partitions": args.partitions, "argv": sys.argv[1:] if argv is None else argv}
+    results: dict = {
+        "benchmark": "pipeline",
+        "machine": machine(),
+        "workers": args.workers,
+        "partitions": args.partitions,
+        "argv": sys.argv[1:] if argv is None else argv,
+    }
     with workdir_and_broker(args) as (workdir, bootstrap):
         if "drain" in phases:
             results["drain"] = drain(args, workdir, bootstrap)

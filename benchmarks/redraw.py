@@ -23,12 +23,12 @@ from PyQt5.QtCore import QEvent, QObject
 from PyQt5.QtWidgets import QApplication
 
 from desktop_client.options import ClientOptions
+from desktop_client.records import Block, Sample
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
-from desktop_client.wire import Block, Sample
 from desktop_client.worker import NetworkWorker
 
-log = logging.getLogger("benchmarks.redraw")
+log = logging.getLogger(__name__)
 
 
 class _PaintCounter(QObject):
@@ -38,7 +38,7 @@ class _PaintCounter(QObject):
         super().__init__()
         self.paints = 0
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Paint:
             self.paints += 1
         return False
@@ -62,8 +62,7 @@ def _fill(window: MainWindow, sensors: int, points: int, start: float) -> None:
         window.ensure_sensor(f"sensor-{i:02d}").load(Block(f"sensor-{i:02d}", t, values, seq), 0, start, t[-1])
 
 
-def _measure(app: QApplication, window: MainWindow, clock: _Clock, sensors: int, seconds: float,
-             append: bool) -> dict:
+def _measure(app: QApplication, window: MainWindow, clock: _Clock, sensors: int, seconds: float, append: bool) -> dict:
     frame_ms: list[float] = []
     cpu_ms: list[float] = []
     seq = 10**6
@@ -76,8 +75,9 @@ def _measure(app: QApplication, window: MainWindow, clock: _Clock, sensors: int,
         if append:
             clock.now += 1.0
             seq += 1
-            window.on_readings([Sample(f"sensor-{i:02d}", seq, clock.now, (21.0, 45.0, 1001.0, 80.0))
-                                for i in range(sensors)])
+            window.on_readings(
+                [Sample(f"sensor-{i:02d}", seq, clock.now, (21.0, 45.0, 1001.0, 80.0)) for i in range(sensors)]
+            )
         window.redraw()
         painted = counter.paints
         app.processEvents()
@@ -87,13 +87,16 @@ def _measure(app: QApplication, window: MainWindow, clock: _Clock, sensors: int,
         cpu_ms.append((time.process_time() - cpu_begin) * 1000)
     viewport.removeEventFilter(counter)
     frame_ms, cpu_ms = frame_ms[2:] or frame_ms, cpu_ms[2:] or cpu_ms  # the first frames build caches
-    return {"frames": len(frame_ms), "fps": round(1000 * len(frame_ms) / sum(frame_ms), 1),
-            "frame_ms_mean": round(statistics.fmean(frame_ms), 2),
-            "frame_ms_p95": round(float(np.percentile(frame_ms, 95)), 2),
-            "frame_ms_max": round(max(frame_ms), 2),
-            # CPU time of this process per frame: what a frame costs, whatever else the machine runs
-            "cpu_ms_mean": round(statistics.fmean(cpu_ms), 2),
-            "fps_by_cpu": round(1000 * len(cpu_ms) / max(sum(cpu_ms), 1e-9), 1)}
+    return {
+        "frames": len(frame_ms),
+        "fps": round(1000 * len(frame_ms) / sum(frame_ms), 1),
+        "frame_ms_mean": round(statistics.fmean(frame_ms), 2),
+        "frame_ms_p95": round(float(np.percentile(frame_ms, 95)), 2),
+        "frame_ms_max": round(max(frame_ms), 2),
+        # CPU time of this process per frame: what a frame costs, whatever else the machine runs
+        "cpu_ms_mean": round(statistics.fmean(cpu_ms), 2),
+        "fps_by_cpu": round(1000 * len(cpu_ms) / max(sum(cpu_ms), 1e-9), 1),
+    }
 
 
 def run(sensors: int, points: int, seconds: float, size: tuple[int, int], platform_name: str) -> dict:
@@ -126,16 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=10_000, help="points per sensor (default 10000)")
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per scenario (default 5)")
     parser.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
-    parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-                        help="Qt platform plugin (default QT_QPA_PLATFORM, else offscreen: no screen needed)")
+    parser.add_argument(
+        "--platform",
+        default=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+        help="Qt platform plugin (default QT_QPA_PLATFORM, else offscreen: no screen needed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     width, height = (int(v) for v in args.size.lower().split("x"))
     figures = {
         "benchmark": "desktop_client redraw",
-        "sensors": args.sensors, "points_per_sensor": args.points, "curves": args.sensors * 4,
-        "window_size": [width, height], "qt_platform": args.platform,
-        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "sensors": args.sensors,
+        "points_per_sensor": args.points,
+        "curves": args.sensors * 4,
+        "window_size": [width, height],
+        "qt_platform": args.platform,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
         "scenarios": run(args.sensors, args.points, args.seconds, (width, height), args.platform),
         "load_avg_1m_after": round(os.getloadavg()[0], 2),

@@ -23,23 +23,32 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.harness.bench import add_common_options, integrity, start_pipeline, workdir_and_broker
-from benchmarks.harness.load import start_load
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.report import machine, table, write_json
-from benchmarks.harness.ring import read_turns, ring_stats
 from protocol.partitioning import partition_for
 from simulator.messages import sensor_ids
+from testkit.bench import add_common_options, integrity, start_pipeline, workdir_and_broker
+from testkit.load import start_load
+from testkit.pipeline import PipelineHarness
+from testkit.report import machine, table, write_json
+from testkit.ring import read_turns, ring_stats
 
-log = logging.getLogger("benchmarks.token_ring")
+log = logging.getLogger(__name__)
 
 SENSOR_PREFIX = "p0-sensor-"  # what start_load names the sensors of its one producer
-COLUMNS = [("receivers", "P"), ("turns", "turns"), ("expired_turns", "expired"),
-           ("cycle_p50_ms", "cycle p50"), ("cycle_p99_ms", "cycle p99"),
-           ("wait_p50_ms", "wait p50"), ("wait_p99_ms", "wait p99"),
-           ("readings_per_flush_mean", "r/flush mean"), ("readings_per_flush_p50", "r/flush p50"),
-           ("ring_period_p50_ms", "ring p50"), ("ring_period_p99_ms", "ring p99"),
-           ("lost", "lost"), ("duplicated", "dup")]
+COLUMNS = [
+    ("receivers", "P"),
+    ("turns", "turns"),
+    ("expired_turns", "expired"),
+    ("cycle_p50_ms", "cycle p50"),
+    ("cycle_p99_ms", "cycle p99"),
+    ("wait_p50_ms", "wait p50"),
+    ("wait_p99_ms", "wait p99"),
+    ("readings_per_flush_mean", "r/flush mean"),
+    ("readings_per_flush_p50", "r/flush p50"),
+    ("ring_period_p50_ms", "ring p50"),
+    ("ring_period_p99_ms", "ring p99"),
+    ("lost", "lost"),
+    ("duplicated", "dup"),
+]
 
 
 def covering_sensors(partitions: int, minimum: int) -> int:
@@ -53,27 +62,34 @@ def covering_sensors(partitions: int, minimum: int) -> int:
 
 def run_ring(receivers: int, args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
     """One receiver count on its own topics, web node and worker; the ring's figures."""
-    harness = PipelineHarness(bootstrap, workdir / f"receivers-{receivers}", partitions=receivers,
-                              grant_ttl_s=args.grant_ttl)
+    harness = PipelineHarness(
+        bootstrap, workdir / f"receivers-{receivers}", partitions=receivers, grant_ttl_s=args.grant_ttl
+    )
     try:
         start_pipeline(harness, 1, timeout=args.start_timeout)
         sensors = covering_sensors(receivers, max(args.sensors, 2 * receivers))
-        log.info("%d receiver(s): %g readings/s from %d sensors for %g s", receivers, args.rate, sensors,
-                 args.seconds)
+        log.info("%d receiver(s): %g readings/s from %d sensors for %g s", receivers, args.rate, sensors, args.seconds)
         load = start_load(harness, producers=1, sensors=sensors, rate=args.rate, seconds=args.seconds)
         sent = load.wait(timeout=args.seconds + 300)
         harness.wait_stored(sent["sent_valid"], timeout=120)
         steady, end = load.started_at + args.warmup, load.started_at + sent["elapsed_s"]
         stats = ring_stats(read_turns(bootstrap, harness.topics.token), steady, end)
-        return {"receivers": receivers, "sensors": sensors, "offered_per_s": sent["rate"], **stats,
-                **integrity(harness, sent["sent_valid"])}
+        return {
+            "receivers": receivers,
+            "sensors": sensors,
+            "offered_per_s": sent["rate"],
+            **stats,
+            **integrity(harness, sent["sent_valid"]),
+        }
     finally:
         harness.stop()
 
 
 def summarize(results: dict) -> None:
-    print(f"\ntoken ring, 1 worker, {results['rate']:,.0f} readings/s offered for {results['seconds']:g} s "
-          f"(ms; turns after {results['warmup']:g} s)")
+    print(
+        f"\ntoken ring, 1 worker, {results['rate']:,.0f} readings/s offered for {results['seconds']:g} s "
+        f"(ms; turns after {results['warmup']:g} s)"
+    )
     print(table([[run.get(key) for key, _ in COLUMNS] for run in results["runs"]], [h for _, h in COLUMNS]))
 
 
@@ -85,15 +101,16 @@ def plot(results: dict, path: Path) -> None:
 
     runs = results["runs"]
     x = [r["receivers"] for r in runs]
-    panels = [("wait for its turn (ms)", [("wait_p50_ms", "p50"), ("wait_p99_ms", "p99")]),
-              ("readings per flush", [("readings_per_flush_mean", "mean"), ("readings_per_flush_p50", "p50")]),
-              ("full-ring period (ms)", [("ring_period_p50_ms", "p50"), ("ring_period_p99_ms", "p99")]),
-              ("turn cycle, grant -> release (ms)", [("cycle_p50_ms", "p50"), ("cycle_p99_ms", "p99")])]
+    panels = [
+        ("wait for its turn (ms)", [("wait_p50_ms", "p50"), ("wait_p99_ms", "p99")]),
+        ("readings per flush", [("readings_per_flush_mean", "mean"), ("readings_per_flush_p50", "p50")]),
+        ("full-ring period (ms)", [("ring_period_p50_ms", "p50"), ("ring_period_p99_ms", "p99")]),
+        ("turn cycle, grant -> release (ms)", [("cycle_p50_ms", "p50"), ("cycle_p99_ms", "p99")]),
+    ]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
-    for ax, (title, series) in zip(axes.flat, panels):
+    for ax, (title, series) in zip(axes.flat, panels, strict=False):
         for key, label in series:
-            ax.plot(x, [r.get(key) if r.get(key) is not None else float("nan") for r in runs], marker="o",
-                    label=label)
+            ax.plot(x, [r.get(key) if r.get(key) is not None else float("nan") for r in runs], marker="o", label=label)
         ax.set_title(title)
         ax.set_xscale("log")
         ax.minorticks_off()
@@ -119,26 +136,47 @@ def _receivers(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.token_ring", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.token_ring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_options(parser)
-    parser.add_argument("--receivers", type=_receivers, default=_receivers("1,2,5,10,20,50"),
-                        help="comma-separated receiver counts, one run each (default 1,2,5,10,20,50)")
-    parser.add_argument("--rate", type=float, default=2000,
-                        help="offered readings/s, the same for every P (default 2000)")
+    parser.add_argument(
+        "--receivers",
+        type=_receivers,
+        default=_receivers("1,2,5,10,20,50"),
+        help="comma-separated receiver counts, one run each (default 1,2,5,10,20,50)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2000, help="offered readings/s, the same for every P (default 2000)"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="length of each run's load (default 20)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of each run's load not measured (default 2)")
-    parser.add_argument("--sensors", type=int, default=100,
-                        help="at least this many sensors (more if needed to cover every partition; default 100)")
+    parser.add_argument(
+        "--sensors",
+        type=int,
+        default=100,
+        help="at least this many sensors (more if needed to cover every partition; default 100)",
+    )
     parser.add_argument("--grant-ttl", type=float, default=5.0, help="GRANT_TTL_S of the coordinator (default 5)")
-    parser.add_argument("--start-timeout", type=float, default=180.0,
-                        help="seconds to wait for the worker to own every receiver (default 180)")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the worker to own every receiver (default 180)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
-    results: dict = {"benchmark": "token_ring", "machine": machine(), "workers": 1, "rate": args.rate,
-                     "seconds": args.seconds, "warmup": args.warmup,
-                     "argv": sys.argv[1:] if argv is None else argv, "runs": []}
+    results: dict = {
+        "benchmark": "token_ring",
+        "machine": machine(),
+        "workers": 1,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "argv": sys.argv[1:] if argv is None else argv,
+        "runs": [],
+    }
     with workdir_and_broker(args) as (workdir, bootstrap):
         for receivers in args.receivers:
             results["runs"].append(run_ring(receivers, args, workdir, bootstrap))

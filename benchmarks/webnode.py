@@ -32,14 +32,14 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.harness.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker
-from benchmarks.harness.load import Load, start_load
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.report import machine, percentile, table, write_json
-from benchmarks.harness.sampling import ProcessSampler
-from benchmarks.harness.waiting import eventually
+from testkit.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker
+from testkit.load import Load, start_load
+from testkit.pipeline import PipelineHarness
+from testkit.report import machine, percentile, table, write_json
+from testkit.sampling import ProcessSampler
+from testkit.waiting import eventually
 
-log = logging.getLogger("benchmarks.webnode")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,24 +54,33 @@ class RouteLoad:
 
     def figures(self, seconds: float) -> dict:
         requests = sum(self.statuses.values())
-        return {"path": self.path, "params": self.params, "requests": requests,
-                "requests_per_s": requests / seconds if seconds > 0 else None,
-                "p50_ms": percentile(self.latencies_ms, 50), "p99_ms": percentile(self.latencies_ms, 99),
-                "max_ms": max(self.latencies_ms, default=None),
-                "non_2xx": sum(n for s, n in self.statuses.items() if not 200 <= s < 300),
-                "status_5xx": sum(n for s, n in self.statuses.items() if s >= 500),
-                "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
-                "client_errors": sum(self.errors.values()), "client_error_kinds": dict(self.errors)}
+        return {
+            "path": self.path,
+            "params": self.params,
+            "requests": requests,
+            "requests_per_s": requests / seconds if seconds > 0 else None,
+            "p50_ms": percentile(self.latencies_ms, 50),
+            "p99_ms": percentile(self.latencies_ms, 99),
+            "max_ms": max(self.latencies_ms, default=None),
+            "non_2xx": sum(n for s, n in self.statuses.items() if not 200 <= s < 300),
+            "status_5xx": sum(n for s, n in self.statuses.items() if s >= 500),
+            "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+            "client_errors": sum(self.errors.values()),
+            "client_error_kinds": dict(self.errors),
+        }
 
 
 def routes(args: argparse.Namespace) -> dict[str, RouteLoad]:
     since = str(round(time.time() - args.stats_since))
-    return {"latest": RouteLoad("/api/v1/readings/latest", {"limit": "100"}),
-            "stats": RouteLoad("/api/v1/stats", {"since": since, "bucket": str(args.stats_bucket)})}
+    return {
+        "latest": RouteLoad("/api/v1/readings/latest", {"limit": "100"}),
+        "stats": RouteLoad("/api/v1/stats", {"since": since, "bucket": str(args.stats_bucket)}),
+    }
 
 
-async def _client(http: aiohttp.ClientSession, base_url: str, loads: list[RouteLoad], first: int,
-                  deadline: float) -> None:
+async def _client(
+    http: aiohttp.ClientSession, base_url: str, loads: list[RouteLoad], first: int, deadline: float
+) -> None:
     """Requests back to back until `deadline`, round-robin over the routes from `first`."""
     i = first
     while time.monotonic() < deadline:
@@ -81,7 +90,7 @@ async def _client(http: aiohttp.ClientSession, base_url: str, loads: list[RouteL
         try:
             async with http.get(base_url + route.path, params=route.params) as response:
                 await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             route.errors[type(exc).__name__] += 1
             continue
         route.latencies_ms.append(1000 * (time.perf_counter() - started))
@@ -104,8 +113,9 @@ def preload(harness: PipelineHarness, args: argparse.Namespace) -> int:
     """Store `--preload` readings of their own sensors before the load; how many were sent."""
     if args.preload <= 0:
         return 0
-    summary = harness.simulate("--sensors", str(args.sensors), "--count", str(args.preload), "--rate", "0",
-                               "--sensor-prefix", "pre-sensor-")
+    summary = harness.simulate(
+        "--sensors", str(args.sensors), "--count", str(args.preload), "--rate", "0", "--sensor-prefix", "pre-sensor-"
+    )
     harness.wait_stored(summary["sent_valid"], timeout=120)
     return summary["sent_valid"]
 
@@ -126,26 +136,32 @@ def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, 
         start_pipeline(harness, 1, sampler)
         preloaded = preload(harness, args)
         load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
-        eventually(lambda: harness.stored() > preloaded, timeout=60, interval=0.1,
-                   message="ingestion never started")
+        eventually(lambda: harness.stored() > preloaded, timeout=60, interval=0.1, message="ingestion never started")
         loads = routes(args)
-        log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds,
-                 args.ingest_rate)
+        log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds, args.ingest_rate)
         started = time.time()
         elapsed = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds))
         ended = started + elapsed
         sent = stop_load(load)
         total = preloaded + sent["sent_valid"]
         harness.wait_stored(total, timeout=120)
-        during = query(harness, "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?",
-                       (started, ended))[0][0]
+        during = query(
+            harness, "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?", (started, ended)
+        )[0][0]
         web_cpu = sampler.cpu_between("web", started, ended)
-        figures = {"seconds": elapsed, "concurrency": args.concurrency,
-                   "routes": {name: route.figures(elapsed) for name, route in loads.items()},
-                   "ingest": {"offered_per_s": sent["rate"], "stored_per_s_during_load": during / elapsed,
-                              "preloaded": preloaded, **integrity(harness, total)},
-                   "web_cpu_fraction_during_load": web_cpu / elapsed,
-                   "web_peak_rss_mb": sampler.peak_rss("web") / 2**20}
+        figures = {
+            "seconds": elapsed,
+            "concurrency": args.concurrency,
+            "routes": {name: route.figures(elapsed) for name, route in loads.items()},
+            "ingest": {
+                "offered_per_s": sent["rate"],
+                "stored_per_s_during_load": during / elapsed,
+                "preloaded": preloaded,
+                **integrity(harness, total),
+            },
+            "web_cpu_fraction_during_load": web_cpu / elapsed,
+            "web_peak_rss_mb": sampler.peak_rss("web") / 2**20,
+        }
         return figures, {name: route.latencies_ms for name, route in loads.items()}
     finally:
         sampler.stop()
@@ -153,15 +169,31 @@ def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, 
 
 
 def summarize(results: dict) -> None:
-    print(f"\nweb node read API: {results['concurrency']} clients for {results['seconds']:.1f} s, "
-          f"ingesting {results['ingest']['stored_per_s_during_load']:,.0f} readings/s meanwhile "
-          f"(offered {results['ingest']['offered_per_s']:,.0f}/s)")
-    rows = [[name, r["requests"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["non_2xx"],
-             r["status_5xx"], r["client_errors"]] for name, r in results["routes"].items()]
+    print(
+        f"\nweb node read API: {results['concurrency']} clients for {results['seconds']:.1f} s, "
+        f"ingesting {results['ingest']['stored_per_s_during_load']:,.0f} readings/s meanwhile "
+        f"(offered {results['ingest']['offered_per_s']:,.0f}/s)"
+    )
+    rows = [
+        [
+            name,
+            r["requests"],
+            r["requests_per_s"],
+            r["p50_ms"],
+            r["p99_ms"],
+            r["max_ms"],
+            r["non_2xx"],
+            r["status_5xx"],
+            r["client_errors"],
+        ]
+        for name, r in results["routes"].items()
+    ]
     print(table(rows, ["route", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "5xx", "errors"]))
     ingest = results["ingest"]
-    print(f"sent {ingest['sent']:,}  stored {ingest['stored']:,}  lost {ingest['lost']}  "
-          f"duplicated {ingest['duplicated']}  web CPU {100 * results['web_cpu_fraction_during_load']:.0f}%")
+    print(
+        f"sent {ingest['sent']:,}  stored {ingest['stored']:,}  lost {ingest['lost']}  "
+        f"duplicated {ingest['duplicated']}  web CPU {100 * results['web_cpu_fraction_during_load']:.0f}%"
+    )
 
 
 def plot(loads: dict[str, dict], latencies: dict[str, list[float]], path: Path, title: str) -> None:
@@ -174,8 +206,11 @@ def plot(loads: dict[str, dict], latencies: dict[str, list[float]], path: Path, 
     for name, values in latencies.items():
         ordered = sorted(values)
         if ordered:
-            ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))],
-                    label=f"{name}: {loads[name]['requests_per_s']:,.0f} req/s")
+            ax.plot(
+                ordered,
+                [(i + 1) / len(ordered) for i in range(len(ordered))],
+                label=f"{name}: {loads[name]['requests_per_s']:,.0f} req/s",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of requests")
@@ -188,20 +223,28 @@ def plot(loads: dict[str, dict], latencies: dict[str, list[float]], path: Path, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.webnode", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.webnode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_options(parser)
     parser.add_argument("--seconds", type=float, default=30, help="length of the read load (default 30)")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="concurrent clients, each one request at a time (default 16)")
-    parser.add_argument("--ingest-rate", type=float, default=500,
-                        help="readings/s the simulator offers during the load (default 500)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="concurrent clients, each one request at a time (default 16)"
+    )
+    parser.add_argument(
+        "--ingest-rate", type=float, default=500, help="readings/s the simulator offers during the load (default 500)"
+    )
     parser.add_argument("--preload", type=int, default=20_000, help="readings stored before the load (default 20000)")
-    parser.add_argument("--sensors", type=int, default=50,
-                        help="sensors of the preload and of the ingestion (default 50)")
+    parser.add_argument(
+        "--sensors", type=int, default=50, help="sensors of the preload and of the ingestion (default 50)"
+    )
     parser.add_argument("--partitions", type=int, default=4, help="partitions of `readings` = receivers (default 4)")
-    parser.add_argument("--stats-since", type=float, default=3600,
-                        help="the stats route's `since`, in seconds before the load starts (default 3600)")
+    parser.add_argument(
+        "--stats-since",
+        type=float,
+        default=3600,
+        help="the stats route's `since`, in seconds before the load starts (default 3600)",
+    )
     parser.add_argument("--stats-bucket", type=int, default=60, help="the stats route's `bucket` seconds (default 60)")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.seconds <= 0:
@@ -210,14 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
     with workdir_and_broker(args) as (workdir, bootstrap):
         measured, latencies = run(args, workdir, bootstrap)
-    results = {"benchmark": "webnode", "machine": machine(), "argv": sys.argv[1:] if argv is None else argv,
-               **measured}
+    results = {"benchmark": "webnode", "machine": machine(), "argv": sys.argv[1:] if argv is None else argv, **measured}
     summarize(results)
     write_json(args.json, results)
     if args.plot:
-        plot(results["routes"], latencies, args.plot,
-             f"web node reads: {results['concurrency']} clients while ingesting "
-             f"{results['ingest']['stored_per_s_during_load']:,.0f} readings/s")
+        plot(
+            results["routes"],
+            latencies,
+            args.plot,
+            f"web node reads: {results['concurrency']} clients while ingesting "
+            f"{results['ingest']['stored_per_s_during_load']:,.0f} readings/s",
+        )
     return 0
 
 

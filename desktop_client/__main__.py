@@ -7,29 +7,51 @@ import logging
 import sys
 from pathlib import Path
 
-from protocol.settings import Settings
 from desktop_client.options import WINDOWS, ClientOptions, SensorFilter
+from protocol.settings import Settings
 
 
 def parse_args(argv: list[str] | None, default_url: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="desktop_client",
-                                     description="telering live dashboard: plots readings from a web node")
-    parser.add_argument("--url", default=default_url,
-                        help=f"web node base URL (WEB_NODE_URL, default {default_url})")
-    parser.add_argument("--sensors", default="", metavar="IDS",
-                        help="comma-separated sensor ids or shell patterns to show, "
-                             "e.g. 'sensor-1,lab-*' (default: all)")
-    parser.add_argument("--window", choices=list(WINDOWS), default="10m",
-                        help="time window shown at start (default 10m); 1h and 24h load downsampled history")
-    parser.add_argument("--capacity", type=int, default=10_000, metavar="N",
-                        help="points kept per sensor (ring buffer size, default 10000)")
-    parser.add_argument("--redraw-ms", type=int, default=100, metavar="MS",
-                        help="redraw period in milliseconds (default 100)")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="save the window to PNG once it shows history and live readings, then exit "
-                             "(with QT_QPA_PLATFORM=offscreen: no screen needed)")
-    parser.add_argument("--screenshot-timeout", type=float, default=60.0, metavar="S",
-                        help="give up (exit 1) if --screenshot has nothing to show after S seconds (default 60)")
+    parser = argparse.ArgumentParser(
+        prog="desktop_client", description="telering live dashboard: plots readings from a web node"
+    )
+    parser.add_argument("--url", default=default_url, help=f"web node base URL (WEB_NODE_URL, default {default_url})")
+    parser.add_argument(
+        "--sensors",
+        default="",
+        metavar="IDS",
+        help="comma-separated sensor ids or shell patterns to show, e.g. 'sensor-1,lab-*' (default: all)",
+    )
+    parser.add_argument(
+        "--window",
+        choices=list(WINDOWS),
+        default="10m",
+        help="time window shown at start (default 10m); 1h and 24h load downsampled history",
+    )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="points kept per sensor (ring buffer size, default 10000)",
+    )
+    parser.add_argument(
+        "--redraw-ms", type=int, default=100, metavar="MS", help="redraw period in milliseconds (default 100)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="save the window to PNG once it shows history and live readings, then exit "
+        "(with QT_QPA_PLATFORM=offscreen: no screen needed)",
+    )
+    parser.add_argument(
+        "--screenshot-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up (exit 1) if --screenshot has nothing to show after S seconds (default 60)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     args = parser.parse_args(argv)
     if args.capacity < 1 or args.redraw_ms < 10:
@@ -40,8 +62,13 @@ def parse_args(argv: list[str] | None, default_url: str) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, Settings().web_node_url)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ClientOptions(url=args.url, sensors=SensorFilter.parse(args.sensors), window=args.window,
-                            capacity=args.capacity, redraw_ms=args.redraw_ms)
+    options = ClientOptions(
+        url=args.url,
+        sensors=SensorFilter.parse(args.sensors),
+        window=args.window,
+        capacity=args.capacity,
+        redraw_ms=args.redraw_ms,
+    )
     from desktop_client.app import run  # Qt loads only once the arguments are good
 
     if args.screenshot is not None:

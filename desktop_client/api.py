@@ -11,17 +11,25 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from desktop_client.options import HistoryPlan
-from desktop_client.wire import (Block, Sample, SensorInfo, WireError, parse_sample, parse_sensors,
-                                 parse_stats, parse_time)
+from desktop_client.records import (
+    Block,
+    Sample,
+    SensorInfo,
+    WireError,
+    parse_sample,
+    parse_sensors,
+    parse_stats,
+    parse_time,
+)
 
-log = logging.getLogger("desktop_client.api")
+log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
 CONCURRENT_REQUESTS = 4
 LIVE_HEARTBEAT_S = 15.0
 
 
-class ApiError(Exception):
+class WebNodeError(Exception):
     """The web node answered with an error status; `code` is its machine-readable error."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
@@ -39,15 +47,16 @@ class ApiClient:
     async def sensors(self) -> list[SensorInfo]:
         return parse_sensors(await self._get("/api/v1/sensors"))
 
-    async def readings(self, sensor_id: str, since: float, until: float | None = None,
-                       limit: int = PAGE_LIMIT) -> tuple[list[Sample], float | None]:
+    async def readings(
+        self, sensor_id: str, since: float, until: float | None = None, limit: int = PAGE_LIMIT
+    ) -> tuple[list[Sample], float | None]:
         """One page, newest first, and the `until` of the next (older) page or None."""
         params = {"since": _unix(since), "limit": str(limit)}
         if until is not None:
             params["until"] = _unix(until)
         try:
             body = await self._get(f"/api/v1/sensors/{sensor_id}/readings", params)
-        except ApiError as exc:
+        except WebNodeError as exc:
             if exc.code == "unknown_sensor":
                 return [], None
             raise
@@ -60,8 +69,9 @@ class ApiClient:
         collected: list[Sample] = []
         page_until: float | None = until
         while page_until is not None and len(collected) < max_points:
-            page, page_until = await self.readings(sensor_id, since, page_until,
-                                                   min(PAGE_LIMIT, max_points - len(collected)))
+            page, page_until = await self.readings(
+                sensor_id, since, page_until, min(PAGE_LIMIT, max_points - len(collected))
+            )
             collected.extend(page)
         return Block.from_samples(sensor_id, collected)
 
@@ -70,8 +80,7 @@ class ApiClient:
         params += [("sensor", s) for s in sensors]
         return parse_stats(await self._get("/api/v1/stats", params))
 
-    async def history(self, plan: HistoryPlan, sensors: Sequence[str], now: float,
-                      max_points: int) -> list[Block]:
+    async def history(self, plan: HistoryPlan, sensors: Sequence[str], now: float, max_points: int) -> list[Block]:
         """The window ending `now` for these sensors: raw readings or stats buckets per `plan`."""
         since = now - plan.window_s
         gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
@@ -84,7 +93,7 @@ class ApiClient:
             calls = [gated(self.raw_history(s, since, now, max_points)) for s in sensors]
             return list(await asyncio.gather(*calls))
         step = plan.sensors_per_stats_request()
-        chunks = [sensors[i:i + step] for i in range(0, len(sensors), step)]
+        chunks = [sensors[i : i + step] for i in range(0, len(sensors), step)]
         answers = await asyncio.gather(*(gated(self.stats(since, now, plan.bucket_s, c)) for c in chunks))
         return [block for answer in answers for block in answer]
 
@@ -92,9 +101,13 @@ class ApiClient:
     async def live(self, sensors: Sequence[str] | None = None) -> AsyncIterator[AsyncIterator[Sample]]:
         """Open /api/v1/live; yields an iterator of readings that ends when the socket closes."""
         params = [("sensor", s) for s in sensors or ()]
-        async with self._session.ws_connect(f"{self.base_url}/api/v1/live", params=params,
-                                            heartbeat=LIVE_HEARTBEAT_S, autoping=True,
-                                            timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
+        async with self._session.ws_connect(
+            f"{self.base_url}/api/v1/live",
+            params=params,
+            heartbeat=LIVE_HEARTBEAT_S,
+            autoping=True,
+            timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+        ) as ws:
             yield _samples(ws)
 
     async def _get(self, path: str, params: object = None) -> dict:
@@ -102,12 +115,12 @@ class ApiClient:
             try:
                 body = await resp.json(content_type=None)
             except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:
-                raise ApiError(resp.status, "bad_answer", f"{path}: not JSON") from exc
+                raise WebNodeError(resp.status, "bad_answer", f"{path}: not JSON") from exc
             if resp.status >= 400:
                 error = body if isinstance(body, dict) else {}
-                raise ApiError(resp.status, str(error.get("error", "http_error")), str(error.get("detail", "")))
+                raise WebNodeError(resp.status, str(error.get("error", "http_error")), str(error.get("detail", "")))
             if not isinstance(body, dict):
-                raise ApiError(resp.status, "bad_answer", f"{path}: expected a JSON object")
+                raise WebNodeError(resp.status, "bad_answer", f"{path}: expected a JSON object")
             return body
 
 
@@ -124,4 +137,3 @@ async def _samples(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Sample]
 
 def _unix(t: float) -> str:
     return f"{t:.6f}"
-

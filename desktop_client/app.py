@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from PyQt5.QtCore import QTimer
-
 from PyQt5.QtWidgets import QApplication
 
 from desktop_client.options import ClientOptions
@@ -17,7 +16,7 @@ from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
 from desktop_client.worker import NetworkWorker
 
-log = logging.getLogger("desktop_client")
+log = logging.getLogger(__name__)
 
 
 def build_window(options: ClientOptions) -> MainWindow:

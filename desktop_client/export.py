@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,7 @@ def write_csv(path: Path, rows_by_sensor: Iterable[tuple[str, np.ndarray]]) -> i
         writer.writerow(CSV_HEADER)
         for sensor_id, rows in rows_by_sensor:
             for row in rows:
-                ts = datetime.fromtimestamp(row[0], tz=timezone.utc).isoformat(timespec="milliseconds")
-                writer.writerow([sensor_id, ts.replace("+00:00", "Z"), f"{row[0]:.3f}",
-                                 *(f"{v:.3f}" for v in row[1:])])
+                ts = datetime.fromtimestamp(row[0], tz=UTC).isoformat(timespec="milliseconds")
+                writer.writerow([sensor_id, ts.replace("+00:00", "Z"), f"{row[0]:.3f}", *(f"{v:.3f}" for v in row[1:])])
                 written += 1
     return written

@@ -55,7 +55,7 @@ class SensorFilter:
     patterns: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, text: str | None) -> "SensorFilter":
+    def parse(cls, text: str | None) -> SensorFilter:
         if not text:
             return cls()
         return cls(tuple(p.strip() for p in text.split(",") if p.strip()))

@@ -35,7 +35,7 @@ class SlicedCurve(pg.PlotCurveItem):
         self._known = ((float(x[0]), float(x[-1])), y_bounds) if len(x) else None
         self.setData(x, y)
 
-    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: object = None):  # noqa: N802, N803 (Qt's names)
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: object = None):
         if self._known is None or frac < 1.0 or orthoRange is not None:
             return super().dataBounds(ax, frac, orthoRange)
         return self._known[ax]
@@ -51,8 +51,9 @@ class PlotPanel(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground(theme.BACKGROUND)
-        self.legend = pg.LegendItem(offset=None, verSpacing=-6, horSpacing=16,
-                                    labelTextColor=theme.FOREGROUND, labelTextSize="9pt")
+        self.legend = pg.LegendItem(
+            offset=None, verSpacing=-6, horSpacing=16, labelTextColor=theme.FOREGROUND, labelTextSize="9pt"
+        )
         self.ci.addItem(self.legend, row=0, col=0)
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[tuple[str, str], SlicedCurve] = {}
@@ -81,10 +82,18 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         if self.plots:
             plot.setXLink(next(iter(self.plots.values())))
         plot.getViewBox().sigRangeChangedManually.connect(lambda *_: self.manually_panned.emit())
-        line = pg.InfiniteLine(angle=0, movable=True, pen=pg.mkPen(theme.THRESHOLD, width=1.5, style=Qt.DashLine),
-                               label=f"{TITLES[quantity]} limit {{value:.1f}}",
-                               labelOpts={"color": theme.THRESHOLD, "position": 0.02, "anchors": [(0, 0), (0, 0)],
-                                          "fill": pg.mkBrush(23, 25, 30, 210)})
+        line = pg.InfiniteLine(
+            angle=0,
+            movable=True,
+            pen=pg.mkPen(theme.THRESHOLD, width=1.5, style=Qt.DashLine),
+            label=f"{TITLES[quantity]} limit {{value:.1f}}",
+            labelOpts={
+                "color": theme.THRESHOLD,
+                "position": 0.02,
+                "anchors": [(0, 0), (0, 0)],
+                "fill": pg.mkBrush(23, 25, 30, 210),
+            },
+        )
         line.setVisible(False)
         line.setZValue(10)  # above the curves, label included
         line.sigPositionChangeFinished.connect(lambda ln, q=quantity: self.threshold_moved.emit(q, ln.value()))
@@ -129,8 +138,9 @@ class PlotPanel(pg.GraphicsLayoutWidget):
             mins = maxs = np.full(len(QUANTITIES), np.nan)
             self._bounds.pop(series.sensor_id, None)
         for i, quantity in enumerate(QUANTITIES):
-            self.curves[(series.sensor_id, quantity)].set_points(rows[:, 0], rows[:, i + 1],
-                                                                  (float(mins[i]), float(maxs[i])))
+            self.curves[(series.sensor_id, quantity)].set_points(
+                rows[:, 0], rows[:, i + 1], (float(mins[i]), float(maxs[i]))
+            )
         self._sliced[series.sensor_id] = (series.version, x0, x1)
         return True
 
@@ -172,7 +182,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
             line.setValue(value)
         self._y_ranges.pop(quantity, None)
 
-    def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802 (Qt's name)
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         if hasattr(self, "_sensors"):  # pyqtgraph resizes inside __init__, before ours is done
             self._fit_legend()

@@ -10,7 +10,7 @@ from PyQt5.QtGui import QColor, QIcon, QPixmap
 from PyQt5.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from desktop_client.options import QUANTITIES
-from desktop_client.wire import Sample
+from desktop_client.records import Sample
 
 HEADERS = ["Sensor", "Seen", "T °C", "RH %", "P hPa", "Bat %"]  # value columns in QUANTITIES order
 DECIMALS = {"temperature": 1, "humidity": 1, "pressure": 1, "battery": 0}
@@ -96,7 +96,7 @@ class SensorList(QTreeWidget):
         now = time.time() if now is None else now
         item.setText(1, age_text(max(0.0, now - latest.t)))
         item.setToolTip(1, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(latest.t)))
-        for col, (quantity, value) in enumerate(zip(QUANTITIES, latest.values), start=2):
+        for col, (quantity, value) in enumerate(zip(QUANTITIES, latest.values, strict=False), start=2):
             item.setText(col, f"{value:.{DECIMALS[quantity]}f}")
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from desktop_client.options import QUANTITIES
-from desktop_client.wire import Block, Sample
+from desktop_client.records import Block, Sample
 
 COLUMNS = 1 + len(QUANTITIES)  # t, then the quantities
 
@@ -31,7 +31,7 @@ class RingBuffer:
         return self._end - self._start
 
     def view(self) -> np.ndarray:
-        return self._data[self._start:self._end]
+        return self._data[self._start : self._end]
 
     def clear(self) -> None:
         self._start = self._end = 0
@@ -45,11 +45,11 @@ class RingBuffer:
             self._start += 1
 
     def extend(self, rows: np.ndarray) -> None:
-        rows = rows[-self.capacity:]
+        rows = rows[-self.capacity :]
         n = len(rows)
         keep = min(len(self), self.capacity - n)
-        self._data[:keep] = self._data[self._end - keep:self._end]
-        self._data[keep:keep + n] = rows
+        self._data[:keep] = self._data[self._end - keep : self._end]
+        self._data[keep : keep + n] = rows
         self._start, self._end = 0, keep + n
 
     def insert(self, row: np.ndarray) -> None:
@@ -61,7 +61,7 @@ class RingBuffer:
         if self._end == len(self._data):
             self._compact()
         pos = self._start + int(np.searchsorted(self.view()[:, 0], row[0], side="right"))
-        self._data[pos + 1:self._end + 1] = self._data[pos:self._end].copy()
+        self._data[pos + 1 : self._end + 1] = self._data[pos : self._end].copy()
         self._data[pos] = row
         self._end += 1
         if self._end - self._start > self.capacity:
@@ -72,7 +72,7 @@ class RingBuffer:
 
     def _compact(self) -> None:
         n = len(self)
-        self._data[:n] = self._data[self._start:self._end]
+        self._data[:n] = self._data[self._start : self._end]
         self._start, self._end = 0, n
 
 

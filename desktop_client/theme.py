@@ -14,8 +14,20 @@ THRESHOLD = "#ff5c5c"
 ACCENT = "#4e9af1"
 
 # Distinct, bright on dark; beyond them colours are spread evenly round the hue circle.
-_SENSOR_COLOURS = ("#4e9af1", "#f5a142", "#5fd068", "#ef5b5b", "#b48ef0", "#4fd6d6", "#f28fd0",
-                   "#e5d558", "#c8996b", "#9fb4ff", "#a6e22e", "#ff8c69")
+_SENSOR_COLOURS = (
+    "#4e9af1",
+    "#f5a142",
+    "#5fd068",
+    "#ef5b5b",
+    "#b48ef0",
+    "#4fd6d6",
+    "#f28fd0",
+    "#e5d558",
+    "#c8996b",
+    "#9fb4ff",
+    "#a6e22e",
+    "#ff8c69",
+)
 
 
 def sensor_colour(index: int) -> QColor:
@@ -29,11 +41,20 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     palette = QPalette()
     roles = {
-        QPalette.Window: PANEL, QPalette.WindowText: FOREGROUND, QPalette.Base: BACKGROUND,
-        QPalette.AlternateBase: PANEL, QPalette.ToolTipBase: PANEL, QPalette.ToolTipText: FOREGROUND,
-        QPalette.Text: FOREGROUND, QPalette.Button: PANEL, QPalette.ButtonText: FOREGROUND,
-        QPalette.BrightText: THRESHOLD, QPalette.Highlight: ACCENT, QPalette.HighlightedText: "#000000",
-        QPalette.Link: ACCENT, QPalette.PlaceholderText: MUTED,
+        QPalette.Window: PANEL,
+        QPalette.WindowText: FOREGROUND,
+        QPalette.Base: BACKGROUND,
+        QPalette.AlternateBase: PANEL,
+        QPalette.ToolTipBase: PANEL,
+        QPalette.ToolTipText: FOREGROUND,
+        QPalette.Text: FOREGROUND,
+        QPalette.Button: PANEL,
+        QPalette.ButtonText: FOREGROUND,
+        QPalette.BrightText: THRESHOLD,
+        QPalette.Highlight: ACCENT,
+        QPalette.HighlightedText: "#000000",
+        QPalette.Link: ACCENT,
+        QPalette.PlaceholderText: MUTED,
     }
     for role, colour in roles.items():
         palette.setColor(role, QColor(colour))

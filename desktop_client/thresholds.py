@@ -9,8 +9,10 @@ from desktop_client.options import QUANTITIES, UNITS
 
 # (minimum, maximum, default) — the ranges of protocol.readings.Measurements.
 LIMITS: dict[str, tuple[float, float, float]] = {
-    "temperature": (-60.0, 100.0, 30.0), "humidity": (0.0, 100.0, 70.0),
-    "pressure": (300.0, 1100.0, 1030.0), "battery": (0.0, 100.0, 20.0),
+    "temperature": (-60.0, 100.0, 30.0),
+    "humidity": (0.0, 100.0, 70.0),
+    "pressure": (300.0, 1100.0, 1030.0),
+    "battery": (0.0, 100.0, 20.0),
 }
 
 

@@ -18,12 +18,13 @@ from desktop_client.controls import StatusLine, ViewToolbar
 from desktop_client.options import WINDOWS, ClientOptions, HistoryPlan, plan_for
 from desktop_client.plots import PlotPanel
 from desktop_client.rate import RateMeter
+from desktop_client.records import Block, History, Sample, SensorInfo
 from desktop_client.sensor_list import SensorList
 from desktop_client.series import SensorSeries
 from desktop_client.thresholds import ThresholdControls
-from desktop_client.wire import Block, History, Sample, SensorInfo
 
-log = logging.getLogger("desktop_client.window")
+log = logging.getLogger(__name__)
+
 
 class DataSource(Protocol):
     """What the window needs from the network side (NetworkWorker, or a fake in tests)."""
@@ -42,8 +43,7 @@ class DataSource(Protocol):
 class MainWindow(QMainWindow):
     """Sensor list, four linked plots, window selector, thresholds, status bar, exports."""
 
-    def __init__(self, options: ClientOptions, source: DataSource,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, options: ClientOptions, source: DataSource, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.options = options
         self.source = source
@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.source.start()
         self.timer.start()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.source.stop()
         super().closeEvent(event)
@@ -147,8 +147,12 @@ class MainWindow(QMainWindow):
             block = blocks.get(sensor_id) or Block.empty(sensor_id)
             series.load(block, history.plan.bucket_s, history.since, history.until)
         self.loaded = history.plan
-        log.info("window %d s loaded: %d sensors, %d points", history.plan.window_s, len(blocks),
-                 sum(len(b.t) for b in blocks.values()))
+        log.info(
+            "window %d s loaded: %d sensors, %d points",
+            history.plan.window_s,
+            len(blocks),
+            sum(len(b.t) for b in blocks.values()),
+        )
 
     def on_readings(self, samples: list[Sample]) -> None:
         for sample in samples:

@@ -16,18 +16,18 @@ from collections.abc import AsyncIterator
 import aiohttp
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
-from desktop_client.api import ApiClient, ApiError
+from desktop_client.api import ApiClient, WebNodeError
 from desktop_client.backoff import Backoff
 from desktop_client.options import ClientOptions, plan_for
-from desktop_client.wire import History, Sample, WireError
+from desktop_client.records import History, Sample, WireError
 
-log = logging.getLogger("desktop_client.worker")
+log = logging.getLogger(__name__)
 
 FLUSH_S = 0.05  # live readings reach the GUI in batches at most this old
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
 
 
-class ConnectionState(str, enum.Enum):
+class ConnectionState(enum.StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
@@ -92,8 +92,7 @@ class NetworkWorker(QThread):
             for task in (live, self._history_task):
                 if task:
                     task.cancel()
-            await asyncio.gather(live, *([self._history_task] if self._history_task else []),
-                                 return_exceptions=True)
+            await asyncio.gather(live, *([self._history_task] if self._history_task else []), return_exceptions=True)
 
     async def _live_loop(self) -> None:
         backoff = Backoff(maximum=self.options.backoff_max_s)
@@ -107,7 +106,7 @@ class NetworkWorker(QThread):
                     self._load_history()  # also fills whatever gap the disconnection left
                     await self._pump(samples)
                 reason = "live socket closed"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
             delay = backoff.next_delay()
             log.info("live: %s; reconnecting in %.1f s", reason, delay)
@@ -148,7 +147,7 @@ class NetworkWorker(QThread):
             ids = [i.sensor_id for i in infos if self.options.sensors.accepts(i.sensor_id)]
             now = time.time()
             blocks = await self._client.history(plan, ids, now, self.options.capacity)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ApiError, WireError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, WebNodeError, WireError) as exc:
             log.warning("loading the %d s window failed: %s", window_s, exc)
             self.notice.emit(f"history not loaded: {exc}")
             return

@@ -17,24 +17,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="telering-kafka",
         description=f"Run a local single-node Apache Kafka {KAFKA_VERSION} broker (KRaft). "
-                    "Jars come from $KAFKA_HOME/libs, or are fetched once through Maven into "
-                    "$TELERING_KAFKA_CACHE (default: .cache/ of the checkout).")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="level of this launcher's own log (default: INFO)")
+        "Jars come from $KAFKA_HOME/libs, or are fetched once through Maven into "
+        "$TELERING_KAFKA_CACHE (default: .cache/ of the checkout).",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="level of this launcher's own log (default: INFO)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("fetch", help="only resolve/fetch the broker jars and print their directory")
-    run = sub.add_parser("run", help="start a broker, print KAFKA_BOOTSTRAP=..., run until "
-                                     "SIGINT/SIGTERM, then stop it cleanly")
-    run.add_argument("--workdir", type=Path, default=Path(".cache/kafka-data"),
-                     help="config, data and broker.log live here (default: .cache/kafka-data)")
-    run.add_argument("--port", type=int, default=None,
-                     help="client (PLAINTEXT) port on 127.0.0.1 (default: a free port)")
-    run.add_argument("--controller-port", type=int, default=None,
-                     help="KRaft controller port on 127.0.0.1 (default: a free port)")
+    run = sub.add_parser(
+        "run", help="start a broker, print KAFKA_BOOTSTRAP=..., run until SIGINT/SIGTERM, then stop it cleanly"
+    )
+    run.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(".cache/kafka-data"),
+        help="config, data and broker.log live here (default: .cache/kafka-data)",
+    )
+    run.add_argument(
+        "--port", type=int, default=None, help="client (PLAINTEXT) port on 127.0.0.1 (default: a free port)"
+    )
+    run.add_argument(
+        "--controller-port", type=int, default=None, help="KRaft controller port on 127.0.0.1 (default: a free port)"
+    )
     run.add_argument("--heap", default="512m", help="JVM heap size (default: 512m)")
-    run.add_argument("--timeout", type=float, default=90.0,
-                     help="seconds to wait for the broker to answer (default: 90)")
+    run.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds to wait for the broker to answer (default: 90)"
+    )
     return parser
 
 
@@ -48,14 +60,12 @@ def _run(args: argparse.Namespace) -> int:
     # (set SIGINT explicitly: a shell starts background jobs with it ignored).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
-    broker = LocalKafka(args.workdir, port=args.port, controller_port=args.controller_port,
-                        heap=args.heap)
+    broker = LocalKafka(args.workdir, port=args.port, controller_port=args.controller_port, heap=args.heap)
     try:
         broker.start(args.timeout)
         print(f"KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
         rc = broker.wait()
-        log.error("Kafka broker exited on its own (code %s); see %s:\n%s",
-                  rc, broker.log_path, broker.log_tail())
+        log.error("Kafka broker exited on its own (code %s); see %s:\n%s", rc, broker.log_path, broker.log_tail())
         return 1
     except KeyboardInterrupt:
         log.info("Stopping Kafka broker at %s", broker.bootstrap)
@@ -66,8 +76,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     try:
         return _fetch() if args.command == "fetch" else _run(args)

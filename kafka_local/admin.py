@@ -25,8 +25,12 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
         return False
     timeout_ms = max(int(timeout * 1000), 500)
     try:
-        with KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=timeout_ms,
-                              request_timeout_ms=timeout_ms, client_id="telering-probe") as admin:
+        with KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
+            client_id="telering-probe",
+        ) as admin:
             return bool(admin.describe_cluster().get("brokers"))
     except (KafkaError, OSError) as exc:
         log.debug("Broker at %s not ready yet: %s", bootstrap, exc)
@@ -45,8 +49,7 @@ def wait_for_broker(bootstrap: str, timeout: float = 60.0) -> None:
         time.sleep(_PROBE_INTERVAL_S)  # polling interval, not synchronisation
 
 
-def create_topics(bootstrap: str, topics: Mapping[str, int], replication: int = 1,
-                  *, timeout: float = 30.0) -> None:
+def create_topics(bootstrap: str, topics: Mapping[str, int], replication: int = 1, *, timeout: float = 30.0) -> None:
     """Create ``{name: partitions}`` topics; existing ones are left as they are.
 
     Returns once every topic has a leader for each partition, so producers and
@@ -54,11 +57,11 @@ def create_topics(bootstrap: str, topics: Mapping[str, int], replication: int = 
     """
     if not topics:
         return
-    spec = {name: {"num_partitions": n, "replication_factor": replication}
-            for name, n in topics.items()}
+    spec = {name: {"num_partitions": n, "replication_factor": replication} for name, n in topics.items()}
     timeout_ms = int(timeout * 1000)
-    with KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                          client_id="telering-admin") as admin:
+    with KafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, client_id="telering-admin"
+    ) as admin:
         result = admin.create_topics(spec, timeout_ms=timeout_ms, raise_errors=False)
         _raise_unexpected_errors(result)
         admin.wait_for_topics(list(topics), timeout_ms=timeout_ms)

@@ -39,9 +39,15 @@ class LocalKafka:
     ``bootstrap`` never changes for the life of the object.
     """
 
-    def __init__(self, workdir: Path, *, port: int | None = None,
-                 controller_port: int | None = None, heap: str = "512m",
-                 overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str = "512m",
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.port = port
         self.controller_port = controller_port
@@ -149,8 +155,14 @@ class LocalKafka:
         assert self.port is not None and self.controller_port is not None
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         path = self.workdir / "server.properties"
-        path.write_text(server_properties(port=self.port, controller_port=self.controller_port,
-                                          data_dir=self.workdir / "data", overrides=self.overrides))
+        path.write_text(
+            server_properties(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.workdir / "data",
+                overrides=self.overrides,
+            )
+        )
         return path
 
     def _java(self, heap: str) -> list[str]:
@@ -158,40 +170,66 @@ class LocalKafka:
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if not java:
             raise BrokerError("java not found: install a JDK (17+) or set JAVA_HOME")
-        return [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
-                "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.workdir / 'logs'}",
-                f"-Dlog4j.configuration=file:{_LOG4J}"]
+        return [
+            java,
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.workdir / 'logs'}",
+            f"-Dlog4j.configuration=file:{_LOG4J}",
+        ]
 
     def _format(self, classpath: str, config: Path) -> None:
-        cmd = [*self._java("256m"), "-cp", classpath, "kafka.tools.StorageTool",
-               "format", "-t", random_cluster_id(), "-c", str(config)]
+        cmd = [
+            *self._java("256m"),
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            random_cluster_id(),
+            "-c",
+            str(config),
+        ]
         with self.log_path.open("ab") as out:
-            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, check=False).returncode
+            rc = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+            ).returncode
         if rc != 0:
-            raise BrokerError(f"formatting {self.workdir / 'data'} failed (exit {rc}):\n"
-                              f"{self.log_tail()}")
+            raise BrokerError(f"formatting {self.workdir / 'data'} failed (exit {rc}):\n{self.log_tail()}")
 
     def _launch(self, classpath: str, config: Path) -> None:
         cmd = [*self._java(self.heap), "-cp", classpath, "kafka.Kafka", str(config)]
         self._log = self.log_path.open("ab")
         # New session: a terminal's Ctrl-C reaches only us, and we stop the broker cleanly.
-        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, cwd=self.workdir,
-                                      start_new_session=True,
-                                      preexec_fn=reaper.die_with_parent_hook())
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            start_new_session=True,
+            preexec_fn=reaper.die_with_parent_hook(),
+        )
         reaper.track(self)
         log.info("Started Kafka broker pid %d in %s", self._proc.pid, self.workdir)
 
     def _wait_ready(self, deadline: float, timeout: float) -> None:
         while not broker_answers(self.bootstrap, timeout=2.0):
             if (rc := self.wait(_POLL_S)) is not None:
-                raise BrokerError(f"Kafka broker exited with code {rc} during start-up; "
-                                  f"last lines of {self.log_path}:\n{self.log_tail()}")
+                raise BrokerError(
+                    f"Kafka broker exited with code {rc} during start-up; "
+                    f"last lines of {self.log_path}:\n{self.log_tail()}"
+                )
             if time.monotonic() >= deadline:
-                raise BrokerError(f"Kafka broker not ready at {self.bootstrap} after {timeout:g}s;"
-                                  f" last lines of {self.log_path}:\n{self.log_tail()}")
+                raise BrokerError(
+                    f"Kafka broker not ready at {self.bootstrap} after {timeout:g}s;"
+                    f" last lines of {self.log_path}:\n{self.log_tail()}"
+                )
 
     def _cleanup(self) -> None:
         if self._log is not None:
@@ -209,8 +247,9 @@ class KafkaHandle:
 
 
 @contextmanager
-def kafka_from_env(workdir: Path, *, timeout: float = 90.0,
-                   environ: Mapping[str, str] | None = None) -> Iterator[KafkaHandle]:
+def kafka_from_env(
+    workdir: Path, *, timeout: float = 90.0, environ: Mapping[str, str] | None = None
+) -> Iterator[KafkaHandle]:
     """Yield a handle on an external broker (``KAFKA_BOOTSTRAP``) or on a fresh local one."""
     external = (os.environ if environ is None else environ).get("KAFKA_BOOTSTRAP")
     if external:
@@ -227,8 +266,7 @@ def kafka_from_env(workdir: Path, *, timeout: float = 90.0,
 
 
 @contextmanager
-def broker_from_env(workdir: Path, *, timeout: float = 90.0,
-                    environ: Mapping[str, str] | None = None) -> Iterator[str]:
+def broker_from_env(workdir: Path, *, timeout: float = 90.0, environ: Mapping[str, str] | None = None) -> Iterator[str]:
     """Like :func:`kafka_from_env`, yielding just the bootstrap address."""
     with kafka_from_env(workdir, timeout=timeout, environ=environ) as handle:
         yield handle.bootstrap

@@ -37,16 +37,19 @@ _DEFAULTS: dict[str, str] = {
 }
 
 
-def server_properties(*, port: int, controller_port: int, data_dir: Path,
-                      overrides: Mapping[str, str] | None = None) -> str:
+def server_properties(
+    *, port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, str] | None = None
+) -> str:
     """Render the broker configuration as ``key=value`` lines."""
     props = dict(_DEFAULTS)
-    props.update({
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "log.dirs": str(data_dir),
-    })
+    props.update(
+        {
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "log.dirs": str(data_dir),
+        }
+    )
     props.update(overrides or {})
     return "".join(f"{key}={value}\n" for key, value in props.items())
 

@@ -113,8 +113,16 @@ def _copy_dependencies(dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="telering-pom.") as project:
         pom = Path(project) / "pom.xml"
         pom.write_text(_pom_text())
-        base = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-                f"-DoutputDirectory={dest}", "-DincludeScope=runtime"]
+        base = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={dest}",
+            "-DincludeScope=runtime",
+        ]
         if _in_local_repo() and _run_mvn([base[0], "-o", *base[1:]], logging.DEBUG) == 0:
             return
         log.info("Fetching Kafka %s jars through Maven Central (first run only)", KAFKA_VERSION)
@@ -133,8 +141,13 @@ def _run_mvn(cmd: list[str], failure_level: int) -> int:
     log.debug("Running %s", " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        log.log(failure_level, "%s failed (exit %d):\n%s", " ".join(cmd[:3]),
-                proc.returncode, (proc.stdout + proc.stderr)[-4000:])
+        log.log(
+            failure_level,
+            "%s failed (exit %d):\n%s",
+            " ".join(cmd[:3]),
+            proc.returncode,
+            (proc.stdout + proc.stderr)[-4000:],
+        )
     return proc.returncode
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
-_live: set["Stoppable"] = set()
+_live: set[Stoppable] = set()
 _lock = threading.Lock()
 _registered = False
 

@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("new", parents=[common], help="append a new signing key (creates the file, mode 0600)")
     sub.add_parser("ensure", parents=[common], help="create the file with one key unless it already holds one")
     sub.add_parser("list", parents=[common], help="print the fingerprint of each key, oldest first")
-    sub.add_parser("retire", parents=[common],
-                   help="drop the oldest key (after every part verifies with the newer one)")
+    sub.add_parser(
+        "retire", parents=[common], help="drop the oldest key (after every part verifies with the newer one)"
+    )
     args = parser.parse_args(argv)
 
     path: Path = args.file

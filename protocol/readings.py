@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import ConfigDict, Strict, StringConstraints, ValidationError, field_validator
 from pydantic_core import CoreConfig, CoreSchema
-from sqlalchemy import BigInteger, Column, Double, Integer, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Double, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -55,7 +55,7 @@ class ReadingIn(Measurements):
         if ts.tzinfo is None:
             raise ValueError("ts must carry a UTC offset (RFC 3339)")
         try:
-            ts = ts.astimezone(timezone.utc)
+            ts = ts.astimezone(UTC)
         except OverflowError:  # e.g. year 1 at +14:00: its UTC form is before year 1
             raise ValueError("ts is outside the range of representable dates") from None
         if ts.timestamp() > time.time() + MAX_FUTURE_S:
@@ -88,8 +88,9 @@ class Reading(Measurements, table=True):
     )
 
     # 64-bit on PostgreSQL; on SQLite an INTEGER primary key is the (64-bit) rowid
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                                          primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    )
     sensor_id: str = Field(max_length=64)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     ts: float = Field(sa_column=Column(Double, nullable=False))
@@ -126,5 +127,4 @@ def to_epoch(ts: datetime) -> float:
 
 
 def from_epoch(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
+    return datetime.fromtimestamp(value, tz=UTC)

@@ -14,9 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///telering.db", validation_alias="DATABASE_URL"
-    )
+    database_url: str = Field(default="sqlite+aiosqlite:///telering.db", validation_alias="DATABASE_URL")
     telering_keys_file: Path = Field(default=Path("telering.keys"), validation_alias="TELERING_KEYS_FILE")
     telering_grant_keys: SecretStr | None = Field(default=None, validation_alias="TELERING_GRANT_KEYS")
     web_node_host: str = Field(default="127.0.0.1", validation_alias="WEB_NODE_HOST")

@@ -18,5 +18,5 @@ class Topics:
     dlq: str = DLQ
 
     @classmethod
-    def with_prefix(cls, prefix: str) -> "Topics":
+    def with_prefix(cls, prefix: str) -> Topics:
         return cls(readings=prefix + READINGS, token=prefix + TOKEN, dlq=prefix + DLQ)

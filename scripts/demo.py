@@ -17,27 +17,36 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness.processes import ManagedProcess, python_argv, wait_healthy
-from benchmarks.harness.waiting import eventually
 from kafka_local.broker import broker_from_env
 from protocol.keys import add_key, read_key_file
 from protocol.settings import Settings
 from protocol.topics import Topics
+from testkit.processes import ManagedProcess, python_argv, wait_healthy
+from testkit.waiting import eventually
 
 log = logging.getLogger("demo")
 HERE = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, default=HERE / ".demo", help="state folder (default .demo/)")
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS") or 0),
-                        help="simulate this long, then drain and report (DEMO_SECONDS; 0 = until Ctrl-C)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("DEMO_SECONDS") or 0),
+        help="simulate this long, then drain and report (DEMO_SECONDS; 0 = until Ctrl-C)",
+    )
     parser.add_argument("--sensors", type=int, default=10, help="simulated sensors (default 10)")
     parser.add_argument("--rate", type=float, default=200.0, help="readings/s over all sensors (default 200)")
-    parser.add_argument("--screenshot", type=Path, default=os.environ.get("DEMO_SCREENSHOT") or None,
-                        help="with --seconds: near the end of the run, save the dashboard (offscreen) to this PNG "
-                             "(DEMO_SCREENSHOT)")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=os.environ.get("DEMO_SCREENSHOT") or None,
+        help="with --seconds: near the end of the run, save the dashboard (offscreen) to this PNG (DEMO_SCREENSHOT)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -63,9 +72,21 @@ def main(argv: list[str] | None = None) -> int:
         summary_path = args.workdir / "simulator-summary.json"
         summary_path.unlink(missing_ok=True)
         start_seq = int(time.time() * 1000)  # a fresh seq range, so an old database does not count
-        sim_args = ["--sensors", str(args.sensors), "--rate", str(args.rate),
-                    "--invalid-fraction", "0.01", "--duplicate-fraction", "0.01", "--quiet",
-                    "--summary-json", str(summary_path), "--start-seq", str(start_seq)]
+        sim_args = [
+            "--sensors",
+            str(args.sensors),
+            "--rate",
+            str(args.rate),
+            "--invalid-fraction",
+            "0.01",
+            "--duplicate-fraction",
+            "0.01",
+            "--quiet",
+            "--summary-json",
+            str(summary_path),
+            "--start-seq",
+            str(start_seq),
+        ]
         sim_args += ["--duration", str(args.seconds)] if args.seconds else ["--duration", "31536000"]
         dlq_topic = Topics.with_prefix(Settings().topic_prefix).dlq
         dlq_before = _dlq_count(bootstrap, dlq_topic)
@@ -86,12 +107,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if stored == sent else 1
 
 
-def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: "_Processes") -> None:
+def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: _Processes) -> None:
     """Near the end of the run (85% sent), the dashboard on this pipeline's web node saves itself as a PNG."""
     enough = max(1, int(args.rate * args.seconds * 0.85))
-    _wait(lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"])
-    dashboard = procs.start("dashboard", "desktop_client", ["--window", "1m", "--screenshot", str(args.screenshot)],
-                            {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")})
+    _wait(
+        lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"]
+    )
+    dashboard = procs.start(
+        "dashboard",
+        "desktop_client",
+        ["--window", "1m", "--screenshot", str(args.screenshot)],
+        {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")},
+    )
     if dashboard.proc.wait(180) != 0:
         raise SystemExit(f"demo: the dashboard saved no screenshot; see {args.workdir / 'dashboard.log'}")
     log.info("dashboard screenshot saved to %s", args.screenshot)
@@ -111,9 +138,14 @@ def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("WEB_NODE_PORT", "8080")
     env.setdefault("WEB_NODE_URL", f"http://127.0.0.1:{env['WEB_NODE_PORT']}")
-    env.update({"KAFKA_BOOTSTRAP": bootstrap, "TELERING_KEYS_FILE": str(keys_file),
-                "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{db_path}",
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP": bootstrap,
+            "TELERING_KEYS_FILE": str(keys_file),
+            "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{db_path}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -140,6 +172,7 @@ class _Processes:
 
 def _wait(predicate, timeout: float, what: str, proc: ManagedProcess) -> None:
     """Wait for `predicate` while `proc` lives; the demo ends with a clear message otherwise."""
+
     def ready() -> bool:
         assert proc.alive, f"{proc.name} exited; see {proc.log_path}"
         return predicate()
@@ -155,8 +188,10 @@ def _stored(db_path: Path, summary: dict, start_seq: int) -> int:
     with sqlite3.connect(db_path, timeout=30) as conn:
         total = 0
         for sensor, info in summary["per_sensor"].items():
-            total += conn.execute("SELECT count(*) FROM readings WHERE sensor_id = ? AND seq >= ? AND seq <= ?",
-                                  (sensor, start_seq, info["last_seq"])).fetchone()[0]
+            total += conn.execute(
+                "SELECT count(*) FROM readings WHERE sensor_id = ? AND seq >= ? AND seq <= ?",
+                (sensor, start_seq, info["last_seq"]),
+            ).fetchone()[0]
         return total
 
 
@@ -173,15 +208,18 @@ def _dlq_count(bootstrap: str, topic: str) -> int:
 
 def _print_where_to_look(env: dict[str, str], workdir: Path, db_path: Path) -> None:
     url = env["WEB_NODE_URL"]
-    print(f"""
+    print(
+        f"""
 telering demo is running.
   web node     {url}/healthz   {url}/api/v1/sensors   {url}/api/v1/readings/latest?limit=5
-  live feed    ws://{url.split('://', 1)[1]}/api/v1/live
+  live feed    ws://{url.split("://", 1)[1]}/api/v1/live
   dashboard    WEB_NODE_URL={url} .venv/bin/python -m desktop_client
   database     {db_path}
   logs         {workdir}/{{web_node,worker,simulator}}.log
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def _run_until_interrupted(simulator: ManagedProcess) -> int:

@@ -58,8 +58,12 @@ class SimulatorConfig:
         _require(self.duration_s is None or self.duration_s >= 0, "duration_s", self.duration_s, "must be >= 0")
         _require(self.start_seq >= 0, "start_seq", self.start_seq, "must be >= 0")
         _require(self.day_length_s > 0, "day_length_s", self.day_length_s, "must be > 0")
-        _require(bool(_SENSOR_ID.match(self.sensor_prefix)) and len(self.sensor_prefix) <= 56,
-                 "sensor_prefix", self.sensor_prefix, "must be <= 56 characters of [A-Za-z0-9_.-]")
+        _require(
+            bool(_SENSOR_ID.match(self.sensor_prefix)) and len(self.sensor_prefix) <= 56,
+            "sensor_prefix",
+            self.sensor_prefix,
+            "must be <= 56 characters of [A-Za-z0-9_.-]",
+        )
 
 
 def _require(ok: bool, name: str, value: object, rule: str) -> None:

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from simulator.encoding import ReadingJson, encode, format_ts
 from simulator.signals import BATTERY_RANGE, HUMIDITY_RANGE, PRESSURE_RANGE, TEMPERATURE_RANGE
-from simulator.wire import Reading, encode, format_ts
-MEASURED = {"temperature": TEMPERATURE_RANGE, "humidity": HUMIDITY_RANGE,
-            "pressure": PRESSURE_RANGE, "battery": BATTERY_RANGE}
+
+MEASURED = {
+    "temperature": TEMPERATURE_RANGE,
+    "humidity": HUMIDITY_RANGE,
+    "pressure": PRESSURE_RANGE,
+    "battery": BATTERY_RANGE,
+}
 FIELDS = ("sensor_id", "seq", "ts", *MEASURED)
 
 
@@ -70,12 +75,12 @@ class FaultPlan:
     def pick(self, count: int) -> int:
         return self._rng.randrange(count)
 
-    def invalid_message(self, kind: str, reading: Reading, now: datetime) -> bytes:
+    def invalid_message(self, kind: str, reading: ReadingJson, now: datetime) -> bytes:
         """The bytes of an invalid message of `kind`, derived from a valid `reading`."""
         return _MUTATORS[kind](dict(reading), self._rng, now)
 
 
-def _malformed_json(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _malformed_json(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     good = encode(reading)
     variants = (
         lambda: good[: rng.randrange(1, len(good))],  # truncated: no proper prefix of an object parses
@@ -86,9 +91,10 @@ def _malformed_json(reading: Reading, rng: random.Random, now: datetime) -> byte
     return rng.choice(variants)()
 
 
-def _wrong_type(reading: Reading, rng: random.Random, now: datetime) -> bytes:
-    field = rng.choice(("seq_string", "seq_float", "measure_string", "measure_bool", "measure_null",
-                        "sensor_id_number", "ts_number"))
+def _wrong_type(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
+    field = rng.choice(
+        ("seq_string", "seq_float", "measure_string", "measure_bool", "measure_null", "sensor_id_number", "ts_number")
+    )
     measure = rng.choice(tuple(MEASURED))
     if field == "seq_string":
         reading["seq"] = str(reading["seq"])
@@ -107,17 +113,17 @@ def _wrong_type(reading: Reading, rng: random.Random, now: datetime) -> bytes:
     return encode(reading)
 
 
-def _nan(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _nan(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     reading[rng.choice(tuple(MEASURED))] = math.nan  # json.dumps writes the bare token NaN
     return encode(reading)
 
 
-def _infinity(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _infinity(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     reading[rng.choice(tuple(MEASURED))] = rng.choice((math.inf, -math.inf))
     return encode(reading)
 
 
-def _out_of_range(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _out_of_range(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     field = rng.choice((*MEASURED, "seq"))
     if field == "seq":
         reading["seq"] = -rng.randint(1, 1000)
@@ -128,30 +134,30 @@ def _out_of_range(reading: Reading, rng: random.Random, now: datetime) -> bytes:
     return encode(reading)
 
 
-def _bad_sensor_id(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _bad_sensor_id(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     sensor_id = str(reading["sensor_id"])
     reading["sensor_id"] = rng.choice((sensor_id + " x", sensor_id + "/1", "", "s" * 65))
     return encode(reading)
 
 
-def _missing_field(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _missing_field(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     del reading[rng.choice(FIELDS)]
     return encode(reading)
 
 
-def _extra_field(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _extra_field(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     extra = rng.choice((("firmware", "2.1.0"), ("temperature_f", 70.1), ("debug", True)))
     reading[extra[0]] = extra[1]
     return encode(reading)
 
 
-def _future_ts(reading: Reading, rng: random.Random, now: datetime) -> bytes:
+def _future_ts(reading: ReadingJson, rng: random.Random, now: datetime) -> bytes:
     # Well past the schema's 5-minute tolerance, so clock skew cannot make it valid.
     reading["ts"] = format_ts(now + timedelta(seconds=rng.uniform(900.0, 86_400.0)))
     return encode(reading)
 
 
-_MUTATORS: dict[str, Callable[[Reading, random.Random, datetime], bytes]] = {
+_MUTATORS: dict[str, Callable[[ReadingJson, random.Random, datetime], bytes]] = {
     "malformed_json": _malformed_json,
     "wrong_type": _wrong_type,
     "nan": _nan,

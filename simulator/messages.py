@@ -10,12 +10,12 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
+from simulator.encoding import ReadingJson, encode, reading
 from simulator.faults import Action, FaultConfig, FaultPlan
 from simulator.signals import DEFAULT_DAY_LENGTH_S, SensorSignal
-from simulator.wire import Reading, encode, reading
 
 _RECENT = 8  # how far back a duplicate may reach
 
@@ -52,7 +52,7 @@ class _Sensor:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sensor_ids(prefix: str, count: int) -> list[str]:
@@ -64,9 +64,16 @@ def sensor_ids(prefix: str, count: int) -> list[str]:
 class MessageSource:
     """Slot i belongs to sensor i mod N; a slot yields 0 (held back), 1 or 2 messages."""
 
-    def __init__(self, ids: list[str], seed: int, *, start_seq: int = 0,
-                 faults: FaultConfig | None = None, day_length_s: float = DEFAULT_DAY_LENGTH_S,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        seed: int,
+        *,
+        start_seq: int = 0,
+        faults: FaultConfig | None = None,
+        day_length_s: float = DEFAULT_DAY_LENGTH_S,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         if not ids:
             raise ValueError("at least one sensor is needed")
         self._sensors = [_Sensor(s, SensorSignal(f"{seed}:{s}", day_length_s), start_seq) for s in ids]
@@ -107,7 +114,7 @@ class MessageSource:
         return out
 
     @staticmethod
-    def _next_values(sensor: _Sensor, t: float, now: datetime) -> Reading:
+    def _next_values(sensor: _Sensor, t: float, now: datetime) -> ReadingJson:
         # Invalid messages reuse the next seq without consuming it (sent == stored stays exact).
         return reading(sensor.sensor_id, sensor.next_seq, now, sensor.signal.sample(t))
 

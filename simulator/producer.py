@@ -12,11 +12,11 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from simulator.encoding import message_key
 from simulator.messages import Outgoing
 from simulator.summary import Tally
-from simulator.wire import message_key
 
-log = logging.getLogger("simulator.producer")
+log = logging.getLogger(__name__)
 
 # Durable (acks=all, idempotent so retries never duplicate) yet batched for throughput.
 PRODUCER_OPTIONS: dict[str, Any] = {
@@ -59,8 +59,7 @@ class ReadingProducer:
         self._tally = tally
         self.submitted = 0
         try:
-            self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","),
-                                           **{**PRODUCER_OPTIONS, **options})
+            self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), **{**PRODUCER_OPTIONS, **options})
         except KafkaError as exc:
             raise ProducerError(f"cannot connect to Kafka at {bootstrap!r}: {exc}") from exc
 
@@ -77,9 +76,9 @@ class ReadingProducer:
 
     def wait_for_room(self, timeout_s: float = 60.0) -> None:
         """Backpressure: block while too many messages await the broker's acknowledgement."""
-        if self.submitted - self._tally.completed() > MAX_PENDING:
-            if not self._tally.wait_completed(self.submitted - MAX_PENDING // 2, timeout_s):
-                raise ProducerError(f"the broker acknowledged nothing for {timeout_s:.0f} s")
+        behind = self.submitted - self._tally.completed() > MAX_PENDING
+        if behind and not self._tally.wait_completed(self.submitted - MAX_PENDING // 2, timeout_s):
+            raise ProducerError(f"the broker acknowledged nothing for {timeout_s:.0f} s")
 
     def flush(self, timeout_s: float) -> None:
         try:
@@ -90,11 +89,12 @@ class ReadingProducer:
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.close(timeout=timeout_s)
 
-    def __enter__(self) -> "ReadingProducer":
+    def __enter__(self) -> ReadingProducer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -105,9 +105,14 @@ class Pacer:
     more than `max_lag_s` behind is restarted from now.
     """
 
-    def __init__(self, rate: float, *, max_lag_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        max_lag_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if rate < 0:
             raise ValueError(f"rate must be >= 0, got {rate!r}")
         self._interval = 1.0 / rate if rate > 0 else 0.0

@@ -7,10 +7,10 @@ import time
 
 from simulator.config import Progress, SimulatorConfig
 from simulator.messages import MessageSource, sensor_ids
-from simulator.producer import ensure_topic, Pacer, ReadingProducer
+from simulator.producer import Pacer, ReadingProducer, ensure_topic
 from simulator.summary import Summary, Tally
 
-log = logging.getLogger("simulator")
+log = logging.getLogger(__name__)
 
 
 def run(config: SimulatorConfig) -> Summary:
@@ -19,11 +19,19 @@ def run(config: SimulatorConfig) -> Summary:
     Ctrl-C (KeyboardInterrupt) ends the run early but still flushes and summarises.
     """
     ids = sensor_ids(config.sensor_prefix, config.sensors)
-    source = MessageSource(ids, config.seed, start_seq=config.start_seq, faults=config.faults,
-                           day_length_s=config.day_length_s)
+    source = MessageSource(
+        ids, config.seed, start_seq=config.start_seq, faults=config.faults, day_length_s=config.day_length_s
+    )
     tally = Tally(ids, config.start_seq)
-    log.info("producing to %s at %s: %d sensors, rate %s/s, seed %d, seqs from %d", config.topic,
-             config.bootstrap, config.sensors, config.rate or "max", config.seed, config.start_seq)
+    log.info(
+        "producing to %s at %s: %d sensors, rate %s/s, seed %d, seqs from %d",
+        config.topic,
+        config.bootstrap,
+        config.sensors,
+        config.rate or "max",
+        config.seed,
+        config.start_seq,
+    )
     if config.partitions:
         ensure_topic(config.bootstrap, config.topic, config.partitions)
     with ReadingProducer(config.bootstrap, config.topic, tally, **config.producer_options) as producer:
@@ -44,8 +52,9 @@ def run(config: SimulatorConfig) -> Summary:
     return summary
 
 
-def _produce(config: SimulatorConfig, source: MessageSource, producer: ReadingProducer,
-             tally: Tally, started: float) -> None:
+def _produce(
+    config: SimulatorConfig, source: MessageSource, producer: ReadingProducer, tally: Tally, started: float
+) -> None:
     pacer = Pacer(config.rate)
     deadline = None if config.duration_s is None else started + config.duration_s
     reporter = _Reporter(config, tally, producer, started)
@@ -65,8 +74,7 @@ def _produce(config: SimulatorConfig, source: MessageSource, producer: ReadingPr
 class _Reporter:
     """Calls `config.progress` about once a second with the delivery rate."""
 
-    def __init__(self, config: SimulatorConfig, tally: Tally, producer: ReadingProducer,
-                 started: float) -> None:
+    def __init__(self, config: SimulatorConfig, tally: Tally, producer: ReadingProducer, started: float) -> None:
         self._callback = config.progress
         self._tally, self._producer, self._started = tally, producer, started
         self._last_time, self._last_delivered = started, 0
@@ -77,5 +85,12 @@ class _Reporter:
         delivered = self._tally.delivered
         rate = (delivered - self._last_delivered) / (now - self._last_time)
         self._last_time, self._last_delivered = now, delivered
-        self._callback(Progress(elapsed_s=now - self._started, submitted=self._producer.submitted,
-                                delivered=delivered, failed=self._tally.failed, rate=rate))
+        self._callback(
+            Progress(
+                elapsed_s=now - self._started,
+                submitted=self._producer.submitted,
+                delivered=delivered,
+                failed=self._tally.failed,
+                rate=rate,
+            )
+        )

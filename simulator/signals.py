@@ -23,7 +23,7 @@ _BATTERY_SWAP_BELOW = 5.0
 
 
 @dataclass(frozen=True)
-class Measurements:
+class SignalSample:
     """One sample of the four measured quantities."""
 
     temperature: float
@@ -73,7 +73,7 @@ class SensorSignal:
         self._pressure_walk = _Walk(sigma=6.0, tau_s=0.5 * day)
         self._t = 0.0
 
-    def sample(self, t: float) -> Measurements:
+    def sample(self, t: float) -> SignalSample:
         """The measurements at `t` (seconds since start; earlier times do not rewind the state)."""
         dt = max(t - self._t, 0.0)
         self._t = max(t, self._t)
@@ -81,10 +81,9 @@ class SensorSignal:
         cycle = math.sin(2 * math.pi * self._t / self._day + self._phase)
         temp = self._temp_base + self._temp_amplitude * cycle + self._temp_walk.advance(dt, rng)
         temp_anomaly = temp - self._temp_base
-        humidity = (self._humidity_base - self._humidity_per_degree * temp_anomaly
-                    + self._humidity_walk.advance(dt, rng))
+        humidity = self._humidity_base - self._humidity_per_degree * temp_anomaly + self._humidity_walk.advance(dt, rng)
         pressure = self._pressure_base + self._pressure_walk.advance(dt, rng)
-        return Measurements(
+        return SignalSample(
             temperature=_noisy(temp, 0.05, TEMPERATURE_RANGE, rng),
             humidity=_noisy(humidity, 0.3, (2.0, 99.5), rng),
             pressure=_noisy(pressure, 0.1, (870.0, 1085.0), rng),

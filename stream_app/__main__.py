@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="stream_app",
         description="telering worker: receivers take turns writing to the web node through a signed token. "
-                    "Configured by KAFKA_BOOTSTRAP, WEB_NODE_URL, TELERING_KEYS_FILE/TELERING_GRANT_KEYS, "
-                    "READINGS_PARTITIONS, GRANT_TTL_S, BATCH_MAX_READINGS, TELERING_TOPIC_PREFIX, TELERING_APP_ID.")
+        "Configured by KAFKA_BOOTSTRAP, WEB_NODE_URL, TELERING_KEYS_FILE/TELERING_GRANT_KEYS, "
+        "READINGS_PARTITIONS, GRANT_TTL_S, BATCH_MAX_READINGS, TELERING_TOPIC_PREFIX, TELERING_APP_ID.",
+    )
     parser.add_argument("-l", "--loglevel", default="info", help="log level (default info)")
     args = parser.parse_args(argv)
     try:

@@ -17,15 +17,22 @@ from protocol.keys import fingerprint
 from protocol.token import GrantMessage, Presence, Release
 from stream_app.ring import Ring
 
-log = logging.getLogger("stream_app.coordinator")
+log = logging.getLogger(__name__)
 
 RELEASE_GRACE_S = 0.5
 IDLE_PAUSE_MAX_S = 0.2
 
 
 class Coordinator:
-    def __init__(self, *, publish: Callable[[GrantMessage], Awaitable[None]], is_leader: Callable[[], bool],
-                 keys: Callable[[], list[str]], ttl_s: float, ring: Ring | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        publish: Callable[[GrantMessage], Awaitable[None]],
+        is_leader: Callable[[], bool],
+        keys: Callable[[], list[str]],
+        ttl_s: float,
+        ring: Ring | None = None,
+    ) -> None:
         self._publish = publish
         self._is_leader = is_leader
         self._keys = keys

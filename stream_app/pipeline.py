@@ -26,7 +26,7 @@ from stream_app.token_channel import TokenChannel
 from stream_app.turns import TurnRunner
 from stream_app.web_client import WebNodeClient
 
-log = logging.getLogger("stream_app")
+log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL_S = 1.0
 COMMIT_INTERVAL_S = 0.2  # commits coalesce: at most a few a second, whatever the turn rate
@@ -43,8 +43,12 @@ class Pipeline:
         self.commits = CommitPoints()
         self.assigned: set[int] = set()
         self.channel = TokenChannel(settings.kafka_bootstrap, topics.token)
-        self.coordinator = Coordinator(publish=self.channel.publish, is_leader=app.is_leader,
-                                       keys=lambda: load_keys(settings), ttl_s=settings.grant_ttl_s)
+        self.coordinator = Coordinator(
+            publish=self.channel.publish,
+            is_leader=app.is_leader,
+            keys=lambda: load_keys(settings),
+            ttl_s=settings.grant_ttl_s,
+        )
         self._consumer: ReceiverConsumer | None = None
         self._turns: dict[int, asyncio.Task] = {}
         self._presence_changed = asyncio.Event()
@@ -53,8 +57,13 @@ class Pipeline:
 
     # -- the receivers: validate, dead-letter, buffer (a valid reading is committed only once stored)
     async def run_receivers(self) -> None:
-        consumer = self._consumer = ReceiverConsumer(self.settings, self.topics.readings, client_id=self.worker_id,
-                                                     on_assigned=self.on_assigned, on_revoked=self.on_revoked)
+        consumer = self._consumer = ReceiverConsumer(
+            self.settings,
+            self.topics.readings,
+            client_id=self.worker_id,
+            on_assigned=self.on_assigned,
+            on_revoked=self.on_revoked,
+        )
         await consumer.start()
         committer = asyncio.create_task(self._commit_loop())
         try:
@@ -86,9 +95,13 @@ class Pipeline:
         """Send to the DLQ and wait until Kafka has them: an invalid message is never lost."""
         futures = []
         for record, reason in invalid:
-            futures.append(await self.dlq_topic.send(
-                key=record.key, value=record.value if record.value is not None else b"",
-                headers=dlq.headers(reason, record.topic, record.partition, record.offset)))
+            futures.append(
+                await self.dlq_topic.send(
+                    key=record.key,
+                    value=record.value if record.value is not None else b"",
+                    headers=dlq.headers(reason, record.topic, record.partition, record.offset),
+                )
+            )
         await asyncio.gather(*futures)
         self.dead_lettered += len(invalid)
 
@@ -139,9 +152,14 @@ class Pipeline:
         await self.channel.start()
         try:
             async with aiohttp.ClientSession() as session:
-                runner = TurnRunner(self.buffers, WebNodeClient(self.settings.web_node_url, session),
-                                    chunk_size=self.settings.batch_max_readings, worker=self.worker_id,
-                                    ack=self._ack, dead_letter=self._dead_letter_pending)
+                runner = TurnRunner(
+                    self.buffers,
+                    WebNodeClient(self.settings.web_node_url, session),
+                    chunk_size=self.settings.batch_max_readings,
+                    worker=self.worker_id,
+                    ack=self._ack,
+                    dead_letter=self._dead_letter_pending,
+                )
                 presence = asyncio.create_task(self._announce_presence())
                 coordinator = asyncio.create_task(self.coordinator.run(self.channel.caught_up))
                 try:
@@ -156,8 +174,11 @@ class Pipeline:
     def _dispatch(self, message: object, runner: TurnRunner) -> None:
         if isinstance(message, GrantMessage):
             self.coordinator.observe_grant(message)
-            if (message.receiver in self.assigned and message.expires_at > time.time()
-                    and message.receiver not in self._turns):
+            if (
+                message.receiver in self.assigned
+                and message.expires_at > time.time()
+                and message.receiver not in self._turns
+            ):
                 self._turns[message.receiver] = asyncio.create_task(self._take_turn(runner, message))
         elif isinstance(message, Release):
             self.coordinator.observe_release(message)
@@ -181,7 +202,6 @@ class Pipeline:
                 await asyncio.wait_for(self._presence_changed.wait(), PRESENCE_INTERVAL_S)
             except TimeoutError:
                 pass
-
 
 
 def _reason(raw: bytes | None) -> str:

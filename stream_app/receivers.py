@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from protocol.settings import Settings
 
-log = logging.getLogger("stream_app.receivers")
+log = logging.getLogger(__name__)
 
 FETCH_MAX_RECORDS = 5000
 FETCH_TIMEOUT_MS = 200
@@ -41,14 +41,28 @@ def group_id(settings: Settings) -> str:
 
 
 class ReceiverConsumer:
-    def __init__(self, settings: Settings, topic: str, *, client_id: str,
-                 on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        *,
+        client_id: str,
+        on_assigned: PartitionsCallback,
+        on_revoked: PartitionsCallback,
+    ) -> None:
         self.topic = topic
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), client_id=client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-            fetch_min_bytes=FETCH_MIN_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, max_partition_fetch_bytes=4 << 20)
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group_id(settings),
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            max_partition_fetch_bytes=4 << 20,
+        )
         self._listener = _Listener(topic, on_assigned, on_revoked)
         self._paused = False
 

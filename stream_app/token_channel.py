@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from protocol.token import TokenMessage, decode, encode
 
-log = logging.getLogger("stream_app.token_channel")
+log = logging.getLogger(__name__)
 
 
 class TokenChannel:
@@ -29,11 +29,13 @@ class TokenChannel:
 
     async def start(self) -> None:
         """Connect, then rewind a little so the highest epoch ever granted is seen before granting."""
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0,
-                                          enable_idempotence=True)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, acks="all", linger_ms=0, enable_idempotence=True
+        )
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
-                                          enable_auto_commit=False, fetch_max_wait_ms=100)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
         await self._consumer.start()
         self._consumer.assign([self._tp])
         end = (await self._consumer.end_offsets([self._tp]))[self._tp]

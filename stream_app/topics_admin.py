@@ -10,7 +10,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from protocol.settings import Settings
 from protocol.topics import Topics
 
-log = logging.getLogger("stream_app.topics")
+log = logging.getLogger(__name__)
 
 TOKEN_RETENTION_MS = 3_600_000
 

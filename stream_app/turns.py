@@ -16,7 +16,7 @@ from protocol.token import GrantMessage, Release
 from stream_app.buffers import Pending, ReceiverBuffers
 from stream_app.web_client import WebNodeClient, WebNodeUnavailable
 
-log = logging.getLogger("stream_app.turns")
+log = logging.getLogger(__name__)
 
 DeadLetterFn = Callable[[int, Sequence[tuple[Pending, str]]], Awaitable[None]]
 AckFn = Callable[[Sequence[Pending]], None]
@@ -33,8 +33,17 @@ class TurnStats:
 
 
 class TurnRunner:
-    def __init__(self, buffers: ReceiverBuffers, client: WebNodeClient, *, chunk_size: int, worker: str,
-                 ack: AckFn, dead_letter: DeadLetterFn, max_backoff_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        buffers: ReceiverBuffers,
+        client: WebNodeClient,
+        *,
+        chunk_size: int,
+        worker: str,
+        ack: AckFn,
+        dead_letter: DeadLetterFn,
+        max_backoff_s: float = 2.0,
+    ) -> None:
         self._buffers = buffers
         self._client = client
         self._chunk_size = chunk_size
@@ -71,11 +80,22 @@ class TurnRunner:
             else:
                 if result.status == 409:
                     stats.superseded_by = result.current_epoch
-                log.warning("receiver %d epoch %d: web node refused the batch (%d %s); ending the turn",
-                            grant.receiver, grant.epoch, result.status, result.error)
+                log.warning(
+                    "receiver %d epoch %d: web node refused the batch (%d %s); ending the turn",
+                    grant.receiver,
+                    grant.epoch,
+                    result.status,
+                    result.error,
+                )
                 break
-        return Release(receiver=grant.receiver, epoch=grant.epoch, stored=stats.stored,
-                       duplicates=stats.duplicates, superseded_by=stats.superseded_by, worker=self._worker)
+        return Release(
+            receiver=grant.receiver,
+            epoch=grant.epoch,
+            stored=stats.stored,
+            duplicates=stats.duplicates,
+            superseded_by=stats.superseded_by,
+            worker=self._worker,
+        )
 
     async def _dead_letter_items(self, receiver: int, chunk: list[Pending], items: list[dict]) -> int:
         """The web node rejected some items our validation let through (clock skew on `ts`, say)."""

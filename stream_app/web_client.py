@@ -42,9 +42,14 @@ class WebNodeClient:
         if status >= 500:
             raise WebNodeUnavailable(f"web node answered {status}")
         data = _json_object(text)
-        return PostResult(status=status, stored=int(data.get("stored", 0)), duplicates=int(data.get("duplicates", 0)),
-                          error=str(data.get("error", "")), current_epoch=data.get("current_epoch"),
-                          items=list(data.get("items", [])))
+        return PostResult(
+            status=status,
+            stored=int(data.get("stored", 0)),
+            duplicates=int(data.get("duplicates", 0)),
+            error=str(data.get("error", "")),
+            current_epoch=data.get("current_epoch"),
+            items=list(data.get("items", [])),
+        )
 
 
 def _json_object(text: bytes) -> dict:

@@ -20,20 +20,31 @@ log = logging.getLogger("web_node")
 
 def _parser(env: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="web_node", description="telering web node: stores and serves readings. With no "
-        "command it serves, first bringing the database schema up to date (Alembic).")
-    parser.add_argument("--host", default=env.web_node_host, help=f"listen address (WEB_NODE_HOST, default {env.web_node_host})")
-    parser.add_argument("--port", type=int, default=env.web_node_port, help=f"listen port (WEB_NODE_PORT, default {env.web_node_port})")
+        prog="web_node",
+        description="telering web node: stores and serves readings. With no "
+        "command it serves, first bringing the database schema up to date (Alembic).",
+    )
+    parser.add_argument(
+        "--host", default=env.web_node_host, help=f"listen address (WEB_NODE_HOST, default {env.web_node_host})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=env.web_node_port, help=f"listen port (WEB_NODE_PORT, default {env.web_node_port})"
+    )
     parser.add_argument("--database-url", default=env.database_url, help="SQLAlchemy async URL (DATABASE_URL)")
-    parser.add_argument("--no-migrate", action="store_true",
-                        help=f"do not migrate the database on start: refuse to serve unless its schema is "
-                             f"current (migrate it with `{schema.MIGRATE_COMMAND}`)")
+    parser.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help=f"do not migrate the database on start: refuse to serve unless its schema is "
+        f"current (migrate it with `{schema.MIGRATE_COMMAND}`)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    migrate = commands.add_parser("migrate", help="bring the database schema up to date, then exit",
-                                  description="Apply the packaged Alembic migrations to DATABASE_URL, then exit.")
-    migrate.add_argument("--database-url", default=argparse.SUPPRESS,
-                         help="SQLAlchemy async URL (DATABASE_URL)")
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date, then exit",
+        description="Apply the packaged Alembic migrations to DATABASE_URL, then exit.",
+    )
+    migrate.add_argument("--database-url", default=argparse.SUPPRESS, help="SQLAlchemy async URL (DATABASE_URL)")
     return parser
 
 
@@ -43,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # web_node.schema says what changed
         logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    settings = env.model_copy(update={"web_node_host": args.host, "web_node_port": args.port,
-                                      "database_url": args.database_url})
+    settings = env.model_copy(
+        update={"web_node_host": args.host, "web_node_port": args.port, "database_url": args.database_url}
+    )
     if args.command == "migrate":
         return _migrate(settings.database_url)
     if args.no_migrate and not _schema_is_current(settings.database_url):
@@ -54,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeysMissing as exc:
         log.error("%s", exc)
         return 2
-    web.run_app(app, host=settings.web_node_host, port=settings.web_node_port, print=None,
-                access_log=None, shutdown_timeout=5)
+    web.run_app(
+        app, host=settings.web_node_host, port=settings.web_node_port, print=None, access_log=None, shutdown_timeout=5
+    )
     return 0
 
 

@@ -7,18 +7,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from protocol.keyring import Keyring
 from protocol.keys import fingerprint
 from protocol.settings import Settings
+from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.batches import batch_observers_key, stored_listeners_key
 from web_node.errors import json_errors
-from web_node.keyring import Keyring
-from web_node.keys import keyring_key, settings_key, storage_key
-from web_node.live import LiveHub, live_hub_key, shutdown as close_live_clients
+from web_node.live import LiveHub, live_hub_key
+from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
 from web_node.routes import setup_routes
 from web_node.storage import Storage
 
-log = logging.getLogger("web_node")
+log = logging.getLogger(__name__)
 migrate_key = web.AppKey("migrate", bool)
 
 BYTES_PER_READING = 400

@@ -18,14 +18,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import SchemaValidator, core_schema
 
 from protocol.grants import Grant, GrantError
+from protocol.keyring import Keyring
 from protocol.partitioning import partition_for
 from protocol.readings import ReadingIn, reading_fields_schema
+from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.errors import ApiError, error_code
-from web_node.keyring import Keyring
-from web_node.keys import keyring_key, settings_key, storage_key
 from web_node.storage import Row, StoreResult, Superseded
 
-log = logging.getLogger("web_node.batches")
+log = logging.getLogger(__name__)
 
 StoredListener = Callable[[Sequence[ReadingIn]], None]
 # (outcome: ACCEPTED or the refusal's error code, stored, duplicates, seconds spent storing)
@@ -105,8 +105,7 @@ def _verified_grant(request: web.Request, keyring: Keyring) -> Grant:
 
 
 def _superseded(epoch: int) -> ApiError:
-    return ApiError(409, "grant_superseded", f"a grant of epoch {epoch} has already been accepted",
-                    current_epoch=epoch)
+    return ApiError(409, "grant_superseded", f"a grant of epoch {epoch} has already been accepted", current_epoch=epoch)
 
 
 def _parse_batch(body: bytes, max_readings: int) -> list[Row]:
@@ -127,10 +126,15 @@ def _refuse(errors: list[dict]) -> NoReturn:
         raise ApiError(400, "invalid_json", "the body is not valid JSON")
     items = _item_errors(errors)
     if not items:
-        raise ApiError(422, "invalid_body", 'the body must be {"readings": [...]}',
-                       errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors[:MAX_ITEM_ERRORS]])
-    raise ApiError(422, "invalid_readings", f"{len(items)} reading(s) invalid; nothing stored",
-                   items=items[:MAX_ITEM_ERRORS])
+        raise ApiError(
+            422,
+            "invalid_body",
+            'the body must be {"readings": [...]}',
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors[:MAX_ITEM_ERRORS]],
+        )
+    raise ApiError(
+        422, "invalid_readings", f"{len(items)} reading(s) invalid; nothing stored", items=items[:MAX_ITEM_ERRORS]
+    )
 
 
 def _batch_fields_validator() -> SchemaValidator | None:
@@ -141,7 +145,8 @@ def _batch_fields_validator() -> SchemaValidator | None:
         return None
     fields, config = found
     batch = core_schema.model_fields_schema(
-        {"readings": core_schema.model_field(core_schema.list_schema(fields))}, extra_behavior="forbid")
+        {"readings": core_schema.model_field(core_schema.list_schema(fields))}, extra_behavior="forbid"
+    )
     return SchemaValidator(batch, config)
 
 
@@ -188,9 +193,12 @@ def _check_receiver(readings: Sequence[Row], receiver: int, partitions: int) -> 
     for reading in readings:
         sensor_id = reading["sensor_id"]
         if _partition(sensor_id, partitions) != receiver:
-            raise ApiError(403, "grant_wrong_receiver",
-                           f"sensor {sensor_id!r} belongs to receiver "
-                           f"{_partition(sensor_id, partitions)}, the grant covers {receiver}")
+            raise ApiError(
+                403,
+                "grant_wrong_receiver",
+                f"sensor {sensor_id!r} belongs to receiver "
+                f"{_partition(sensor_id, partitions)}, the grant covers {receiver}",
+            )
 
 
 @lru_cache(maxsize=65536)

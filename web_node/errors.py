@@ -7,13 +7,23 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-log = logging.getLogger("web_node.errors")
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-          422: "invalid", 500: "internal", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 class ApiError(web.HTTPException):
@@ -22,8 +32,9 @@ class ApiError(web.HTTPException):
     def __init__(self, status: int, code: str, detail: str, **extra: object) -> None:
         self.status_code = status
         self.code = code
-        super().__init__(text=web.json_response({"error": code, "detail": detail, **extra}).text,
-                         content_type="application/json")
+        super().__init__(
+            text=web.json_response({"error": code, "detail": detail, **extra}).text, content_type="application/json"
+        )
 
 
 def error_code(exc: web.HTTPException) -> str:

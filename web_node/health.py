@@ -6,9 +6,9 @@ import logging
 
 from aiohttp import web
 
-from web_node.keys import storage_key
+from web_node.appkeys import storage_key
 
-log = logging.getLogger("web_node.health")
+log = logging.getLogger(__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:

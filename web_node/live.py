@@ -21,7 +21,7 @@ from web_node import params
 from web_node.errors import ApiError
 from web_node.wire import reading_text
 
-log = logging.getLogger("web_node.live")
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
@@ -146,7 +146,7 @@ async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
         if isinstance(item, _Close):
             try:
                 await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), CLOSE_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.info("a live client did not take its close frame within %.0f s", CLOSE_TIMEOUT_S)
             return
         try:

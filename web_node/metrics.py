@@ -18,8 +18,16 @@ from web_node.batches import ACCEPTED
 from web_node.live import LiveHub
 
 # Refusal codes of POST /api/v1/batches (docs/API.md), exported at 0 before they first happen.
-REFUSAL_CODES = ("invalid_json", "grant_invalid", "grant_expired", "grant_wrong_receiver",
-                 "grant_superseded", "too_large", "invalid_body", "invalid_readings")
+REFUSAL_CODES = (
+    "invalid_json",
+    "grant_invalid",
+    "grant_expired",
+    "grant_wrong_receiver",
+    "grant_superseded",
+    "too_large",
+    "invalid_body",
+    "invalid_readings",
+)
 STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -28,18 +36,24 @@ class Metrics:
 
     def __init__(self, hub: LiveHub) -> None:
         self.registry = CollectorRegistry()
-        self.batches_accepted = Counter("telering_batches_accepted", "Batches stored (HTTP 200)",
-                                        registry=self.registry)
-        self.batches_refused = Counter("telering_batches_refused", "Batches refused, by error code",
-                                       ["reason"], registry=self.registry)
-        self.readings_stored = Counter("telering_readings_stored", "Readings newly stored",
-                                       registry=self.registry)
-        self.readings_duplicate = Counter("telering_readings_duplicate",
-                                          "Readings in accepted batches that were already stored",
-                                          registry=self.registry)
-        self.store_seconds = Histogram("telering_store_seconds", "Time to store one accepted batch "
-                                       "(fence + insert transaction)", buckets=STORE_SECONDS_BUCKETS,
-                                       registry=self.registry)
+        self.batches_accepted = Counter(
+            "telering_batches_accepted", "Batches stored (HTTP 200)", registry=self.registry
+        )
+        self.batches_refused = Counter(
+            "telering_batches_refused", "Batches refused, by error code", ["reason"], registry=self.registry
+        )
+        self.readings_stored = Counter("telering_readings_stored", "Readings newly stored", registry=self.registry)
+        self.readings_duplicate = Counter(
+            "telering_readings_duplicate",
+            "Readings in accepted batches that were already stored",
+            registry=self.registry,
+        )
+        self.store_seconds = Histogram(
+            "telering_store_seconds",
+            "Time to store one accepted batch (fence + insert transaction)",
+            buckets=STORE_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
         for code in REFUSAL_CODES:
             self.batches_refused.labels(code)
         self.registry.register(_LiveCollector(hub))
@@ -61,8 +75,9 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("telering_live_clients", "Open live WebSocket clients", value=len(self._hub))
-        yield CounterMetricFamily("telering_live_dropped", "Live clients dropped for falling behind (close 1013)",
-                                  value=self._hub.dropped)
+        yield CounterMetricFamily(
+            "telering_live_dropped", "Live clients dropped for falling behind (close 1013)", value=self._hub.dropped
+        )
 
 
 metrics_key = web.AppKey("metrics", Metrics)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from multidict import MultiMapping
 
@@ -35,7 +35,9 @@ def check_names(query: MultiMapping[str], allowed: Collection[str], repeatable: 
     """Refuse parameters the route does not know, and repeats of those that take one value."""
     for name in query:
         if name not in allowed:
-            raise invalid(name, query[name], f"unknown parameter (this route takes: {', '.join(sorted(allowed)) or 'none'})")
+            raise invalid(
+                name, query[name], f"unknown parameter (this route takes: {', '.join(sorted(allowed)) or 'none'})"
+            )
         if name not in repeatable and len(query.getall(name)) > 1:
             raise invalid(name, query.getall(name), "may be given once")
 
@@ -57,8 +59,12 @@ def instant(query: MultiMapping[str], name: str) -> float | None:
     value = parse_instant(raw)
     if value is None:
         hint = " (a + in a URL must be sent as %2B)" if parse_instant(_plus_for_last_space(raw)) is not None else ""
-        raise invalid(name, raw, "must be an RFC 3339 timestamp with an offset (2026-11-24T14:00:00Z) "
-                                 f"or unix seconds {MIN_UNIX_S}..{MAX_UNIX_S}{hint}")
+        raise invalid(
+            name,
+            raw,
+            "must be an RFC 3339 timestamp with an offset (2026-11-24T14:00:00Z) "
+            f"or unix seconds {MIN_UNIX_S}..{MAX_UNIX_S}{hint}",
+        )
     return value
 
 
@@ -74,8 +80,9 @@ def parse_instant(raw: str) -> float | None:
     fraction, offset = match.group(7) or "", match.group(8).upper()
     leap = second == 60  # 23:59:60 is valid RFC 3339: the second after 23:59:59
     try:
-        ts = datetime(year, month, day, hour, minute, second - leap,
-                      int((fraction[1:] + "000000")[:6] or 0), tzinfo=_zone(offset))
+        ts = datetime(
+            year, month, day, hour, minute, second - leap, int((fraction[1:] + "000000")[:6] or 0), tzinfo=_zone(offset)
+        )
     except ValueError:
         return None
     value = ts.timestamp() + leap
@@ -103,7 +110,7 @@ def _plus_for_last_space(raw: str) -> str:
 
 def _zone(offset: str) -> timezone:
     if offset == "Z":
-        return timezone.utc
+        return UTC
     hours, minutes = int(offset[1:3]), int(offset[4:6])
     if hours > 23 or minutes > 59:
         raise ValueError(f"bad offset {offset}")

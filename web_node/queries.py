@@ -20,8 +20,7 @@ from web_node.storage import Storage, StorageError
 from web_node.wire import QUANTITIES
 
 readings = Reading.__table__
-_READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts,
-                    *(readings.c[q] for q in QUANTITIES))
+_READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))
 
 
 class bucket_index(FunctionElement[int]):
@@ -61,13 +60,21 @@ async def read_connection(storage: Storage) -> AsyncIterator[AsyncConnection]:
 
 async def sensors(conn: AsyncConnection) -> list[Row]:
     """Per sensor: count, first/last ts, and its latest reading, ordered by sensor_id."""
-    per_sensor = (select(readings.c.sensor_id, func.count().label("count"),
-                         func.min(readings.c.ts).label("first_seen"), func.max(readings.c.ts).label("last_seen"))
-                  .group_by(readings.c.sensor_id).subquery())
-    stmt = (select(per_sensor.c.count, per_sensor.c.first_seen, per_sensor.c.last_seen, *_READING_COLUMNS)
-            .join(readings, and_(readings.c.sensor_id == per_sensor.c.sensor_id,
-                                 readings.c.ts == per_sensor.c.last_seen))
-            .order_by(readings.c.sensor_id, readings.c.id.desc()))
+    per_sensor = (
+        select(
+            readings.c.sensor_id,
+            func.count().label("count"),
+            func.min(readings.c.ts).label("first_seen"),
+            func.max(readings.c.ts).label("last_seen"),
+        )
+        .group_by(readings.c.sensor_id)
+        .subquery()
+    )
+    stmt = (
+        select(per_sensor.c.count, per_sensor.c.first_seen, per_sensor.c.last_seen, *_READING_COLUMNS)
+        .join(readings, and_(readings.c.sensor_id == per_sensor.c.sensor_id, readings.c.ts == per_sensor.c.last_seen))
+        .order_by(readings.c.sensor_id, readings.c.id.desc())
+    )
     rows = (await conn.execute(stmt)).all()
     latest: dict[str, Row] = {}
     for row in rows:  # two readings at the same latest ts: the last stored wins
@@ -75,11 +82,16 @@ async def sensors(conn: AsyncConnection) -> list[Row]:
     return list(latest.values())
 
 
-async def sensor_readings(conn: AsyncConnection, sensor_id: str, *, since: float | None,
-                          until: float | None, limit: int) -> list[Row]:
+async def sensor_readings(
+    conn: AsyncConnection, sensor_id: str, *, since: float | None, until: float | None, limit: int
+) -> list[Row]:
     """One sensor's readings with since <= ts < until, newest first, at most `limit`."""
-    stmt = (select(*_READING_COLUMNS).where(readings.c.sensor_id == sensor_id)
-            .order_by(readings.c.ts.desc(), readings.c.id.desc()).limit(limit))
+    stmt = (
+        select(*_READING_COLUMNS)
+        .where(readings.c.sensor_id == sensor_id)
+        .order_by(readings.c.ts.desc(), readings.c.id.desc())
+        .limit(limit)
+    )
     stmt = stmt.where(*_time_range(since, until))
     return list((await conn.execute(stmt)).all())
 
@@ -95,8 +107,9 @@ async def latest(conn: AsyncConnection, limit: int) -> list[Row]:
     return list((await conn.execute(stmt)).all())
 
 
-async def stats(conn: AsyncConnection, *, since: float, until: float | None, bucket: int,
-                sensor_ids: Sequence[str], limit: int) -> list[Row]:
+async def stats(
+    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
+) -> list[Row]:
     """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
     bucket: (sensor_id, b, count, then min, max, mean of each quantity in QUANTITIES order)."""
     filters = _time_range(since, until)
@@ -104,13 +117,26 @@ async def stats(conn: AsyncConnection, *, since: float, until: float | None, buc
         filters.append(readings.c.sensor_id.in_(sensor_ids))
     # a subquery, so GROUP BY names a column rather than repeating an expression with its own
     # bind parameter (which PostgreSQL would not recognise as the same expression)
-    rows = (select(readings.c.sensor_id, bucket_index(readings.c.ts, literal(float(bucket), Double)).label("b"),
-                   *(readings.c[q] for q in QUANTITIES))
-            .where(*filters).subquery())
-    aggregates = [agg(rows.c[q]).label(f"{q}_{name}")
-                  for q in QUANTITIES for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))]
-    stmt = (select(rows.c.sensor_id, rows.c.b, func.count().label("count"), *aggregates)
-            .group_by(rows.c.sensor_id, rows.c.b).order_by(rows.c.sensor_id, rows.c.b).limit(limit))
+    rows = (
+        select(
+            readings.c.sensor_id,
+            bucket_index(readings.c.ts, literal(float(bucket), Double)).label("b"),
+            *(readings.c[q] for q in QUANTITIES),
+        )
+        .where(*filters)
+        .subquery()
+    )
+    aggregates = [
+        agg(rows.c[q]).label(f"{q}_{name}")
+        for q in QUANTITIES
+        for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))
+    ]
+    stmt = (
+        select(rows.c.sensor_id, rows.c.b, func.count().label("count"), *aggregates)
+        .group_by(rows.c.sensor_id, rows.c.b)
+        .order_by(rows.c.sensor_id, rows.c.b)
+        .limit(limit)
+    )
     return list((await conn.execute(stmt)).all())
 
 

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.readings import MAX_FUTURE_S
 from web_node import params, queries
+from web_node.appkeys import storage_key
 from web_node.errors import ApiError
-from web_node.keys import storage_key
 from web_node.storage import StorageError
 from web_node.wire import QUANTITIES, reading_out, rfc3339
 
-log = logging.getLogger("web_node.reads")
+log = logging.getLogger(__name__)
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 BUCKET_DEFAULT, BUCKET_MAX = 60, 86_400
@@ -33,9 +33,20 @@ async def sensors(request: web.Request) -> web.Response:
     params.check_names(request.query, ())
     async with _database(request) as conn:
         rows = await queries.sensors(conn)
-    return web.json_response({"sensors": [
-        {"sensor_id": row.sensor_id, "count": row.count, "first_seen": rfc3339(row.first_seen),
-         "last_seen": rfc3339(row.last_seen), "latest": reading_out(row._mapping)} for row in rows]})
+    return web.json_response(
+        {
+            "sensors": [
+                {
+                    "sensor_id": row.sensor_id,
+                    "count": row.count,
+                    "first_seen": rfc3339(row.first_seen),
+                    "last_seen": rfc3339(row.last_seen),
+                    "latest": reading_out(row._mapping),
+                }
+                for row in rows
+            ]
+        }
+    )
 
 
 async def sensor_readings(request: web.Request) -> web.Response:
@@ -48,12 +59,16 @@ async def sensor_readings(request: web.Request) -> web.Response:
     async with _database(request) as conn:
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
-            raise ApiError(404, "unknown_sensor", f"no reading of sensor {sensor_id!r} is stored",
-                           sensor_id=sensor_id)
+            raise ApiError(404, "unknown_sensor", f"no reading of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
     page = rows[:limit]
     more = len(rows) > limit
-    return web.json_response({"sensor_id": sensor_id, "readings": [reading_out(r._mapping) for r in page],
-                              "next_until": rfc3339(page[-1].ts) if more else None})
+    return web.json_response(
+        {
+            "sensor_id": sensor_id,
+            "readings": [reading_out(r._mapping) for r in page],
+            "next_until": rfc3339(page[-1].ts) if more else None,
+        }
+    )
 
 
 async def latest(request: web.Request) -> web.Response:
@@ -79,8 +94,9 @@ async def stats(request: web.Request) -> web.Response:
     if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:
         raise _too_many_points(query, bucket, f"{buckets} buckets × {max(1, len(sensor_ids))} sensor(s)")
     async with _database(request) as conn:
-        rows = await queries.stats(conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids,
-                                   limit=STATS_MAX_POINTS + 1)
+        rows = await queries.stats(
+            conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=STATS_MAX_POINTS + 1
+        )
     if len(rows) > STATS_MAX_POINTS:
         raise _too_many_points(query, bucket, f"more than {STATS_MAX_POINTS} sensor buckets hold readings")
     return web.json_response({"bucket_s": bucket, "series": _series(rows, bucket)})
@@ -99,9 +115,12 @@ def _series(rows: list[Row], bucket: int) -> list[dict[str, Any]]:
 
 
 def _too_many_points(query: Any, bucket: int, why: str) -> ApiError:
-    return params.invalid("bucket", query.get("bucket", str(bucket)),
-                          f"{why} exceed {STATS_MAX_POINTS} points per answer; use a larger bucket, "
-                          "a shorter since..until or fewer sensors")
+    return params.invalid(
+        "bucket",
+        query.get("bucket", str(bucket)),
+        f"{why} exceed {STATS_MAX_POINTS} points per answer; use a larger bucket, "
+        "a shorter since..until or fewer sensors",
+    )
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-log = logging.getLogger("web_node.schema")
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATE_COMMAND = "python -m web_node migrate"  # also `telering-web-node migrate`
@@ -36,12 +36,16 @@ class SchemaOutOfDate(Exception):
 
     def __init__(self, current: str | None, head: str, *, unknown: bool = False) -> None:
         if unknown:  # written by a newer telering: migrating cannot help, upgrading telering can
-            message = (f"database schema is at revision {current}, which this web node does not know "
-                       f"(it needs {head}): was it migrated by a newer telering?")
+            message = (
+                f"database schema is at revision {current}, which this web node does not know "
+                f"(it needs {head}): was it migrated by a newer telering?"
+            )
         else:
-            message = (f"database schema is at revision {current or '<empty>'}, this web node needs "
-                       f"{head}; run `{MIGRATE_COMMAND}` with the same DATABASE_URL (or start "
-                       f"without --no-migrate)")
+            message = (
+                f"database schema is at revision {current or '<empty>'}, this web node needs "
+                f"{head}; run `{MIGRATE_COMMAND}` with the same DATABASE_URL (or start "
+                f"without --no-migrate)"
+            )
         super().__init__(message)
         self.current = current
         self.head = head
@@ -96,9 +100,9 @@ async def check_url(url: str) -> None:
 
     A SQLite file that does not exist is reported as empty, not created."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).exists():
-            raise SchemaOutOfDate(None, head_revision())
+    is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if is_file and not Path(parsed.database).exists():
+        raise SchemaOutOfDate(None, head_revision())
     engine = _engine(url)
     try:
         await require_current(engine)

@@ -22,7 +22,7 @@ from sqlmodel import Field, SQLModel
 from protocol.readings import Reading, ReadingIn
 from web_node import schema
 
-log = logging.getLogger("web_node.storage")
+log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 
@@ -76,11 +76,16 @@ class Storage:
         else:
             await schema.require_current(self.writer)
         async with self.writer.begin() as conn:
-            await conn.execute(_insert(self.dialect, GrantFence.__table__).on_conflict_do_nothing(),
-                               [{"id": 1, "epoch": 0, "receiver": -1, "updated_at": 0.0}])
+            await conn.execute(
+                _insert(self.dialect, GrantFence.__table__).on_conflict_do_nothing(),
+                [{"id": 1, "epoch": 0, "receiver": -1, "updated_at": 0.0}],
+            )
             self.fence_epoch = (await conn.execute(select(GrantFence.epoch))).scalar_one()
-        log.info("storage open on %s (fence epoch %d)", make_url(self.url).render_as_string(hide_password=True),
-                 self.fence_epoch)
+        log.info(
+            "storage open on %s (fence epoch %d)",
+            make_url(self.url).render_as_string(hide_password=True),
+            self.fence_epoch,
+        )
 
     async def close(self) -> None:
         await self.writer.dispose()
@@ -107,7 +112,7 @@ class Storage:
         if inserted is None:  # every one of them was new
             return StoreResult(stored=list(readings), duplicates=0)
         stored = []
-        for reading, row in zip(readings, rows):
+        for reading, row in zip(readings, rows, strict=False):
             key = (row["sensor_id"], row["seq"])
             if key in inserted:  # the first of a batch's copies is the one stored
                 stored.append(reading)
@@ -141,8 +146,10 @@ def _insert(dialect: str, table):
 
 
 _COLUMNS = ("sensor_id", "seq", "ts", "temperature", "humidity", "pressure", "battery", "stored_at")
-_SQLITE_INSERT = (f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-                  "ON CONFLICT (sensor_id, seq) DO NOTHING")
+_SQLITE_INSERT = (
+    f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (sensor_id, seq) DO NOTHING"
+)
 
 
 async def _insert_sqlite(conn, rows: list[Row], now: float) -> set[tuple[str, int]] | None:
@@ -152,8 +159,19 @@ async def _insert_sqlite(conn, rows: list[Row], now: float) -> set[tuple[str, in
     Exact under the write lock this transaction already holds (the fence update): SQLite gives
     new rows ids above the highest before, so those are the ones this insert added."""
     before = (await conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM readings")).scalar_one()
-    params = [(r["sensor_id"], r["seq"], r["ts"].timestamp(), r["temperature"], r["humidity"], r["pressure"],
-               r["battery"], now) for r in rows]
+    params = [
+        (
+            r["sensor_id"],
+            r["seq"],
+            r["ts"].timestamp(),
+            r["temperature"],
+            r["humidity"],
+            r["pressure"],
+            r["battery"],
+            now,
+        )
+        for r in rows
+    ]
     result = await conn.exec_driver_sql(_SQLITE_INSERT, params)
     if result.rowcount == len(rows):
         return None
@@ -163,20 +181,31 @@ async def _insert_sqlite(conn, rows: list[Row], now: float) -> set[tuple[str, in
 
 async def _insert_returning(conn, dialect: str, rows: list[Row], now: float) -> set[tuple[str, int]]:
     table = Reading.__table__
-    params = [{"sensor_id": r["sensor_id"], "seq": r["seq"], "ts": r["ts"].timestamp(),
-               "temperature": r["temperature"], "humidity": r["humidity"], "pressure": r["pressure"],
-               "battery": r["battery"], "stored_at": now} for r in rows]
-    stmt = (_insert(dialect, table)
-            .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-            .returning(table.c.sensor_id, table.c.seq))
+    params = [
+        {
+            "sensor_id": r["sensor_id"],
+            "seq": r["seq"],
+            "ts": r["ts"].timestamp(),
+            "temperature": r["temperature"],
+            "humidity": r["humidity"],
+            "pressure": r["pressure"],
+            "battery": r["battery"],
+            "stored_at": now,
+        }
+        for r in rows
+    ]
+    stmt = (
+        _insert(dialect, table)
+        .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
+        .returning(table.c.sensor_id, table.c.seq)
+    )
     return set((await conn.execute(stmt, params)).tuples().all())
 
 
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
-                                     connect_args={"timeout": 30})
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -17,10 +17,34 @@ pytestmark = pytest.mark.kafka
 
 def test_pipeline_benchmark_writes_its_figures(kafka_broker, tmp_path):
     out = tmp_path / "pipeline.json"
-    assert pipeline.main(["--bootstrap", kafka_broker.bootstrap, "--workdir", str(tmp_path / "work"),
-                          "--skip-baselines", "--partitions", "2", "--readings", "2000", "--sensors", "20",
-                          "--producers", "1", "--rate", "300", "--seconds", "3", "--warmup", "1",
-                          "--json", str(out)]) == 0
+    assert (
+        pipeline.main(
+            [
+                "--bootstrap",
+                kafka_broker.bootstrap,
+                "--workdir",
+                str(tmp_path / "work"),
+                "--skip-baselines",
+                "--partitions",
+                "2",
+                "--readings",
+                "2000",
+                "--sensors",
+                "20",
+                "--producers",
+                "1",
+                "--rate",
+                "300",
+                "--seconds",
+                "3",
+                "--warmup",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     drain, at_rate = figures["drain"]["telering"], figures["rate"]
     assert figures["drain"]["readings"] == 2000

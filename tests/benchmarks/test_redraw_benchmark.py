@@ -13,8 +13,10 @@ pytestmark = pytest.mark.gui
 
 def test_redraw_benchmark_writes_its_figures(tmp_path):
     out = tmp_path / "redraw.json"
-    assert redraw.main(["--sensors", "3", "--points", "500", "--seconds", "0.2", "--size", "800x600",
-                        "--json", str(out)]) == 0
+    assert (
+        redraw.main(["--sensors", "3", "--points", "500", "--seconds", "0.2", "--size", "800x600", "--json", str(out)])
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert figures["curves"] == 12
     assert set(figures["scenarios"]) == {"window_10m_live", "window_24h_live", "window_24h_static"}

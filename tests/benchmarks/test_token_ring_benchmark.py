@@ -20,9 +20,31 @@ pytestmark = pytest.mark.kafka
 
 def test_token_ring_benchmark_writes_its_figures_and_plot(kafka_broker, tmp_path):
     out, png = tmp_path / "ring.json", tmp_path / "ring.png"
-    assert token_ring.main(["--bootstrap", kafka_broker.bootstrap, "--workdir", str(tmp_path / "work"),
-                            "--receivers", "1,3", "--rate", "300", "--seconds", "3", "--warmup", "1",
-                            "--sensors", "10", "--json", str(out), "--plot", str(png)]) == 0
+    assert (
+        token_ring.main(
+            [
+                "--bootstrap",
+                kafka_broker.bootstrap,
+                "--workdir",
+                str(tmp_path / "work"),
+                "--receivers",
+                "1,3",
+                "--rate",
+                "300",
+                "--seconds",
+                "3",
+                "--warmup",
+                "1",
+                "--sensors",
+                "10",
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert [run["receivers"] for run in figures["runs"]] == [1, 3]
     for run in figures["runs"]:

@@ -18,9 +18,33 @@ pytestmark = pytest.mark.kafka
 
 def test_webnode_benchmark_writes_its_figures(kafka_broker, tmp_path):
     out, png = tmp_path / "webnode.json", tmp_path / "webnode.png"
-    assert webnode.main(["--bootstrap", kafka_broker.bootstrap, "--workdir", str(tmp_path / "work"),
-                         "--seconds", "2", "--concurrency", "3", "--preload", "500", "--sensors", "10",
-                         "--ingest-rate", "100", "--partitions", "2", "--json", str(out), "--plot", str(png)]) == 0
+    assert (
+        webnode.main(
+            [
+                "--bootstrap",
+                kafka_broker.bootstrap,
+                "--workdir",
+                str(tmp_path / "work"),
+                "--seconds",
+                "2",
+                "--concurrency",
+                "3",
+                "--preload",
+                "500",
+                "--sensors",
+                "10",
+                "--ingest-rate",
+                "100",
+                "--partitions",
+                "2",
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert set(figures["routes"]) == {"latest", "stats"}
     for route in figures["routes"].values():

@@ -63,8 +63,21 @@ def _brokers(project: dict) -> dict[str, dict]:
 
 # The compose-spec attributes these files may use: a misspelt key fails here, not on a deploy day.
 TOP_LEVEL = {"name", "services", "volumes", "secrets", "networks", "configs"}
-SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "depends_on", "healthcheck",
-                "ports", "volumes", "secrets", "restart", "hostname", "deploy"}
+SERVICE_KEYS = {
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "depends_on",
+    "healthcheck",
+    "ports",
+    "volumes",
+    "secrets",
+    "restart",
+    "hostname",
+    "deploy",
+}
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"}
 RESTART_POLICIES = {"no", "always", "on-failure", "unless-stopped"}
 
@@ -94,8 +107,9 @@ def test_services_and_pinned_images(project):
     for name, broker in _brokers(project).items():
         assert broker.get("image", services["kafka"]["image"]) == "apache/kafka:3.9.1", name
     assert services["postgres"]["image"].startswith("postgres:16")
-    assert {s["image"] for n, s in services.items() if n in TELERING_SERVICES - {"topic-init"}} == \
-        {"telering:${TELERING_VERSION:-0.1.0}"}
+    assert {s["image"] for n, s in services.items() if n in TELERING_SERVICES - {"topic-init"}} == {
+        "telering:${TELERING_VERSION:-0.1.0}"
+    }
 
 
 def test_env_names_are_the_settings_names(project):
@@ -128,8 +142,12 @@ def test_brokers_form_one_kraft_quorum(project):
     assert sorted(int(env["KAFKA_NODE_ID"]) for env in envs.values()) == list(range(1, len(brokers) + 1))
     assert len({env["CLUSTER_ID"] for env in envs.values()}) == 1
     voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
-    assert voters == {",".join(f"{env['KAFKA_NODE_ID']}@{name}:9093" for name, env in
-                               sorted(envs.items(), key=lambda item: int(item[1]["KAFKA_NODE_ID"])))}
+    assert voters == {
+        ",".join(
+            f"{env['KAFKA_NODE_ID']}@{name}:9093"
+            for name, env in sorted(envs.items(), key=lambda item: int(item[1]["KAFKA_NODE_ID"]))
+        )
+    }
     for name, env in envs.items():
         assert f"PLAINTEXT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
         if len(brokers) == 3:
@@ -139,8 +157,12 @@ def test_brokers_form_one_kraft_quorum(project):
 
 def test_depends_on_waits_on_health_or_completion(project):
     services = project["services"]
-    expected = {"worker": {"kafka", "topic-init", "web-node"}, "web-node": {"postgres"},
-                "simulator": {"kafka", "topic-init"}, "topic-init": {"kafka"}}
+    expected = {
+        "worker": {"kafka", "topic-init", "web-node"},
+        "web-node": {"postgres"},
+        "simulator": {"kafka", "topic-init"},
+        "topic-init": {"kafka"},
+    }
     for name, needs in expected.items():
         assert needs <= set(services[name].get("depends_on", {})), name
     for name, service in services.items():
@@ -151,10 +173,11 @@ def test_depends_on_waits_on_health_or_completion(project):
             assert condition in (HEALTHY, COMPLETED), f"{name} -> {target}: condition {condition!r}"
             if condition == HEALTHY:
                 check = services[target].get("healthcheck", {})
-                assert check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), \
+                assert check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), (
                     f"{name} waits for {target} to be healthy, but {target} has no healthcheck"
+                )
             else:
-                assert services[target].get("restart") == "no", f"{target} is a one-shot: restart: \"no\""
+                assert services[target].get("restart") == "no", f'{target} is a one-shot: restart: "no"'
     assert services["topic-init"]["depends_on"]["kafka"]["condition"] == HEALTHY
     for broker in _brokers(project):
         assert services["topic-init"]["depends_on"][broker]["condition"] == HEALTHY
@@ -189,8 +212,10 @@ def test_keys_arrive_as_a_secret(project):
     assert "postgres_password" in project["services"]["postgres"]["secrets"]
     url = _env(project["services"]["web-node"])["DATABASE_URL"]
     assert re.fullmatch(r"postgresql\+asyncpg://[^:@/]+@[^/]+/\w+", url), "no password in DATABASE_URL"
-    assert any(line.strip() in ("compose/secrets/*", "compose/secrets/")
-               for line in (ROOT / ".gitignore").read_text().splitlines())
+    assert any(
+        line.strip() in ("compose/secrets/*", "compose/secrets/")
+        for line in (ROOT / ".gitignore").read_text().splitlines()
+    )
 
 
 def _looks_random(token: str) -> bool:
@@ -209,8 +234,11 @@ def test_no_key_material_in_the_files():
 
 
 def test_dockerfile_is_slim_pinned_non_root_and_keyless():
-    lines = [line.strip() for line in (COMPOSE / "Dockerfile").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line.strip()
+        for line in (COMPOSE / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     base = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
     assert len(base) == 1 and re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base[0]), base
     users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]
@@ -242,6 +270,7 @@ def test_docker_compose_config_accepts_them(files, tmp_path):
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
     args = [arg for f in files for arg in ("-f", str(f))]
-    done = subprocess.run([*command, "--env-file", str(env_file), *args, "config", "-q"],
-                          capture_output=True, text=True, cwd=COMPOSE)
+    done = subprocess.run(
+        [*command, "--env-file", str(env_file), *args, "config", "-q"], capture_output=True, text=True, cwd=COMPOSE
+    )
     assert done.returncode == 0, done.stderr

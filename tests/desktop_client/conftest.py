@@ -7,14 +7,14 @@ import os
 # Qt reads this when the QApplication is created, which pytest-qt does after collection.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator
 
-import pytest  # noqa: E402
-from PyQt5.QtCore import QObject, pyqtSignal  # noqa: E402
+import pytest
+from PyQt5.QtCore import QObject, pyqtSignal
 
-from desktop_client.options import ClientOptions  # noqa: E402
-from desktop_client.theme import apply_dark_theme  # noqa: E402
-from desktop_client.window import MainWindow  # noqa: E402
+from desktop_client.options import ClientOptions
+from desktop_client.theme import apply_dark_theme
+from desktop_client.window import MainWindow
 
 
 class FakeSource(QObject):

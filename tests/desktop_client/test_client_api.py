@@ -6,7 +6,7 @@ Readings are stored only through `POST /api/v1/batches` under valid grants.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -23,12 +23,15 @@ def database_url(tmp_path) -> str:
 
 
 def ago(seconds: float) -> str:
-    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 async def store(http, node, readings, epoch=1):
-    async with http.post(f"{node.url}/api/v1/batches", json={"readings": readings},
-                         headers={"Authorization": f"Bearer {node.grant(0, epoch)}"}) as answer:
+    async with http.post(
+        f"{node.url}/api/v1/batches",
+        json={"readings": readings},
+        headers={"Authorization": f"Bearer {node.grant(0, epoch)}"},
+    ) as answer:
         assert answer.status == 200, await answer.text()
 
 
@@ -43,12 +46,16 @@ async def api(http):
 async def test_sensors_and_paginated_history(web_node_factory, http, api):
     node = await web_node_factory()
     a, b = sensors_of_receiver(0, 4, 2)
-    await store(http, node, [make_reading(a, i, ts=ago(500 - i * 0.1), temperature=20 + i % 7) for i in range(2500)]
-                + [make_reading(b, 0, ts=ago(1))])
+    await store(
+        http,
+        node,
+        [make_reading(a, i, ts=ago(500 - i * 0.1), temperature=20 + i % 7) for i in range(2500)]
+        + [make_reading(b, 0, ts=ago(1))],
+    )
     client = api(node)
     infos = await client.sensors()
     assert [(i.sensor_id, i.count) for i in infos] == sorted([(a, 2500), (b, 1)])
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     block = await client.raw_history(a, now - 600, now, max_points=10_000)
     assert len(block.t) == 2500 and list(block.seq[:3]) == [0, 1, 2]  # oldest first, all pages
     capped = await client.raw_history(a, now - 600, now, max_points=1200)
@@ -58,11 +65,17 @@ async def test_sensors_and_paginated_history(web_node_factory, http, api):
 async def test_stats_history_for_a_long_window(web_node_factory, http, api):
     node = await web_node_factory()
     [a] = sensors_of_receiver(0, 4, 1)
-    await store(http, node, [make_reading(a, 0, ts=ago(1800), temperature=10.0),
-                             make_reading(a, 1, ts=ago(1799), temperature=20.0),
-                             make_reading(a, 2, ts=ago(2), temperature=30.0)])
+    await store(
+        http,
+        node,
+        [
+            make_reading(a, 0, ts=ago(1800), temperature=10.0),
+            make_reading(a, 1, ts=ago(1799), temperature=20.0),
+            make_reading(a, 2, ts=ago(2), temperature=30.0),
+        ],
+    )
     plan = plan_for(3600)
-    [block] = await api(node).history(plan, [a], datetime.now(timezone.utc).timestamp(), max_points=10_000)
+    [block] = await api(node).history(plan, [a], datetime.now(UTC).timestamp(), max_points=10_000)
     assert block.sensor_id == a and block.values[:, 0].tolist() in ([15.0, 30.0], [10.0, 20.0, 30.0])
 
 
@@ -77,7 +90,7 @@ async def test_live_socket_delivers_stored_readings(web_node_factory, http, api)
 
 async def test_unknown_sensor_has_no_history(web_node_factory, http, api):
     node = await web_node_factory()
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     block = await api(node).raw_history("nobody", now - 60, now, max_points=100)
     assert len(block.t) == 0
 

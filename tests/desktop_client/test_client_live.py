@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
 from desktop_client.worker import NetworkWorker
 from protocol.grants import Grant, GrantCodec
-from benchmarks.harness.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
 from tests.support.web import make_reading, sensors_of_receiver, shares_by_receiver
 
 pytestmark = pytest.mark.gui
@@ -39,17 +39,24 @@ class WebNode:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = f"desktop-client-test-{os.getpid()}-{self.port}"
-        self.env = child_env({"DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'telering.db'}",
-                              "WEB_NODE_HOST": "127.0.0.1", "WEB_NODE_PORT": str(self.port),
-                              "TELERING_GRANT_KEYS": self.key, "READINGS_PARTITIONS": str(PARTITIONS)})
+        self.env = child_env(
+            {
+                "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'telering.db'}",
+                "WEB_NODE_HOST": "127.0.0.1",
+                "WEB_NODE_PORT": str(self.port),
+                "TELERING_GRANT_KEYS": self.key,
+                "READINGS_PARTITIONS": str(PARTITIONS),
+            }
+        )
         self.proc: ManagedProcess | None = None
         self.starts = 0
         self.epoch = 0
 
-    def start(self) -> "WebNode":
+    def start(self) -> WebNode:
         self.starts += 1
-        self.proc = ManagedProcess(f"web{self.starts}", python_argv("web_node"), self.env,
-                                   self.workdir / f"web{self.starts}.log").start()
+        self.proc = ManagedProcess(
+            f"web{self.starts}", python_argv("web_node"), self.env, self.workdir / f"web{self.starts}.log"
+        ).start()
         wait_healthy(self.url, self.proc)
         return self
 
@@ -63,8 +70,12 @@ class WebNode:
         for receiver, batch in shares_by_receiver(readings, PARTITIONS):
             self.epoch += 1
             grant = GrantCodec([self.key]).sign(Grant(receiver, self.epoch, time.time() + 30))
-            answer = requests.post(f"{self.url}/api/v1/batches", json={"readings": batch},
-                                   headers={"Authorization": f"Bearer {grant}"}, timeout=30)
+            answer = requests.post(
+                f"{self.url}/api/v1/batches",
+                json={"readings": batch},
+                headers={"Authorization": f"Bearer {grant}"},
+                timeout=30,
+            )
             assert answer.status_code == 200, answer.text
             stored += answer.json()["stored"]
         return stored
@@ -99,7 +110,7 @@ def dashboard(qtbot, dark_app):
 
 def at(seconds_ago: float, sensor: str, seq: int, **values: float) -> dict:
     """A valid reading measured `seconds_ago`."""
-    ts = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    ts = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return make_reading(sensor, seq, ts=ts.isoformat().replace("+00:00", "Z"), **values)
 
 
@@ -120,8 +131,9 @@ def test_window_shows_the_sensors_that_exist(web_node, dashboard, qtbot):
     window = dashboard(web_node.url, window="1m")
     qtbot.waitUntil(lambda: connected(window), timeout=15_000)
     qtbot.waitUntil(lambda: window.sensor_list.sensor_ids() == sorted(sensors), timeout=15_000)
-    qtbot.waitUntil(lambda: all(temperatures(window, s) == [18.0, 19.0, 20.0, 21.0, 22.0] for s in sensors),
-                    timeout=15_000)
+    qtbot.waitUntil(
+        lambda: all(temperatures(window, s) == [18.0, 19.0, 20.0, 21.0, 22.0] for s in sensors), timeout=15_000
+    )
 
 
 def test_new_readings_appear_in_the_curves(web_node, dashboard, qtbot):
@@ -156,9 +168,13 @@ def test_a_web_node_restart_is_survived(web_node, dashboard, qtbot):
 
 def test_time_window_switch_loads_history(web_node, dashboard, qtbot):
     [sensor] = sensors_of_receiver(0, PARTITIONS, 1)
-    web_node.store([at(5 * 3600, sensor, 0, temperature=5.0),  # only in the 24 h window
-                    at(1800, sensor, 1, temperature=15.0),  # in the 1 h window
-                    at(2, sensor, 2, temperature=25.0)])  # in every window
+    web_node.store(
+        [
+            at(5 * 3600, sensor, 0, temperature=5.0),  # only in the 24 h window
+            at(1800, sensor, 1, temperature=15.0),  # in the 1 h window
+            at(2, sensor, 2, temperature=25.0),
+        ]
+    )  # in every window
     window = dashboard(web_node.url, window="1m")
     qtbot.waitUntil(lambda: window.loaded is not None and temperatures(window, sensor) == [25.0], timeout=15_000)
 
@@ -182,22 +198,39 @@ def test_screenshot_of_the_running_window(web_node, dashboard, qtbot):
     for k, sensor in enumerate(sensors):
         walk = np.cumsum(rng.normal(0, 0.08, size=(120, 4)), axis=0)
         for i in range(120):  # one reading every 4.5 s over the last 9 minutes
-            history.append(at(540 - 4.5 * i, sensor, i,
-                              temperature=round(19 + 1.2 * k + 1.5 * np.sin(i / 25 + k) + walk[i, 0], 2),
-                              humidity=round(min(100, max(0, 38 + 6 * k + walk[i, 1] * 3)), 2),
-                              pressure=round(1008 + 2 * k + walk[i, 2] * 2, 2),
-                              battery=round(max(0, 96 - 7 * k - i * 0.02), 2)))
+            history.append(
+                at(
+                    540 - 4.5 * i,
+                    sensor,
+                    i,
+                    temperature=round(19 + 1.2 * k + 1.5 * np.sin(i / 25 + k) + walk[i, 0], 2),
+                    humidity=round(min(100, max(0, 38 + 6 * k + walk[i, 1] * 3)), 2),
+                    pressure=round(1008 + 2 * k + walk[i, 2] * 2, 2),
+                    battery=round(max(0, 96 - 7 * k - i * 0.02), 2),
+                )
+            )
     web_node.store(history)
     window = dashboard(web_node.url, window="10m")
     window.thresholds.set_value("temperature", 26.0)
-    qtbot.waitUntil(lambda: window.loaded is not None and all(len(temperatures(window, s)) >= 120 for s in sensors),
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: window.loaded is not None and all(len(temperatures(window, s)) >= 120 for s in sensors), timeout=20_000
+    )
     latest = {r["sensor_id"]: r for r in history}  # live readings carry on from the last ones
-    web_node.store([at(0.5, s, 120, **{q: latest[s][q] for q in ("temperature", "humidity", "pressure", "battery")})
-                    for s in sensors])
+    web_node.store(
+        [
+            at(0.5, s, 120, **{q: latest[s][q] for q in ("temperature", "humidity", "pressure", "battery")})
+            for s in sensors
+        ]
+    )
     qtbot.waitUntil(lambda: window.rate.total >= len(sensors), timeout=15_000)
-    qtbot.waitUntil(lambda: "readings/s" in window.status.rate.text() and "last update" in window.status.update.text()
-                    and "–" not in window.status.update.text(), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: (
+            "readings/s" in window.status.rate.text()
+            and "last update" in window.status.update.text()
+            and "–" not in window.status.update.text()
+        ),
+        timeout=5_000,
+    )
 
     path = window.save_screenshot(SCREENSHOT)
     assert path.stat().st_size > 20_000

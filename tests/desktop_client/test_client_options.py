@@ -9,7 +9,7 @@ import pytest
 from desktop_client.backoff import Backoff
 from desktop_client.options import STATS_MAX_POINTS, WINDOWS, ClientOptions, SensorFilter, plan_for
 from desktop_client.rate import RateMeter
-from desktop_client.wire import WireError, parse_sample, parse_sensors, parse_stats, parse_time
+from desktop_client.records import WireError, parse_sample, parse_sensors, parse_stats, parse_time
 
 
 def test_short_windows_load_raw_readings_long_ones_stats_buckets():
@@ -49,18 +49,60 @@ def test_rate_meter_counts_the_last_span_only():
 
 
 def test_wire_parses_the_api_shapes():
-    reading = {"sensor_id": "s1", "seq": 3, "ts": "2026-11-24T14:00:00.5Z", "temperature": 21.5,
-               "humidity": 45.0, "pressure": 1013.2, "battery": 88.0}
+    reading = {
+        "sensor_id": "s1",
+        "seq": 3,
+        "ts": "2026-11-24T14:00:00.5Z",
+        "temperature": 21.5,
+        "humidity": 45.0,
+        "pressure": 1013.2,
+        "battery": 88.0,
+    }
     sample = parse_sample(reading)
     assert sample.t == parse_time("2026-11-24T14:00:00.5+00:00") and sample.values[2] == 1013.2
-    [info] = parse_sensors({"sensors": [{"sensor_id": "s1", "count": 4, "first_seen": reading["ts"],
-                                         "last_seen": reading["ts"], "latest": reading}]})
+    [info] = parse_sensors(
+        {
+            "sensors": [
+                {
+                    "sensor_id": "s1",
+                    "count": 4,
+                    "first_seen": reading["ts"],
+                    "last_seen": reading["ts"],
+                    "latest": reading,
+                }
+            ]
+        }
+    )
     assert info.count == 4 and info.latest == sample
     cell = {"min": 1.0, "max": 3.0, "mean": 2.0}
-    [block] = parse_stats({"bucket_s": 60, "series": [{"sensor_id": "s1", "points": [
-        {"t": 120.0, "count": 2, "temperature": cell, "humidity": cell, "pressure": cell, "battery": cell},
-        {"t": "1970-01-01T00:01:00Z", "count": 1, "temperature": cell, "humidity": cell,
-         "pressure": cell, "battery": cell}]}]})
+    [block] = parse_stats(
+        {
+            "bucket_s": 60,
+            "series": [
+                {
+                    "sensor_id": "s1",
+                    "points": [
+                        {
+                            "t": 120.0,
+                            "count": 2,
+                            "temperature": cell,
+                            "humidity": cell,
+                            "pressure": cell,
+                            "battery": cell,
+                        },
+                        {
+                            "t": "1970-01-01T00:01:00Z",
+                            "count": 1,
+                            "temperature": cell,
+                            "humidity": cell,
+                            "pressure": cell,
+                            "battery": cell,
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     assert block.t.tolist() == [60.0, 120.0] and block.counts.tolist() == [1, 2]
 
 

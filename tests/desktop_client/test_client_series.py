@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from desktop_client.records import Block, Sample
 from desktop_client.series import RingBuffer, SensorSeries, visible_points
-from desktop_client.wire import Block, Sample
 
 
 def sample(t: float, seq: int, value: float = 1.0, sensor: str = "s") -> Sample:

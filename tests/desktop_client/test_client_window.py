@@ -10,7 +10,7 @@ import pytest
 from PyQt5.QtCore import Qt
 
 from desktop_client.options import plan_for
-from desktop_client.wire import Block, History, Sample, SensorInfo
+from desktop_client.records import Block, History, Sample, SensorInfo
 
 pytestmark = pytest.mark.gui
 
@@ -21,8 +21,9 @@ def sample(sensor: str, seq: int, t: float | None = None, temperature: float = 2
 
 def test_sensors_appear_with_colour_checkbox_and_latest_values(fake_window):
     window, source = fake_window()
-    source.sensors_loaded.emit([SensorInfo("b", 3, time.time(), sample("b", 2, temperature=23.4)),
-                                SensorInfo("a", 1, time.time(), None)])
+    source.sensors_loaded.emit(
+        [SensorInfo("b", 3, time.time(), sample("b", 2, temperature=23.4)), SensorInfo("a", 1, time.time(), None)]
+    )
     assert window.sensor_list.sensor_ids() == ["a", "b"]
     assert window.visible_sensors() == ["a", "b"]
     window._last_table_update = 0
@@ -100,8 +101,9 @@ def test_status_bar_follows_the_connection(fake_window):
 def test_exports_write_what_is_shown(fake_window, tmp_path):
     window, source = fake_window(window="1m")
     now = time.time()
-    source.readings_arrived.emit([sample("s1", 0, t=now - 3600), sample("s1", 1, t=now - 5),
-                                  sample("s2", 0, t=now - 4)])
+    source.readings_arrived.emit(
+        [sample("s1", 0, t=now - 3600), sample("s1", 1, t=now - 5), sample("s2", 0, t=now - 4)]
+    )
     window.sensor_list.set_checked("s2", False)
     window.redraw()
     assert window.export_csv(tmp_path / "shown.csv") == 1  # s1's hour-old point is outside the 1 min view

@@ -9,13 +9,14 @@ from collections import Counter
 
 import requests
 
-from benchmarks.harness.pipeline import PipelineHarness
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import read_key_file
+from testkit.pipeline import PipelineHarness
 
 
-def post(url: str, body: bytes | dict, token: str | None = None, *, authorization: str | None = None,
-         timeout: float = 60) -> tuple[int, dict]:
+def post(
+    url: str, body: bytes | dict, token: str | None = None, *, authorization: str | None = None, timeout: float = 60
+) -> tuple[int, dict]:
     """POST /api/v1/batches; (status, JSON body). `authorization` overrides the Bearer header."""
     headers = {"Content-Type": "application/json"}
     if authorization is not None:

@@ -33,8 +33,15 @@ def with_field(name: str, literal: str) -> str:
 
 
 BAD_JSON = [b"", b"{", b'{"readings": [', b"\xff\xfe", b'{"readings": [] } trailing', b"null\x00"]
-BAD_SHAPE = [b"[]", b'"readings"', b"{}", b'{"readings": {}}', b'{"readings": null}',
-             json.dumps({"readings": [], "extra": 1}).encode(), json.dumps({"Readings": []}).encode()]
+BAD_SHAPE = [
+    b"[]",
+    b'"readings"',
+    b"{}",
+    b'{"readings": {}}',
+    b'{"readings": null}',
+    json.dumps({"readings": [], "extra": 1}).encode(),
+    json.dumps({"Readings": []}).encode(),
+]
 BAD_ITEMS = {
     "seq as a string": reading(seq="5"),
     "temperature as a string": reading(temperature="21.5"),
@@ -120,7 +127,9 @@ def test_hostile_bodies_get_a_clear_4xx_and_store_nothing(web_node):
 
 def test_oversized_bodies_are_refused_413(web_node):
     harness, grant = web_node, mint(web_node, 0, 1)
-    padding = b'{"readings":[' + json.dumps(make_reading(SID, 0)).encode() + b"]," + b'"pad":"' + b"x" * (10 << 20) + b'"}'
+    padding = (
+        b'{"readings":[' + json.dumps(make_reading(SID, 0)).encode() + b"]," + b'"pad":"' + b"x" * (10 << 20) + b'"}'
+    )
     many = {"readings": [make_reading(SID, seq) for seq in range(100_000)]}
     for body in (padding, many):
         status, answer = post(harness.web_url, body, grant)

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from benchmarks.harness.observers import refusals
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import new_key
 from protocol.token import GrantMessage
+from testkit.observers import refusals
 from tests.faults.hostile import assert_exactly_once, fence, healthy, mint, post
 from tests.support.web import make_reading, sensors_of_receiver
 
@@ -35,8 +35,13 @@ def tamper(token: str, **changes: object) -> str:
 
 def batch(receiver: int) -> dict:
     """New readings (sensors the simulator never uses) of one receiver: storing them would show."""
-    return {"readings": [make_reading(sid, seq) for sid in sensors_of_receiver(receiver, PARTITIONS, 2, "hostile-")
-                         for seq in range(3)]}
+    return {
+        "readings": [
+            make_reading(sid, seq)
+            for sid in sensors_of_receiver(receiver, PARTITIONS, 2, "hostile-")
+            for seq in range(3)
+        ]
+    }
 
 
 def test_hostile_grants_are_refused_and_the_database_is_unchanged(pipeline_factory):

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from benchmarks.harness.observers import TokenWatcher, refusals
-from benchmarks.harness.waiting import eventually
 from protocol.grants import Grant, GrantCodec, GrantExpired, GrantInvalid
 from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
 from protocol.token import GrantMessage
+from testkit.observers import TokenWatcher, refusals
+from testkit.waiting import eventually
 from tests.faults.hostile import assert_exactly_once, post
 from tests.support.web import make_reading, sensors_of_receiver
 
@@ -40,14 +40,16 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
     harness.wait_worker_ready(worker)
     (old,) = read_key_file(harness.keys_file)
     with TokenWatcher(harness.bootstrap, harness.topics.token) as tokens:
-        simulator, summary_path = harness.start_simulator("--sensors", "16", "--rate", "150", "--duration", "20",
-                                                          "--seed", "11")
+        simulator, summary_path = harness.start_simulator(
+            "--sensors", "16", "--rate", "150", "--duration", "20", "--seed", "11"
+        )
         harness.wait_stored(300)
 
         new = add_key(harness.keys_file)  # 1. both the web node and the coordinator follow the file
         eventually(lambda: f"coordinator signs with key {fingerprint(new)}" in worker.log_text(), timeout=30)
-        first_new = eventually(lambda: tokens.first(lambda m: isinstance(m, GrantMessage) and signed_by(m, new)),
-                               timeout=30)
+        first_new = eventually(
+            lambda: tokens.first(lambda m: isinstance(m, GrantMessage) and signed_by(m, new)), timeout=30
+        )
         stored_with_new = harness.stored()
 
         # 2. retire the old key once no grant it signed can still be used
@@ -55,8 +57,11 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
         assert last_old.epoch < first_new.message.epoch
         eventually(lambda: time.time() > last_old.expires_at, timeout=30)
         retire_oldest(harness.keys_file)
-        eventually(lambda: f"grant keys reloaded from {harness.keys_file}: {fingerprint(new)} (newest last)"
-                   in web.log_text(), timeout=30, message="the web node did not drop the retired key")
+        eventually(
+            lambda: f"grant keys reloaded from {harness.keys_file}: {fingerprint(new)} (newest last)" in web.log_text(),
+            timeout=30,
+            message="the web node did not drop the retired key",
+        )
         retired_at = harness.stored()
         eventually(lambda: harness.stored() > retired_at, timeout=30, message="nothing stored after the rotation")
 

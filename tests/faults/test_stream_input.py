@@ -23,8 +23,9 @@ def test_invalid_stream_input_is_dead_lettered_and_the_worker_survives(pipeline_
     worker = harness.start_worker()
     harness.wait_worker_ready(worker)
     pid = worker.pid
-    summary = harness.simulate("--sensors", "16", "--rate", "250", "--duration", "24", "--seed", "13",
-                               "--invalid-fraction", "0.05")
+    summary = harness.simulate(
+        "--sensors", "16", "--rate", "250", "--duration", "24", "--seed", "13", "--invalid-fraction", "0.05"
+    )
     assert summary["invalid"] >= 200 and len(summary["invalid_by_kind"]) >= 5, summary["invalid_by_kind"]
 
     assert_exactly_once(harness, summary)

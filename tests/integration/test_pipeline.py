@@ -12,8 +12,8 @@ import pytest
 
 from protocol.partitioning import partition_for
 from protocol.token import GrantMessage, Release
-from benchmarks.harness.observers import owned, wait_split
 from stream_app.dlq import REASON_HEADER
+from testkit.observers import owned, wait_split
 
 pytestmark = pytest.mark.kafka
 
@@ -23,8 +23,22 @@ def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_fac
     harness.start_web_node()
     worker = harness.start_worker()
     harness.wait_worker_ready(worker)
-    summary = harness.simulate("--sensors", "8", "--count", "4000", "--rate", "0", "--seed", "7",
-                       "--invalid-fraction", "0.05", "--duplicate-fraction", "0.05", "--out-of-order-fraction", "0.05")
+    summary = harness.simulate(
+        "--sensors",
+        "8",
+        "--count",
+        "4000",
+        "--rate",
+        "0",
+        "--seed",
+        "7",
+        "--invalid-fraction",
+        "0.05",
+        "--duplicate-fraction",
+        "0.05",
+        "--out-of-order-fraction",
+        "0.05",
+    )
     assert summary["invalid"] > 0 and summary["duplicates"] > 0 and summary["out_of_order"] > 0
 
     harness.wait_stored(summary["sent_valid"])
@@ -44,8 +58,9 @@ def test_ring_gives_every_receiver_its_turn(pipeline_factory, partitions):
     harness.start_web_node()
     worker = harness.start_worker()
     harness.wait_worker_ready(worker)
-    summary = harness.simulate("--sensors", str(4 * partitions), "--count", str(500 * partitions),
-                       "--rate", "0", "--seed", "3")
+    summary = harness.simulate(
+        "--sensors", str(4 * partitions), "--count", str(500 * partitions), "--rate", "0", "--seed", "3"
+    )
     harness.wait_stored(summary["sent_valid"])
 
     messages = harness.token_messages()
@@ -70,8 +85,20 @@ def test_several_workers_share_the_receivers_and_counts_stay_exact(pipeline_fact
     owners = {w.name: owned(w) for w in procs}
     assert all(owners.values()), owners  # each worker runs some receivers
 
-    summary = harness.simulate("--sensors", "16", "--count", "6000", "--rate", "0", "--seed", "11",
-                               "--duplicate-fraction", "0.05", "--out-of-order-fraction", "0.05")
+    summary = harness.simulate(
+        "--sensors",
+        "16",
+        "--count",
+        "6000",
+        "--rate",
+        "0",
+        "--seed",
+        "11",
+        "--duplicate-fraction",
+        "0.05",
+        "--out-of-order-fraction",
+        "0.05",
+    )
     harness.wait_stored(summary["sent_valid"])
     stored = Counter(sensor for sensor, _ in harness.stored_keys())
     assert dict(stored) == {s: v["sent"] for s, v in summary["per_sensor"].items()}

@@ -27,8 +27,9 @@ def _produce(bootstrap: str, topic: str, count: int) -> None:
 
 
 def _consume_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     consumer.assign([TopicPartition(topic, 0)])
     values: list[bytes] = []
 

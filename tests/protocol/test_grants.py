@@ -41,7 +41,9 @@ def test_a_grant_minted_by_another_tool_verifies() -> None:
 
 def test_integer_expires_at_from_another_tool_is_accepted() -> None:
     expires_at = int(time.time()) + 30
-    assert GrantCodec([NEW]).verify(mint({"receiver": 3, "epoch": 9, "expires_at": expires_at})).expires_at == expires_at
+    assert (
+        GrantCodec([NEW]).verify(mint({"receiver": 3, "epoch": 9, "expires_at": expires_at})).expires_at == expires_at
+    )
 
 
 def test_a_signed_grant_is_checkable_by_another_tool() -> None:
@@ -99,7 +101,8 @@ def test_a_grant_signed_with_another_key_is_refused() -> None:
 
 def test_a_grant_with_another_salt_is_refused() -> None:
     token = URLSafeTimedSerializer(NEW, salt="some.other.salt").dumps(
-        {"receiver": 0, "epoch": 1, "expires_at": time.time() + 30})
+        {"receiver": 0, "epoch": 1, "expires_at": time.time() + 30}
+    )
     with pytest.raises(GrantInvalid):
         GrantCodec([NEW]).verify(token)
 
@@ -126,21 +129,24 @@ def test_a_codec_needs_a_key() -> None:
         GrantCodec([])
 
 
-@pytest.mark.parametrize("payload", [
-    {"receiver": 0, "epoch": 1},
-    {"receiver": 0, "epoch": 1, "expires_at": 1e12, "extra": 1},
-    {"receiver": -1, "epoch": 1, "expires_at": 1e12},
-    {"receiver": 0, "epoch": -1, "expires_at": 1e12},
-    {"receiver": "0", "epoch": 1, "expires_at": 1e12},
-    {"receiver": 0, "epoch": 1.0, "expires_at": 1e12},
-    {"receiver": True, "epoch": 1, "expires_at": 1e12},
-    {"receiver": 0, "epoch": 1, "expires_at": "1e12"},
-    {"receiver": 0, "epoch": 1, "expires_at": True},
-    {"receiver": 0, "epoch": 1, "expires_at": None},
-    [0, 1, 1e12],
-    "grant",
-    None,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"receiver": 0, "epoch": 1},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "extra": 1},
+        {"receiver": -1, "epoch": 1, "expires_at": 1e12},
+        {"receiver": 0, "epoch": -1, "expires_at": 1e12},
+        {"receiver": "0", "epoch": 1, "expires_at": 1e12},
+        {"receiver": 0, "epoch": 1.0, "expires_at": 1e12},
+        {"receiver": True, "epoch": 1, "expires_at": 1e12},
+        {"receiver": 0, "epoch": 1, "expires_at": "1e12"},
+        {"receiver": 0, "epoch": 1, "expires_at": True},
+        {"receiver": 0, "epoch": 1, "expires_at": None},
+        [0, 1, 1e12],
+        "grant",
+        None,
+    ],
+)
 def test_payloads_of_the_wrong_shape_are_refused(payload: object) -> None:
     with pytest.raises(GrantInvalid):
         GrantCodec([NEW]).verify(mint(payload))

@@ -57,7 +57,8 @@ def test_list_prints_fingerprints_never_keys(key_file: Path, capsys: pytest.Capt
 
 
 def test_list_of_a_missing_file_fails_and_says_how_to_make_one(
-        key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(key_file, "list") == 1
     assert "telering-keys new" in capsys.readouterr().err
 
@@ -85,8 +86,7 @@ def test_retire_of_a_missing_file_fails_cleanly(key_file: Path) -> None:
     assert cli(key_file, "retire") == 1
 
 
-def test_the_default_file_comes_from_the_environment(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_file_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "from-env.keys"
     monkeypatch.setenv("TELERING_KEYS_FILE", str(path))
     assert main(["new"]) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,12 +11,19 @@ from protocol.readings import InvalidReading, ReadingIn, parse_reading
 
 
 def _ts(delta_s: float = 0.0) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=delta_s)).isoformat().replace("+00:00", "Z")
+    return (datetime.now(UTC) + timedelta(seconds=delta_s)).isoformat().replace("+00:00", "Z")
 
 
 def valid(**overrides: object) -> dict[str, object]:
-    reading: dict[str, object] = {"sensor_id": "sensor-001", "seq": 7, "ts": "2026-01-02T03:04:05.123456Z",
-                                  "temperature": 21.5, "humidity": 48.0, "pressure": 1013.2, "battery": 88.0}
+    reading: dict[str, object] = {
+        "sensor_id": "sensor-001",
+        "seq": 7,
+        "ts": "2026-01-02T03:04:05.123456Z",
+        "temperature": 21.5,
+        "humidity": 48.0,
+        "pressure": 1013.2,
+        "battery": 88.0,
+    }
     reading.update(overrides)
     return reading
 
@@ -42,7 +49,7 @@ def rejected(raw: dict[str, object] | str | bytes, field: str | None = None) -> 
 def test_a_valid_reading_parses_with_utc_ts() -> None:
     reading = accepted(valid())
     assert reading.sensor_id == "sensor-001" and reading.seq == 7
-    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
     assert (reading.temperature, reading.humidity, reading.pressure, reading.battery) == (21.5, 48.0, 1013.2, 88.0)
 
 
@@ -93,11 +100,25 @@ def test_extra_fields_are_rejected(extra: dict[str, object]) -> None:
     rejected(valid(**extra), next(iter(extra)))
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("seq", "7"), ("seq", 7.0), ("seq", 7.5), ("seq", True), ("seq", None),
-    ("temperature", "21.5"), ("temperature", True), ("humidity", False), ("pressure", None),
-    ("battery", [88.0]), ("sensor_id", 17), ("sensor_id", None), ("ts", None), ("ts", ["2026-01-02"]),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "7"),
+        ("seq", 7.0),
+        ("seq", 7.5),
+        ("seq", True),
+        ("seq", None),
+        ("temperature", "21.5"),
+        ("temperature", True),
+        ("humidity", False),
+        ("pressure", None),
+        ("battery", [88.0]),
+        ("sensor_id", 17),
+        ("sensor_id", None),
+        ("ts", None),
+        ("ts", ["2026-01-02"]),
+    ],
+)
 def test_wrong_types_are_rejected(field: str, value: object) -> None:
     rejected(valid(**{field: value}), field)
 
@@ -128,7 +149,7 @@ def test_ts_whose_utc_form_leaves_the_calendar_is_rejected_not_raised(ts: str) -
 
 def test_ts_with_another_offset_is_normalised_to_utc() -> None:
     reading = accepted(valid(ts="2026-01-02T05:04:05+02:00"))
-    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert reading.ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert reading.ts.utcoffset() == timedelta(0)
 
 
@@ -162,8 +183,9 @@ def test_seq_bounds() -> None:
     rejected(valid(seq=2**63), "seq")
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[]", b'"reading"', b"null", b"\xff\xfe{}",
-                                 b"{'sensor_id': 'a'}"])
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b"not json", b"[]", b'"reading"', b"null", b"\xff\xfe{}", b"{'sensor_id': 'a'}"]
+)
 def test_malformed_json_is_rejected(raw: bytes) -> None:
     rejected(raw)
 

@@ -9,10 +9,23 @@ from pydantic import ValidationError
 
 from protocol.settings import Settings
 
-ENV_NAMES = ["KAFKA_BOOTSTRAP", "DATABASE_URL", "TELERING_KEYS_FILE", "TELERING_GRANT_KEYS", "WEB_NODE_HOST",
-             "WEB_NODE_PORT", "WEB_NODE_URL", "READINGS_PARTITIONS", "GRANT_TTL_S", "TELERING_TOPIC_PREFIX",
-             "TELERING_APP_ID", "BATCH_MAX_READINGS", "RECEIVER_BUFFER_MAX", "TOPIC_REPLICATION",
-             "WEB_NODE_CHECK_PARTITION"]
+ENV_NAMES = [
+    "KAFKA_BOOTSTRAP",
+    "DATABASE_URL",
+    "TELERING_KEYS_FILE",
+    "TELERING_GRANT_KEYS",
+    "WEB_NODE_HOST",
+    "WEB_NODE_PORT",
+    "WEB_NODE_URL",
+    "READINGS_PARTITIONS",
+    "GRANT_TTL_S",
+    "TELERING_TOPIC_PREFIX",
+    "TELERING_APP_ID",
+    "BATCH_MAX_READINGS",
+    "RECEIVER_BUFFER_MAX",
+    "TOPIC_REPLICATION",
+    "WEB_NODE_CHECK_PARTITION",
+]
 
 
 @pytest.fixture
@@ -37,10 +50,18 @@ def test_defaults_match_the_design(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_reads_the_design_env_names(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    values = {"KAFKA_BOOTSTRAP": "broker-a:9092,broker-b:9092", "DATABASE_URL": "postgresql+asyncpg://u@h/db",
-              "TELERING_KEYS_FILE": str(tmp_path / "k.keys"), "TELERING_GRANT_KEYS": "k1,k2",
-              "WEB_NODE_HOST": "0.0.0.0", "WEB_NODE_PORT": "9000", "WEB_NODE_URL": "http://web:9000",
-              "READINGS_PARTITIONS": "8", "GRANT_TTL_S": "2.5", "TELERING_TOPIC_PREFIX": "t1-"}
+    values = {
+        "KAFKA_BOOTSTRAP": "broker-a:9092,broker-b:9092",
+        "DATABASE_URL": "postgresql+asyncpg://u@h/db",
+        "TELERING_KEYS_FILE": str(tmp_path / "k.keys"),
+        "TELERING_GRANT_KEYS": "k1,k2",
+        "WEB_NODE_HOST": "0.0.0.0",
+        "WEB_NODE_PORT": "9000",
+        "WEB_NODE_URL": "http://web:9000",
+        "READINGS_PARTITIONS": "8",
+        "GRANT_TTL_S": "2.5",
+        "TELERING_TOPIC_PREFIX": "t1-",
+    }
     for name, value in values.items():
         clean_env.setenv(name, value)
     s = Settings()
@@ -68,8 +89,10 @@ def test_explicit_values_beat_the_environment(clean_env: pytest.MonkeyPatch) -> 
     assert Settings(kafka_bootstrap="given:2").kafka_bootstrap == "given:2"
 
 
-@pytest.mark.parametrize(("name", "value"), [("WEB_NODE_PORT", "70000"), ("WEB_NODE_PORT", "http"),
-                                             ("READINGS_PARTITIONS", "0"), ("GRANT_TTL_S", "0")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("WEB_NODE_PORT", "70000"), ("WEB_NODE_PORT", "http"), ("READINGS_PARTITIONS", "0"), ("GRANT_TTL_S", "0")],
+)
 def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
     clean_env.setenv(name, value)
     with pytest.raises(ValidationError, match=name):

@@ -34,20 +34,35 @@ def test_presence_partitions_come_back_as_a_tuple() -> None:
     assert isinstance(decoded, Presence) and decoded.partitions == (1, 0)
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"not json", b"\xff\xfe", b"[]", b"null", b"42", b'"grant"',
-    b"{}", b'{"type":"unknown","receiver":1}', b'{"type":null}', b'{"receiver":1,"epoch":2,"stored":3}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b"null",
+        b"42",
+        b'"grant"',
+        b"{}",
+        b'{"type":"unknown","receiver":1}',
+        b'{"type":null}',
+        b'{"receiver":1,"epoch":2,"stored":3}',
+    ],
+)
 def test_garbage_is_rejected_with_value_error(raw: bytes) -> None:
     with pytest.raises(ValueError):
         decode(raw)
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"type":"grant"}',
-    b'{"type":"release","receiver":0,"epoch":1,"stored":2,"bogus":1}',
-    b'{"type":["grant"]}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type":"grant"}',
+        b'{"type":"release","receiver":0,"epoch":1,"stored":2,"bogus":1}',
+        b'{"type":["grant"]}',
+    ],
+)
 def test_wrong_fields_are_rejected(raw: bytes) -> None:
     with pytest.raises(ValueError):
         decode(raw)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from protocol.readings import InvalidReading, parse_reading
+from simulator.encoding import encode, reading
 from simulator.faults import INVALID_KINDS, Action, FaultConfig, FaultPlan
 from simulator.signals import SensorSignal
-from simulator.wire import encode, reading
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def a_reading(rng: random.Random, seq: int = 0) -> dict[str, object]:
@@ -25,8 +25,9 @@ def plan(seed: int = 0, **fractions: float) -> FaultPlan:
 
 
 def test_the_kinds_cover_the_brief() -> None:
-    assert {"malformed_json", "wrong_type", "nan", "out_of_range", "missing_field", "extra_field",
-            "future_ts"} <= set(INVALID_KINDS)
+    assert {"malformed_json", "wrong_type", "nan", "out_of_range", "missing_field", "extra_field", "future_ts"} <= set(
+        INVALID_KINDS
+    )
 
 
 def test_the_base_reading_is_valid() -> None:
@@ -86,17 +87,25 @@ def test_same_seed_same_faults() -> None:
     def draw(seed: int) -> list[object]:
         faults = plan(seed, invalid_fraction=0.3, duplicate_fraction=0.3, out_of_order_fraction=0.2)
         base = a_reading(random.Random(0))
-        return [(faults.action(), faults.hold_back(), faults.invalid_message(faults.invalid_kind(), base, NOW))
-                for _ in range(500)]
+        return [
+            (faults.action(), faults.hold_back(), faults.invalid_message(faults.invalid_kind(), base, NOW))
+            for _ in range(500)
+        ]
+
     assert draw(8) == draw(8)
     assert draw(8) != draw(9)
 
 
-@pytest.mark.parametrize("fractions", [
-    {"invalid_fraction": -0.1}, {"duplicate_fraction": 1.5}, {"out_of_order_fraction": float("nan")},
-    {"invalid_fraction": 0.6, "duplicate_fraction": 0.5},
-    {"invalid_fraction": 0.5, "duplicate_fraction": 0.3, "out_of_order_fraction": 0.3},
-])
+@pytest.mark.parametrize(
+    "fractions",
+    [
+        {"invalid_fraction": -0.1},
+        {"duplicate_fraction": 1.5},
+        {"out_of_order_fraction": float("nan")},
+        {"invalid_fraction": 0.6, "duplicate_fraction": 0.5},
+        {"invalid_fraction": 0.5, "duplicate_fraction": 0.3, "out_of_order_fraction": 0.3},
+    ],
+)
 def test_bad_fractions_are_refused(fractions: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FaultConfig(**fractions)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,7 @@ from protocol.readings import InvalidReading, parse_reading
 from simulator.faults import FaultConfig
 from simulator.messages import Kind, MessageSource, Outgoing, sensor_ids
 
-START = datetime.now(timezone.utc)
+START = datetime.now(UTC)
 
 
 class FixedStepClock:
@@ -26,10 +27,16 @@ class FixedStepClock:
         return START + timedelta(milliseconds=self._calls)
 
 
-def produce(slots: int, *, sensors: int = 5, seed: int = 1, start_seq: int = 0, drain: bool = True,
-            **fractions: float) -> list[Outgoing]:
-    source = MessageSource(sensor_ids("sensor-", sensors), seed, start_seq=start_seq,
-                           faults=FaultConfig(**fractions), clock=FixedStepClock())
+def produce(
+    slots: int, *, sensors: int = 5, seed: int = 1, start_seq: int = 0, drain: bool = True, **fractions: float
+) -> list[Outgoing]:
+    source = MessageSource(
+        sensor_ids("sensor-", sensors),
+        seed,
+        start_seq=start_seq,
+        faults=FaultConfig(**fractions),
+        clock=FixedStepClock(),
+    )
     out = [m for i in range(slots) for m in source.slot(i, i * 0.01)]
     return out + source.drain() if drain else out
 
@@ -100,7 +107,7 @@ def test_duplicates_repeat_an_already_sent_reading_byte_for_byte() -> None:
 def test_out_of_order_readings_come_right_after_a_later_one() -> None:
     messages = produce(5000, **FAULTY)
     count = 0
-    for before, late in zip(messages, messages[1:]):
+    for before, late in itertools.pairwise(messages):
         if late.kind is Kind.OUT_OF_ORDER:
             count += 1
             assert before.sensor_id == late.sensor_id and before.kind is Kind.VALID

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 
 import pytest
 
-from simulator.signals import (BATTERY_RANGE, HUMIDITY_RANGE, PRESSURE_RANGE, TEMPERATURE_RANGE, Measurements,
-                               SensorSignal)
+from simulator.signals import (
+    BATTERY_RANGE,
+    HUMIDITY_RANGE,
+    PRESSURE_RANGE,
+    TEMPERATURE_RANGE,
+    SensorSignal,
+    SignalSample,
+)
 
-RANGES = {"temperature": TEMPERATURE_RANGE, "humidity": HUMIDITY_RANGE,
-          "pressure": PRESSURE_RANGE, "battery": BATTERY_RANGE}
+RANGES = {
+    "temperature": TEMPERATURE_RANGE,
+    "humidity": HUMIDITY_RANGE,
+    "pressure": PRESSURE_RANGE,
+    "battery": BATTERY_RANGE,
+}
 
 
-def series(seed: object, steps: int, dt: float = 1.0, day_length_s: float = 300.0) -> list[Measurements]:
+def series(seed: object, steps: int, dt: float = 1.0, day_length_s: float = 300.0) -> list[SignalSample]:
     signal = SensorSignal(seed, day_length_s)
     return [signal.sample(i * dt) for i in range(steps)]
 
 
-def assert_in_range(samples: list[Measurements]) -> None:
+def assert_in_range(samples: list[SignalSample]) -> None:
     for field, (low, high) in RANGES.items():
         values = [getattr(m, field) for m in samples]
         assert low <= min(values) and max(values) <= high, field
@@ -69,7 +80,7 @@ def test_the_daily_cycle_shows_within_one_compressed_day() -> None:
 
 def test_pressure_drifts_slowly() -> None:
     samples = series(13, 10_000)
-    steps = [abs(a.pressure - b.pressure) for a, b in zip(samples, samples[1:])]
+    steps = [abs(a.pressure - b.pressure) for a, b in itertools.pairwise(samples)]
     assert statistics.mean(steps) < 1.0
     assert 950 < statistics.mean(m.pressure for m in samples) < 1060
 
@@ -77,7 +88,7 @@ def test_pressure_drifts_slowly() -> None:
 def test_battery_drains_then_is_swapped() -> None:
     samples = series(14, 40_000, dt=1.0, day_length_s=60.0)
     battery = [m.battery for m in samples]
-    rises = [b - a for a, b in zip(battery, battery[1:]) if b > a]
+    rises = [b - a for a, b in itertools.pairwise(battery) if b > a]
     assert rises, "the battery should have been swapped at least once"
     assert all(r > 50 for r in rises)  # it only ever goes up when swapped
     assert battery[1] <= battery[0]

@@ -34,14 +34,52 @@ def test_bootstrap_and_topic_default_from_the_environment(monkeypatch: pytest.Mo
 
 
 def test_every_option_maps_onto_the_config(tmp_path: Path) -> None:
-    config = parse("--sensors", "5", "--rate", "0", "--count", "2000", "--seed", "42", "--bootstrap", "b:1",
-                   "--topic", "t", "--sensor-prefix", "dev.", "--start-seq", "500", "--invalid-fraction", "0.05",
-                   "--duplicate-fraction", "0.04", "--out-of-order-fraction", "0.03", "--day-length", "60",
-                   "--summary-json", str(tmp_path / "s.json"), "--quiet", "--partitions", "8")
+    config = parse(
+        "--sensors",
+        "5",
+        "--rate",
+        "0",
+        "--count",
+        "2000",
+        "--seed",
+        "42",
+        "--bootstrap",
+        "b:1",
+        "--topic",
+        "t",
+        "--sensor-prefix",
+        "dev.",
+        "--start-seq",
+        "500",
+        "--invalid-fraction",
+        "0.05",
+        "--duplicate-fraction",
+        "0.04",
+        "--out-of-order-fraction",
+        "0.03",
+        "--day-length",
+        "60",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+        "--quiet",
+        "--partitions",
+        "8",
+    )
     assert config == SimulatorConfig(
-        bootstrap="b:1", topic="t", partitions=8, sensors=5, rate=0.0, count=2000, seed=42, sensor_prefix="dev.",
-        start_seq=500, faults=FaultConfig(0.05, 0.04, 0.03), day_length_s=60.0,
-        summary_json=tmp_path / "s.json", progress=None)
+        bootstrap="b:1",
+        topic="t",
+        partitions=8,
+        sensors=5,
+        rate=0.0,
+        count=2000,
+        seed=42,
+        sensor_prefix="dev.",
+        start_seq=500,
+        faults=FaultConfig(0.05, 0.04, 0.03),
+        day_length_s=60.0,
+        summary_json=tmp_path / "s.json",
+        progress=None,
+    )
     assert parse("--duration", "2.5").duration_s == 2.5
 
 
@@ -50,17 +88,41 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--sensors", "--rate", "--duration", "--count", "--seed", "--bootstrap", "--topic",
-                   "--sensor-prefix", "--start-seq", "--invalid-fraction", "--duplicate-fraction",
-                   "--out-of-order-fraction", "--day-length", "--summary-json", "--quiet", "--partitions"):
+    for option in (
+        "--sensors",
+        "--rate",
+        "--duration",
+        "--count",
+        "--seed",
+        "--bootstrap",
+        "--topic",
+        "--sensor-prefix",
+        "--start-seq",
+        "--invalid-fraction",
+        "--duplicate-fraction",
+        "--out-of-order-fraction",
+        "--day-length",
+        "--summary-json",
+        "--quiet",
+        "--partitions",
+    ):
         assert option in out
 
 
-@pytest.mark.parametrize("argv", [
-    ["--duration", "1", "--count", "1"], ["--sensors", "0"], ["--rate", "-1"], ["--count", "-5"],
-    ["--invalid-fraction", "2"], ["--invalid-fraction", "0.6", "--duplicate-fraction", "0.6"],
-    ["--sensor-prefix", "bad prefix"], ["--start-seq", "-1"], ["--sensors", "many"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--duration", "1", "--count", "1"],
+        ["--sensors", "0"],
+        ["--rate", "-1"],
+        ["--count", "-5"],
+        ["--invalid-fraction", "2"],
+        ["--invalid-fraction", "0.6", "--duplicate-fraction", "0.6"],
+        ["--sensor-prefix", "bad prefix"],
+        ["--start-seq", "-1"],
+        ["--sensors", "many"],
+    ],
+)
 def test_bad_options_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -33,8 +33,13 @@ class Record:
 
 def consume_all(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[Record]:
     """Every record on `topic`, read up to the end offsets (waits on positions, with a timeout)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", client_id="telering-test-reader")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="telering-test-reader",
+    )
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(tps)
@@ -47,8 +52,7 @@ def consume_all(bootstrap: str, topic: str, partitions: int, timeout_s: float = 
                 records.extend(Record(tp.partition, r.key, r.value) for r in batch)
             return all(consumer.position(tp) >= end[tp] for tp in tps)
 
-        eventually(read_to_the_end, timeout=timeout_s, interval=0,
-                   message=f"reading {topic} up to end offsets {end}")
+        eventually(read_to_the_end, timeout=timeout_s, interval=0, message=f"reading {topic} up to end offsets {end}")
         return records
     finally:
         consumer.close()
@@ -83,8 +87,11 @@ def check_topic_matches_summary(records: list[Record], summary: Summary) -> None
 
 def test_everything_delivered_is_on_the_topic(kafka_broker, readings_topic: str) -> None:
     faults = FaultConfig(invalid_fraction=0.05, duplicate_fraction=0.05, out_of_order_fraction=0.05)
-    summary = run(SimulatorConfig(bootstrap=kafka_broker.bootstrap, topic=readings_topic, sensors=5, rate=0,
-                                  count=2000, seed=7, faults=faults))
+    summary = run(
+        SimulatorConfig(
+            bootstrap=kafka_broker.bootstrap, topic=readings_topic, sensors=5, rate=0, count=2000, seed=7, faults=faults
+        )
+    )
     assert summary.failed == 0 and summary.sent_messages == 2000
     assert summary.invalid > 0 and summary.duplicates > 0 and summary.out_of_order > 0
     assert summary.sent_valid == 2000 - summary.invalid - summary.duplicates
@@ -94,8 +101,9 @@ def test_everything_delivered_is_on_the_topic(kafka_broker, readings_topic: str)
     check_topic_matches_summary(consume_all(kafka_broker.bootstrap, readings_topic, PARTITIONS), summary)
 
 
-def test_cli_run_and_a_continuing_run(kafka_broker, readings_topic: str, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_and_a_continuing_run(
+    kafka_broker, readings_topic: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "summary.json"
     common = ["--bootstrap", kafka_broker.bootstrap, "--topic", readings_topic, "--sensors", "3", "--quiet"]
     assert main([*common, "--count", "300", "--rate", "0", "--summary-json", str(path)]) == 0
@@ -113,7 +121,8 @@ def test_cli_run_and_a_continuing_run(kafka_broker, readings_topic: str, tmp_pat
 
 
 def test_rate_and_duration_are_honoured(kafka_broker, readings_topic: str) -> None:
-    summary = run(SimulatorConfig(bootstrap=kafka_broker.bootstrap, topic=readings_topic, sensors=2,
-                                  rate=200, duration_s=1.5))
+    summary = run(
+        SimulatorConfig(bootstrap=kafka_broker.bootstrap, topic=readings_topic, sensors=2, rate=200, duration_s=1.5)
+    )
     assert 250 <= summary.sent_messages <= 301
     assert 150 <= summary.rate <= 230

@@ -30,18 +30,35 @@ def test_seqset_stays_compact_for_in_order_seqs() -> None:
 
 def test_tally_counts_each_kind_and_distinct_readings() -> None:
     tally = Tally(["a", "b", "c"], start_seq=0)
-    for m in (msg("a", 0), msg("a", 1), msg("a", 0, Kind.DUPLICATE), msg("b", 1), msg("b", 0, Kind.OUT_OF_ORDER),
-              msg("b", None, Kind.INVALID, "nan"), msg("a", None, Kind.INVALID, "nan"),
-              msg("a", None, Kind.INVALID, "future_ts")):
+    for m in (
+        msg("a", 0),
+        msg("a", 1),
+        msg("a", 0, Kind.DUPLICATE),
+        msg("b", 1),
+        msg("b", 0, Kind.OUT_OF_ORDER),
+        msg("b", None, Kind.INVALID, "nan"),
+        msg("a", None, Kind.INVALID, "nan"),
+        msg("a", None, Kind.INVALID, "future_ts"),
+    ):
         tally.on_delivered(m)
     tally.on_failed(msg("c", 0), RuntimeError("broker gone"))
     summary = tally.summary(elapsed_s=2.0)
     assert summary.to_dict() == {
-        "sent_valid": 4, "sent_messages": 8, "invalid": 3, "invalid_by_kind": {"future_ts": 1, "nan": 2},
-        "duplicates": 1, "out_of_order": 1, "failed": 1,
-        "per_sensor": {"a": {"sent": 2, "last_seq": 1}, "b": {"sent": 2, "last_seq": 1},
-                       "c": {"sent": 0, "last_seq": None}},
-        "elapsed_s": 2.0, "rate": 4.0}
+        "sent_valid": 4,
+        "sent_messages": 8,
+        "invalid": 3,
+        "invalid_by_kind": {"future_ts": 1, "nan": 2},
+        "duplicates": 1,
+        "out_of_order": 1,
+        "failed": 1,
+        "per_sensor": {
+            "a": {"sent": 2, "last_seq": 1},
+            "b": {"sent": 2, "last_seq": 1},
+            "c": {"sent": 0, "last_seq": None},
+        },
+        "elapsed_s": 2.0,
+        "rate": 4.0,
+    }
     assert tally.completed() == 9
     assert "broker gone" in (tally.last_error or "")
 
@@ -67,8 +84,18 @@ def test_summary_json_and_file(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data == json.loads(summary.to_json())
     assert data["elapsed_s"] == 1.235 and data["rate"] == 2.4
-    assert list(data) == ["sent_valid", "sent_messages", "invalid", "invalid_by_kind", "duplicates", "out_of_order",
-                          "failed", "per_sensor", "elapsed_s", "rate"]
+    assert list(data) == [
+        "sent_valid",
+        "sent_messages",
+        "invalid",
+        "invalid_by_kind",
+        "duplicates",
+        "out_of_order",
+        "failed",
+        "per_sensor",
+        "elapsed_s",
+        "rate",
+    ]
 
 
 def test_zero_elapsed_gives_zero_rate() -> None:

@@ -41,7 +41,7 @@ async def test_grants_are_signed_and_epochs_increase():
 
 
 async def test_expired_turn_moves_on_with_higher_epoch():
-    coordinator, sent, _ = make(ttl_s=0.05)
+    coordinator, _sent, _ = make(ttl_s=0.05)
     assert await coordinator.grant_turn(0) is None
     assert (await released(coordinator, 1)).epoch == 2
     assert coordinator.expired_turns == 1
@@ -50,6 +50,7 @@ async def test_expired_turn_moves_on_with_higher_epoch():
 async def test_epoch_jumps_past_what_others_granted_and_what_the_web_node_fenced():
     coordinator, sent, _ = make()
     from protocol.token import GrantMessage
+
     coordinator.observe_grant(GrantMessage(0, 40, time.time(), "x"))  # a rival/previous coordinator
     await released(coordinator, 0, superseded_by=None)
     assert sent[-1].epoch == 41

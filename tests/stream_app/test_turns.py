@@ -39,8 +39,14 @@ def runner_for(url, session, buffers, dead=None, chunk_size=3) -> TurnRunner:
     async def dead_letter(receiver, items):
         (dead if dead is not None else []).extend(items)
 
-    return TurnRunner(buffers, WebNodeClient(url, session), chunk_size=chunk_size, worker="w",
-                      ack=lambda chunk: [p.event.ack() for p in chunk], dead_letter=dead_letter)
+    return TurnRunner(
+        buffers,
+        WebNodeClient(url, session),
+        chunk_size=chunk_size,
+        worker="w",
+        ack=lambda chunk: [p.event.ack() for p in chunk],
+        dead_letter=dead_letter,
+    )
 
 
 async def test_turn_stores_in_chunks_and_acks(web_node_factory):
@@ -57,8 +63,11 @@ async def test_turn_stores_in_chunks_and_acks(web_node_factory):
 async def test_superseded_turn_acks_nothing_and_reports_epoch(web_node_factory, http):
     node = await web_node_factory()
     sid = sensors_of_receiver(0)[0]
-    await http.post(f"{node.url}/api/v1/batches", json={"readings": [make_reading(sid, 99)]},
-                    headers={"Authorization": f"Bearer {node.grant(0, 50)}"})
+    await http.post(
+        f"{node.url}/api/v1/batches",
+        json={"readings": [make_reading(sid, 99)]},
+        headers={"Authorization": f"Bearer {node.grant(0, 50)}"},
+    )
     buffers = ReceiverBuffers(1000)
     items = fill(buffers, [make_reading(sid, i) for i in range(4)])
     async with aiohttp.ClientSession() as session:

@@ -59,8 +59,7 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def kafka_topics(kafka_broker: KafkaHandle,
-                 topic_prefix: str) -> Callable[[Mapping[str, int]], dict[str, str]]:
+def kafka_topics(kafka_broker: KafkaHandle, topic_prefix: str) -> Callable[[Mapping[str, int]], dict[str, str]]:
     """``kafka_topics({"readings": 4})`` creates prefixed topics; returns ``{name: full name}``."""
 
     def make(partitions: Mapping[str, int]) -> dict[str, str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.harness.pipeline import PipelineHarness
+from testkit.pipeline import PipelineHarness
+
 
 @pytest.fixture
 def pipeline_factory(kafka_broker, tmp_path: Path) -> Iterator:
@@ -15,12 +16,10 @@ def pipeline_factory(kafka_broker, tmp_path: Path) -> Iterator:
     made: list[PipelineHarness] = []
 
     def make(**kwargs: object) -> PipelineHarness:
-        harness = PipelineHarness(bootstrap=kafka_broker.bootstrap, workdir=tmp_path / f"pipeline{len(made)}",
-                                  **kwargs)
+        harness = PipelineHarness(bootstrap=kafka_broker.bootstrap, workdir=tmp_path / f"pipeline{len(made)}", **kwargs)
         made.append(harness)
         return harness
 
     yield make
     for harness in made:
         harness.stop()
-

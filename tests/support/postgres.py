@@ -27,12 +27,13 @@ from pathlib import Path
 
 import pytest
 
-log = logging.getLogger("tests.postgres")
+log = logging.getLogger(__name__)
 
 SUPERUSER = "telering"
 # Speed over durability: the cluster is thrown away after the session.
-_SERVER_OPTIONS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200 -c shared_buffers=32MB")
+_SERVER_OPTIONS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB"
+)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -56,9 +57,29 @@ class PostgresCluster:
     def sql(self, statement: str) -> str:
         """Run one statement as the superuser through psql over TCP."""
         done = subprocess.run(
-            [str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER,
-             "-d", "postgres", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", statement],
-            capture_output=True, text=True, timeout=60)
+            [
+                str(self.bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"psql {statement!r} failed: {done.stderr.strip()}")
         return done.stdout.strip()
@@ -74,8 +95,9 @@ class PostgresCluster:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop_command(self) -> list[str]:
-        return _as_user(self.run_as, [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"),
-                                      "-m", "immediate", "-w", "stop"])
+        return _as_user(
+            self.run_as, [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"]
+        )
 
     def stop(self) -> None:
         subprocess.run(self.stop_command(), capture_output=True, timeout=60)
@@ -84,17 +106,23 @@ class PostgresCluster:
     def stop_when_gone(self, pid: int) -> subprocess.Popen:
         """A watcher that stops the cluster if process `pid` dies without tearing down
         (killed, or SIGTERM from a `timeout`), so no server outlives the test run."""
-        script = (f"while kill -0 {pid} 2>/dev/null; do sleep 1; done; "
-                  f"{shlex.join(self.stop_command())}; rm -rf {shlex.quote(str(self.root))}")
-        return subprocess.Popen(["sh", "-c", script], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        script = (
+            f"while kill -0 {pid} 2>/dev/null; do sleep 1; done; "
+            f"{shlex.join(self.stop_command())}; rm -rf {shlex.quote(str(self.root))}"
+        )
+        return subprocess.Popen(
+            ["sh", "-c", script], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
 
 def find_bindir() -> Path | None:
     """PostgreSQL's server binaries: $PG_BINDIR, the newest /usr/lib/postgresql/*/bin, or PATH."""
     candidates = [Path(os.environ["PG_BINDIR"])] if os.environ.get("PG_BINDIR") else []
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                         key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0), reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0),
+        reverse=True,
+    )
     on_path = shutil.which("initdb")
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
@@ -105,20 +133,53 @@ def start_cluster(*, attempts: int = 3) -> PostgresCluster:
     """initdb a cluster in a fresh temp dir and start it on a free loopback port."""
     bindir = find_bindir()
     if bindir is None:
-        raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found: "
-                                  "`apt-get install postgresql` (or `make sysdeps`), or set PG_BINDIR")
+        raise PostgresUnavailable(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: "
+            "`apt-get install postgresql` (or `make sysdeps`), or set PG_BINDIR"
+        )
     run_as, owner = _non_root_runner()
     root = Path(tempfile.mkdtemp(prefix="telering-pg-"))
     if owner is not None:
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    _as(run_as, [str(bindir / "initdb"), "-D", str(root / "data"), "-U", SUPERUSER, "--auth=trust",
-                 "-E", "UTF8", "--no-locale", "--no-sync"], root, "initdb")
+    _as(
+        run_as,
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
+        root,
+        "initdb",
+    )
     for attempt in range(attempts):
         port = _free_port()
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 {_SERVER_OPTIONS}"
         try:
-            _as(run_as, [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"),
-                         "-w", "-t", "60", "-o", options, "start"], root, "pg_ctl start")
+            _as(
+                run_as,
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(root / "data"),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    options,
+                    "start",
+                ],
+                root,
+                "pg_ctl start",
+            )
             return PostgresCluster(bindir, root, port, run_as)
         except PostgresUnavailable:
             if attempt == attempts - 1:  # a port race is retried; anything else is reported
@@ -134,11 +195,12 @@ def _non_root_runner() -> tuple[list[str], pwd.struct_passwd | None]:
     try:
         owner = pwd.getpwnam("postgres")
     except KeyError:
-        raise PostgresUnavailable("running as root and there is no `postgres` user to run the "
-                                  "server as (Debian's postgresql package creates it)") from None
+        raise PostgresUnavailable(
+            "running as root and there is no `postgres` user to run the "
+            "server as (Debian's postgresql package creates it)"
+        ) from None
     runuser = shutil.which("runuser")
-    return ([runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c"],
-            owner)
+    return ([runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c"], owner)
 
 
 def _as_user(run_as: list[str], argv: list[str]) -> list[str]:
@@ -175,8 +237,9 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster = start_cluster()
     except PostgresUnavailable as exc:
         _unavailable(str(exc))
-    log.info("PostgreSQL cluster on 127.0.0.1:%d in %s, up in %.1f s", cluster.port, cluster.root,
-             time.monotonic() - started)
+    log.info(
+        "PostgreSQL cluster on 127.0.0.1:%d in %s, up in %.1f s", cluster.port, cluster.root, time.monotonic() - started
+    )
     watcher = cluster.stop_when_gone(os.getpid())
     yield cluster
     cluster.stop()

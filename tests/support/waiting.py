@@ -1,5 +1,5 @@
 """The suite's one way to synchronise: wait on a condition with a deadline (never a bare sleep)."""
 
-from benchmarks.harness.waiting import async_eventually, eventually
+from testkit.waiting import async_eventually, eventually
 
 __all__ = ["async_eventually", "eventually"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -36,9 +36,14 @@ def web_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
     PostgreSQL, see tests/support/postgres.py)."""
 
     def make(**overrides: object) -> Settings:
-        values = {"database_url": database_url,
-                  "web_node_host": "127.0.0.1", "web_node_port": 0, "readings_partitions": 4,
-                  "telering_keys_file": tmp_path / "absent.keys", "telering_grant_keys": None}
+        values = {
+            "database_url": database_url,
+            "web_node_host": "127.0.0.1",
+            "web_node_port": 0,
+            "readings_partitions": 4,
+            "telering_keys_file": tmp_path / "absent.keys",
+            "telering_grant_keys": None,
+        }
         values.update(overrides)
         return Settings(**values)
 
@@ -46,7 +51,7 @@ def web_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-async def web_node_factory(web_settings) -> AsyncIterator[Callable[..., "RunningWebNode"]]:
+async def web_node_factory(web_settings) -> AsyncIterator[Callable[..., RunningWebNode]]:
     """Factory: start a real web node (aiohttp server on 127.0.0.1, random port)."""
     started: list[web.AppRunner] = []
 
@@ -75,9 +80,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def make_reading(sensor_id: str = "sensor-1", seq: int = 0, **overrides: object) -> dict:
     """A valid reading as JSON-ready dict."""
-    ts = datetime.now(timezone.utc) - timedelta(seconds=1)
-    reading = {"sensor_id": sensor_id, "seq": seq, "ts": ts.isoformat().replace("+00:00", "Z"),
-               "temperature": 21.5, "humidity": 45.0, "pressure": 1013.2, "battery": 88.0}
+    ts = datetime.now(UTC) - timedelta(seconds=1)
+    reading = {
+        "sensor_id": sensor_id,
+        "seq": seq,
+        "ts": ts.isoformat().replace("+00:00", "Z"),
+        "temperature": 21.5,
+        "humidity": 45.0,
+        "pressure": 1013.2,
+        "battery": 88.0,
+    }
     reading.update(overrides)
     return reading
 
@@ -100,4 +112,3 @@ def shares_by_receiver(readings: Iterable[dict], partitions: int) -> list[tuple[
     for reading in readings:
         shares.setdefault(partition_for(reading["sensor_id"], partitions), []).append(reading)
     return sorted(shares.items())
-

@@ -8,8 +8,9 @@ import pytest
 
 
 @pytest.fixture
-def report(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str],
-           record_property: Callable[[str, object], None]) -> Callable[[str, float, str], None]:
+def report(
+    request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]
+) -> Callable[[str, float, str], None]:
     """Show a measured figure in the test output even under -q (and record it for junit);
     figures are reported, never asserted on."""
 

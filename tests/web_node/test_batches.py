@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from protocol.readings import Reading
 from tests.support.web import make_reading, sensors_of_receiver
-from web_node.keys import storage_key
+from web_node.appkeys import storage_key
 
 
 async def count_rows(node) -> int:
@@ -27,7 +27,7 @@ async def test_batch_stored_once_and_duplicates_counted(web_node_factory, http):
     sid = sensors_of_receiver(0)[0]
     batch = [make_reading(sid, seq) for seq in range(10)]
     assert await post(http, node, batch, node.grant(0, 1)) == (200, {"stored": 10, "duplicates": 0, "epoch": 1})
-    status, body = await post(http, node, batch[5:] + [make_reading(sid, 10)], node.grant(0, 1))
+    status, body = await post(http, node, [*batch[5:], make_reading(sid, 10)], node.grant(0, 1))
     assert (status, body["stored"], body["duplicates"]) == (200, 1, 5)
     assert await count_rows(node) == 11
 
@@ -49,9 +49,14 @@ async def test_grant_refusals_store_nothing(web_node_factory, http):
     other = node.grant(0, 5, keys=["some-other-key"])
     tampered = node.grant(0, 5)
     tampered = tampered[:10] + ("A" if tampered[10] != "A" else "B") + tampered[11:]
-    cases = [(None, 401, "grant_invalid"), ("garbage", 401, "grant_invalid"), (other, 401, "grant_invalid"),
-             (tampered, 401, "grant_invalid"), (node.grant(0, 5, ttl=-1), 401, "grant_expired"),
-             (node.grant(1, 5), 403, "grant_wrong_receiver")]
+    cases = [
+        (None, 401, "grant_invalid"),
+        ("garbage", 401, "grant_invalid"),
+        (other, 401, "grant_invalid"),
+        (tampered, 401, "grant_invalid"),
+        (node.grant(0, 5, ttl=-1), 401, "grant_expired"),
+        (node.grant(1, 5), 403, "grant_wrong_receiver"),
+    ]
     for grant, status, code in cases:
         got_status, body = await post(http, node, batch, grant)
         assert (got_status, body["error"]) == (status, code), grant
@@ -86,9 +91,12 @@ async def test_bad_bodies(web_node_factory, http):
     headers = {"Authorization": f"Bearer {node.grant(0, 1)}", "Content-Type": "application/json"}
     url = f"{node.url}/api/v1/batches"
     sid = sensors_of_receiver(0)[0]
-    for data, status, code in [(b"{nope", 400, "invalid_json"), (b"[]", 422, "invalid_body"),
-                               (json.dumps({"readings": [make_reading(sid, i) for i in range(11)]}), 413, "too_large"),
-                               (b"x" * (2 << 20), 413, "too_large")]:
+    for data, status, code in [
+        (b"{nope", 400, "invalid_json"),
+        (b"[]", 422, "invalid_body"),
+        (json.dumps({"readings": [make_reading(sid, i) for i in range(11)]}), 413, "too_large"),
+        (b"x" * (2 << 20), 413, "too_large"),
+    ]:
         async with http.post(url, data=data, headers=headers) as r:
             assert (r.status, (await r.json())["error"]) == (status, code)
     async with http.get(f"{node.url}/healthz") as r:

@@ -37,7 +37,7 @@ async def test_client_receives_stored_readings_in_order_per_sensor(web_node_fact
         for sensor in ("s0", "s1", "s2"):
             assert [r for r in got if r["sensor_id"] == sensor] == [r for r in batch if r["sensor_id"] == sensor]
         # a replayed batch stores only what is new, and only that is pushed
-        await writer.store(batch[-3:] + [reading_at("s0", 20, T0 + 100)])
+        await writer.store([*batch[-3:], reading_at("s0", 20, T0 + 100)])
         assert await receive_readings(ws, 1) == [reading_at("s0", 20, T0 + 100)]
 
 
@@ -75,8 +75,10 @@ async def test_slow_client_is_dropped_and_ingestion_goes_on(web_node_factory, ht
     hub = node.app[live_hub_key]
     hub.queue_size = 5
     writer = Writer(http, node)
-    async with http.ws_connect(f"{node.url}/api/v1/live") as slow, http.ws_connect(f"{node.url}/api/v1/live",
-                                                                                     params={"sensor": "quiet"}) as idle:
+    async with (
+        http.ws_connect(f"{node.url}/api/v1/live") as slow,
+        http.ws_connect(f"{node.url}/api/v1/live", params={"sensor": "quiet"}) as idle,
+    ):
         # one batch of 8 cannot fit a queue of 5: the client is dropped at once, ingestion answers 200
         assert await writer.store([reading_at("busy", i, T0 + i) for i in range(8)]) == 8
         msg = await slow.receive(timeout=10)

@@ -18,8 +18,11 @@ async def scrape(http: aiohttp.ClientSession, node) -> dict[tuple[str, tuple], f
     async with http.get(f"{node.url}/metrics") as resp:
         assert resp.status == 200 and resp.content_type == "text/plain"
         text = await resp.text()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def test_batches_readings_latency_and_refusals(web_node_factory, http):
@@ -29,8 +32,11 @@ async def test_batches_readings_latency_and_refusals(web_node_factory, http):
     await writer.store([reading_at(sid, i, T0 + i) for i in range(10)])
     await writer.store([reading_at(sid, i, T0 + i) for i in range(5, 12)])  # 5 duplicates, 2 new
     url = f"{node.url}/api/v1/batches"
-    refusals = [({}, "grant_invalid"), ({"Authorization": f"Bearer {node.grant(0, 1)}"}, "grant_superseded"),
-                ({"Authorization": f"Bearer {node.grant(1, 99)}"}, "grant_wrong_receiver")]
+    refusals = [
+        ({}, "grant_invalid"),
+        ({"Authorization": f"Bearer {node.grant(0, 1)}"}, "grant_superseded"),
+        ({"Authorization": f"Bearer {node.grant(1, 99)}"}, "grant_wrong_receiver"),
+    ]
     for headers, code in refusals:
         async with http.post(url, json={"readings": [reading_at(sid, 99, T0)]}, headers=headers) as resp:
             assert (await resp.json())["error"] == code
@@ -40,8 +46,16 @@ async def test_batches_readings_latency_and_refusals(web_node_factory, http):
     assert m[("telering_readings_duplicate_total", ())] == 5
     assert m[("telering_store_seconds_count", ())] == 2 and m[("telering_store_seconds_sum", ())] > 0
     refused = {labels[0][1]: value for (name, labels), value in m.items() if name == "telering_batches_refused_total"}
-    assert refused == {"grant_invalid": 1, "grant_superseded": 1, "grant_wrong_receiver": 1, "grant_expired": 0,
-                       "invalid_json": 0, "invalid_body": 0, "invalid_readings": 0, "too_large": 0}
+    assert refused == {
+        "grant_invalid": 1,
+        "grant_superseded": 1,
+        "grant_wrong_receiver": 1,
+        "grant_expired": 0,
+        "invalid_json": 0,
+        "invalid_body": 0,
+        "invalid_readings": 0,
+        "too_large": 0,
+    }
 
 
 async def test_live_clients_gauge_and_drops(web_node_factory, http):

@@ -70,18 +70,42 @@ async def test_served_document_is_the_packaged_one(web_node_factory, http):
 @pytest.mark.timeout(240)
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(web_node_factory, http, tmp_path):
     node = await web_node_factory()
-    await Writer(http, node).store([reading_at(sid, seq, 1_764_000_000.0 + 10 * seq)
-                                    for sid in ("sensor-1", "sensor-2", "lab.3") for seq in range(200)])
+    await Writer(http, node).store(
+        [
+            reading_at(sid, seq, 1_764_000_000.0 + 10 * seq)
+            for sid in ("sensor-1", "sensor-2", "lab.3")
+            for seq in range(200)
+        ]
+    )
     grant = node.grant(0, epoch=1_000_000, ttl=600)  # lets fuzzed batches reach validation and storage
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(config), "run",
-        f"{node.url}/api/v1/openapi.json", "--url", node.url, "--checks", "all",
-        "--max-examples", str(FUZZ_EXAMPLES), "--seed", str(FUZZ_SEED), "--workers", "1",
-        "--header", f"Authorization: Bearer {grant}",
-        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"})
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--no-color",
+        "--config-file",
+        str(config),
+        "run",
+        f"{node.url}/api/v1/openapi.json",
+        "--url",
+        node.url,
+        "--checks",
+        "all",
+        "--max-examples",
+        str(FUZZ_EXAMPLES),
+        "--seed",
+        str(FUZZ_SEED),
+        "--workers",
+        "1",
+        "--header",
+        f"Authorization: Bearer {grant}",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+    )
     output, _ = await proc.communicate()
     text = output.decode(errors="replace")
     assert proc.returncode == 0, text[-20_000:]

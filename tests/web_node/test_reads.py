@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.web_node.writes import Writer, iso, reading_at
-from web_node.keys import storage_key
+from web_node.appkeys import storage_key
 
 T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z, a multiple of 60 and 3600
 
@@ -62,8 +62,11 @@ async def test_sensor_readings_since_until_in_both_notations(web_node_factory, h
     mine = [reading_at("window", i, T0 + 60 * i) for i in range(10)]
     await Writer(http, node).store(mine)
     expected = mine[4:2:-1]  # since <= ts < until: seq 4, 3
-    for since, until in [(str(T0 + 180), str(T0 + 300)), (iso(T0 + 180), iso(T0 + 300)),
-                         ("2025-11-24T18:03:00+02:00", "2025-11-24T11:05:00-05:00")]:
+    for since, until in [
+        (str(T0 + 180), str(T0 + 300)),
+        (iso(T0 + 180), iso(T0 + 300)),
+        ("2025-11-24T18:03:00+02:00", "2025-11-24T11:05:00-05:00"),
+    ]:
         status, body = await get(http, node, "/api/v1/sensors/window/readings", {"since": since, "until": until})
         assert (status, body["readings"], body["next_until"]) == (200, expected, None), (since, until)
     status, body = await get(http, node, "/api/v1/sensors/window/readings", {"since": str(T0 + 9999)})
@@ -107,8 +110,12 @@ async def test_stats_min_max_mean_per_sensor_and_bucket(web_node_factory, http):
     assert (only["t"], only["count"]) == (iso(T0 + 60), 2)
     assert only["pressure"] == {"min": 1000.0, "max": 1010.0, "mean": pytest.approx(1005.0)}
     # sensor filter (repeatable), and since/until bounds that cut a bucket
-    status, body = await get(http, node, "/api/v1/stats",
-                             [("since", str(T0 + 30)), ("until", str(T0 + 65)), ("bucket", "3600"), ("sensor", "a")])
+    status, body = await get(
+        http,
+        node,
+        "/api/v1/stats",
+        [("since", str(T0 + 30)), ("until", str(T0 + 65)), ("bucket", "3600"), ("sensor", "a")],
+    )
     assert status == 200
     [series_a] = body["series"]
     assert series_a["sensor_id"] == "a" and series_a["points"][0]["count"] == 4  # ts 30, 40, 50, 60
@@ -121,7 +128,9 @@ async def test_stats_buckets_floor_on_every_backend(web_node_factory, http):
     before_1970 = -315_619_170.0  # 1960-01-01T00:00:30Z: truncation would say 00:01:00
     late_in_bucket = T0 + 59.6  # rounding would say T0 + 60
     await Writer(http, node).store([reading_at("old", 0, before_1970), reading_at("new", 0, late_in_bucket)])
-    status, body = await get(http, node, "/api/v1/stats", {"since": "1959-12-31T23:00:00Z", "until": "1960-01-01T01:00:00Z"})
+    status, body = await get(
+        http, node, "/api/v1/stats", {"since": "1959-12-31T23:00:00Z", "until": "1960-01-01T01:00:00Z"}
+    )
     assert status == 200 and body["series"][0]["points"][0]["t"] == "1960-01-01T00:00:00.000000Z"
     status, body = await get(http, node, "/api/v1/stats", {"since": str(T0), "until": str(T0 + 120)})
     assert status == 200 and body["series"][0]["points"][0]["t"] == iso(T0)
@@ -150,26 +159,29 @@ async def test_stats_point_cap(web_node_factory, http):
     assert status == 200 and sum(len(s["points"]) for s in body["series"]) == 3 * 1700
 
 
-@pytest.mark.parametrize(("path", "query", "parameter", "value"), [
-    ("/api/v1/readings/latest", "limit=0", "limit", "0"),
-    ("/api/v1/readings/latest", "limit=1001", "limit", "1001"),
-    ("/api/v1/readings/latest", "limit=ten", "limit", "ten"),
-    ("/api/v1/readings/latest", "limit=1.5", "limit", "1.5"),
-    ("/api/v1/readings/latest", "limit=%2B5", "limit", "+5"),
-    ("/api/v1/readings/latest", "limit=", "limit", ""),
-    ("/api/v1/readings/latest", "limit=1&limit=2", "limit", ["1", "2"]),
-    ("/api/v1/readings/latest", "offset=3", "offset", "3"),
-    ("/api/v1/sensors", "verbose=1", "verbose", "1"),
-    ("/api/v1/sensors/known/readings", "since=yesterday", "since", "yesterday"),
-    ("/api/v1/sensors/known/readings", "since=nan", "since", "nan"),
-    ("/api/v1/sensors/known/readings", "until=1e400", "until", "1e400"),
-    ("/api/v1/sensors/known/readings", "until=2025-13-01T00:00:00Z", "until", "2025-13-01T00:00:00Z"),
-    ("/api/v1/sensors/known/readings", "until=2025-11-24T10:00:00", "until", "2025-11-24T10:00:00"),
-    ("/api/v1/stats", "bucket=0", "bucket", "0"),
-    ("/api/v1/stats", "bucket=86401", "bucket", "86401"),
-    ("/api/v1/stats", "sensor=a&sensor=no%20spaces", "sensor", "no spaces"),
-    ("/api/v1/stats", "since=9999999999999", "since", "9999999999999"),
-])
+@pytest.mark.parametrize(
+    ("path", "query", "parameter", "value"),
+    [
+        ("/api/v1/readings/latest", "limit=0", "limit", "0"),
+        ("/api/v1/readings/latest", "limit=1001", "limit", "1001"),
+        ("/api/v1/readings/latest", "limit=ten", "limit", "ten"),
+        ("/api/v1/readings/latest", "limit=1.5", "limit", "1.5"),
+        ("/api/v1/readings/latest", "limit=%2B5", "limit", "+5"),
+        ("/api/v1/readings/latest", "limit=", "limit", ""),
+        ("/api/v1/readings/latest", "limit=1&limit=2", "limit", ["1", "2"]),
+        ("/api/v1/readings/latest", "offset=3", "offset", "3"),
+        ("/api/v1/sensors", "verbose=1", "verbose", "1"),
+        ("/api/v1/sensors/known/readings", "since=yesterday", "since", "yesterday"),
+        ("/api/v1/sensors/known/readings", "since=nan", "since", "nan"),
+        ("/api/v1/sensors/known/readings", "until=1e400", "until", "1e400"),
+        ("/api/v1/sensors/known/readings", "until=2025-13-01T00:00:00Z", "until", "2025-13-01T00:00:00Z"),
+        ("/api/v1/sensors/known/readings", "until=2025-11-24T10:00:00", "until", "2025-11-24T10:00:00"),
+        ("/api/v1/stats", "bucket=0", "bucket", "0"),
+        ("/api/v1/stats", "bucket=86401", "bucket", "86401"),
+        ("/api/v1/stats", "sensor=a&sensor=no%20spaces", "sensor", "no spaces"),
+        ("/api/v1/stats", "since=9999999999999", "since", "9999999999999"),
+    ],
+)
 async def test_invalid_parameters_are_named(web_node_factory, http, path, query, parameter, value):
     node = await web_node_factory()
     await Writer(http, node).store([reading_at("known", 0, T0)])

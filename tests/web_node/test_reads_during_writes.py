@@ -14,7 +14,7 @@ from sqlalchemy import select
 from protocol.readings import Reading
 from tests.support.web import sensors_of_receiver
 from tests.web_node.writes import Writer, reading_at
-from web_node.keys import storage_key
+from web_node.appkeys import storage_key
 
 T0 = 1_764_000_000.0
 READERS = 20
@@ -32,15 +32,21 @@ async def test_twenty_readers_while_batches_are_stored(web_node_factory, http, r
         started = time.perf_counter()
         for store in range(STORES):
             first = store * PER_SENSOR_PER_STORE
-            await writer.store([reading_at(s, seq, T0 + seq) for s in sensors
-                                for seq in range(first, first + PER_SENSOR_PER_STORE)])
+            await writer.store(
+                [reading_at(s, seq, T0 + seq) for s in sensors for seq in range(first, first + PER_SENSOR_PER_STORE)]
+            )
         written.set()
         return time.perf_counter() - started
 
     async def read(reader: int, session: aiohttp.ClientSession) -> int:
-        paths = itertools.cycle([("/api/v1/sensors", {}), ("/api/v1/readings/latest", {"limit": "100"}),
-                                 ("/api/v1/stats", {"since": str(T0), "until": str(T0 + 3600), "bucket": "60"}),
-                                 (f"/api/v1/sensors/{sensors[reader % len(sensors)]}/readings", {"limit": "100"})])
+        paths = itertools.cycle(
+            [
+                ("/api/v1/sensors", {}),
+                ("/api/v1/readings/latest", {"limit": "100"}),
+                ("/api/v1/stats", {"since": str(T0), "until": str(T0 + 3600), "bucket": "60"}),
+                (f"/api/v1/sensors/{sensors[reader % len(sensors)]}/readings", {"limit": "100"}),
+            ]
+        )
         answers, seen = 0, 0
         while not written.is_set() or answers < 4:
             path, params = next(paths)
@@ -56,7 +62,8 @@ async def test_twenty_readers_while_batches_are_stored(web_node_factory, http, r
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=READERS)) as session:
         write_s, *answers = await asyncio.wait_for(
-            asyncio.gather(write(), *(read(i, session) for i in range(READERS))), timeout=240)
+            asyncio.gather(write(), *(read(i, session) for i in range(READERS))), timeout=240
+        )
 
     expected = STORES * PER_SENSOR_PER_STORE * len(sensors)
     assert (writer.stored, writer.duplicates) == (expected, 0)

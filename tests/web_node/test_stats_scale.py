@@ -27,8 +27,11 @@ async def test_a_day_at_twenty_sensors(web_node_factory, http, report):
     node = await web_node_factory()
     sensors = [s for r in range(4) for s in sensors_of_receiver(r, n=SENSORS_PER_RECEIVER, prefix="day-")]
     start = math.floor(time.time() / 3600) * 3600 - DAY_S  # a whole day of whole hours, all in the past
-    readings = [reading_at(sid, i, start + PERIOD_S * i, temperature=_temperature(n, i))
-                for n, sid in enumerate(sensors) for i in range(DAY_S // PERIOD_S)]
+    readings = [
+        reading_at(sid, i, start + PERIOD_S * i, temperature=_temperature(n, i))
+        for n, sid in enumerate(sensors)
+        for i in range(DAY_S // PERIOD_S)
+    ]
     began = time.perf_counter()
     assert await Writer(http, node, batch=5000).store(readings) == len(readings) == 172_800
     report("store_172800_rows_s", time.perf_counter() - began, "s")
@@ -52,9 +55,11 @@ async def test_a_day_at_twenty_sensors(web_node_factory, http, report):
         assert cell["mean"] == pytest.approx(statistics.fmean(values))
 
     answers = {}
-    for path, query, name in [("/api/v1/stats", {"since": str(start), "bucket": "300"}, "stats_24h_all_sensors_300s_ms"),
-                              ("/api/v1/sensors", {}, "sensors_ms"),
-                              ("/api/v1/readings/latest", {"limit": "1000"}, "latest_1000_ms")]:
+    for path, query, name in [
+        ("/api/v1/stats", {"since": str(start), "bucket": "300"}, "stats_24h_all_sensors_300s_ms"),
+        ("/api/v1/sensors", {}, "sensors_ms"),
+        ("/api/v1/readings/latest", {"limit": "1000"}, "latest_1000_ms"),
+    ]:
         began = time.perf_counter()
         async with http.get(f"{node.url}{path}", params=query) as resp:
             answers[path] = await resp.json()

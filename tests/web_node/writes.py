@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 
 from tests.support.web import RunningWebNode, make_reading, shares_by_receiver
-from web_node.keys import storage_key
+from web_node.appkeys import storage_key
 
 
 def iso(unix_s: float) -> str:
     """Unix seconds as the RFC 3339 text the API answers with."""
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return datetime.fromtimestamp(unix_s, tz=UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def reading_at(sensor_id: str, seq: int, unix_s: float, **values: float) -> dict:
@@ -36,14 +36,15 @@ class Writer:
         stored = 0
         for receiver, share in shares_by_receiver(readings, self.node.settings.readings_partitions):
             for start in range(0, len(share), self.batch):
-                stored += await self._post(receiver, share[start:start + self.batch])
+                stored += await self._post(receiver, share[start : start + self.batch])
         return stored
 
     async def _post(self, receiver: int, readings: list[dict]) -> int:
         self.epoch = max(self.epoch, self.node.app[storage_key].fence_epoch) + 1
         headers = {"Authorization": f"Bearer {self.node.grant(receiver, self.epoch)}"}
-        async with self.http.post(f"{self.node.url}/api/v1/batches", json={"readings": readings},
-                                  headers=headers) as resp:
+        async with self.http.post(
+            f"{self.node.url}/api/v1/batches", json={"readings": readings}, headers=headers
+        ) as resp:
             body = await resp.json()
             assert resp.status == 200, body
         self.stored += body["stored"]

@@ -30,9 +30,13 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
-                      # SQLite cannot ALTER most things: later revisions get copy-and-move batches
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        # SQLite cannot ALTER most things: later revisions get copy-and-move batches
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -48,8 +52,9 @@ async def _run_on_own_engine() -> None:
 
 def _main() -> None:
     if context.is_offline_mode():
-        context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                          dialect_opts={"paramstyle": "named"})
+        context.configure(
+            url=_url(), target_metadata=target_metadata, literal_binds=True, dialect_opts={"paramstyle": "named"}
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from benchmarks.harness.processes import free_port
+from testkit.processes import free_port
 
 
 class FreezableProxy:
@@ -46,7 +46,7 @@ class FreezableProxy:
             for sock in self._sockets:
                 _close(sock)
 
-    def __enter__(self) -> "FreezableProxy":
+    def __enter__(self) -> FreezableProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -60,9 +60,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu_model": model or platform.processor(),
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "load_avg_1m_at_start": round(os.getloadavg()[0], 2), "python": platform.python_version()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
 
 
 def round_floats(value: Any, digits: int = 3) -> Any:
@@ -85,11 +89,14 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain fixed-width text table (numbers right-aligned)."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
-    for row, raw in zip(cells, rows):
-        lines.append("  ".join(c.rjust(w) if isinstance(v, (int, float)) else c.ljust(w)
-                               for c, w, v in zip(row, widths, raw)))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)), "  ".join("-" * w for w in widths)]
+    for row, raw in zip(cells, rows, strict=False):
+        lines.append(
+            "  ".join(
+                c.rjust(w) if isinstance(v, (int, float)) else c.ljust(w)
+                for c, w, v in zip(row, widths, raw, strict=False)
+            )
+        )
     return "\n".join(lines)
 
 

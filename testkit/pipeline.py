@@ -15,8 +15,8 @@ from kafka import KafkaConsumer, TopicPartition
 from protocol import token
 from protocol.keys import add_key
 from protocol.topics import Topics
-from benchmarks.harness.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from benchmarks.harness.waiting import eventually
+from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from testkit.waiting import eventually
 
 
 @dataclass
@@ -42,19 +42,21 @@ class PipelineHarness:
 
     @property
     def env(self) -> dict[str, str]:
-        return child_env({
-            "KAFKA_BOOTSTRAP": self.bootstrap,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
-            "TELERING_KEYS_FILE": str(self.keys_file),
-            "WEB_NODE_HOST": "127.0.0.1",
-            "WEB_NODE_PORT": str(self.web_port),
-            "WEB_NODE_URL": self.web_url,
-            "READINGS_PARTITIONS": str(self.partitions),
-            "GRANT_TTL_S": str(self.grant_ttl_s),
-            "BATCH_MAX_READINGS": str(self.batch_max),
-            "TELERING_TOPIC_PREFIX": self.prefix,
-            "TELERING_APP_ID": self.app_id,
-        })
+        return child_env(
+            {
+                "KAFKA_BOOTSTRAP": self.bootstrap,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
+                "TELERING_KEYS_FILE": str(self.keys_file),
+                "WEB_NODE_HOST": "127.0.0.1",
+                "WEB_NODE_PORT": str(self.web_port),
+                "WEB_NODE_URL": self.web_url,
+                "READINGS_PARTITIONS": str(self.partitions),
+                "GRANT_TTL_S": str(self.grant_ttl_s),
+                "BATCH_MAX_READINGS": str(self.batch_max),
+                "TELERING_TOPIC_PREFIX": self.prefix,
+                "TELERING_APP_ID": self.app_id,
+            }
+        )
 
     def start_web_node(self) -> ManagedProcess:
         n = sum(p.name.startswith("web") for p in self.processes)
@@ -66,8 +68,12 @@ class PipelineHarness:
     def start_worker(self, env: dict[str, str] | None = None) -> ManagedProcess:
         """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL)."""
         n = sum(p.name.startswith("worker") for p in self.processes)
-        proc = ManagedProcess(f"worker{n}", python_argv("stream_app", "-l", "info"), {**self.env, **(env or {})},
-                              self.workdir / f"worker{n}.log").start()
+        proc = ManagedProcess(
+            f"worker{n}",
+            python_argv("stream_app", "-l", "info"),
+            {**self.env, **(env or {})},
+            self.workdir / f"worker{n}.log",
+        ).start()
         self.processes.append(proc)
         return proc
 
@@ -109,9 +115,19 @@ class PipelineHarness:
     def simulate(self, *args: str, timeout: float = 600) -> dict:
         """Run the real simulator (`python -m simulator`) on this pipeline's topic; its summary."""
         summary_path = self.workdir / f"summary-{len(list(self.workdir.glob('summary-*')))}.json"
-        argv = python_argv("simulator", "--bootstrap", self.bootstrap, "--topic", self.topics.readings,
-                           "--partitions", str(self.partitions), "--summary-json", str(summary_path),
-                           "--quiet", *args)
+        argv = python_argv(
+            "simulator",
+            "--bootstrap",
+            self.bootstrap,
+            "--topic",
+            self.topics.readings,
+            "--partitions",
+            str(self.partitions),
+            "--summary-json",
+            str(summary_path),
+            "--quiet",
+            *args,
+        )
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"simulator exited {done.returncode}: {done.stderr[-3000:]}")
@@ -121,9 +137,19 @@ class PipelineHarness:
         """Start the simulator in the background; returns the process and its summary path."""
         n = sum(p.name.startswith("simulator") for p in self.processes)
         summary_path = self.workdir / f"simulator{n}.json"
-        argv = python_argv("simulator", "--bootstrap", self.bootstrap, "--topic", self.topics.readings,
-                           "--partitions", str(self.partitions), "--summary-json", str(summary_path),
-                           "--quiet", *args)
+        argv = python_argv(
+            "simulator",
+            "--bootstrap",
+            self.bootstrap,
+            "--topic",
+            self.topics.readings,
+            "--partitions",
+            str(self.partitions),
+            "--summary-json",
+            str(summary_path),
+            "--quiet",
+            *args,
+        )
         proc = ManagedProcess(f"simulator{n}", argv, self.env, self.workdir / f"simulator{n}.log").start()
         self.processes.append(proc)
         return proc, summary_path
@@ -134,8 +160,9 @@ class PipelineHarness:
 
 
 def read_records(bootstrap: str, topic: str, timeout_ms: int = 2000) -> Iterator:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=timeout_ms)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms
+    )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]

@@ -13,8 +13,14 @@ T = TypeVar("T")
 Retryable = tuple[type[BaseException], ...]
 
 
-def eventually(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, *,
-               message: str = "", retry_on: Retryable = (AssertionError,)) -> T:
+def eventually(
+    predicate: Callable[[], T],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    *,
+    message: str = "",
+    retry_on: Retryable = (AssertionError,),
+) -> T:
     """Call ``predicate`` until it returns something truthy, and return that.
 
     Exceptions in ``retry_on`` (assertions by default) count as "not yet"; others propagate.
@@ -30,9 +36,14 @@ def eventually(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
         time.sleep(interval)  # polling interval between checks of the condition
 
 
-async def async_eventually(predicate: Callable[[], Awaitable[T] | T], timeout: float = 30.0,
-                           interval: float = 0.05, *, message: str = "",
-                           retry_on: Retryable = (AssertionError,)) -> T:
+async def async_eventually(
+    predicate: Callable[[], Awaitable[T] | T],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    *,
+    message: str = "",
+    retry_on: Retryable = (AssertionError,),
+) -> T:
     """Like :func:`eventually` for a sync or async ``predicate``, without blocking the loop."""
     deadline = time.monotonic() + timeout
     while True:
@@ -73,10 +84,8 @@ async def _attempt_async(predicate: Callable[[], Any], retry_on: Retryable) -> _
         return _Outcome(error=exc)
 
 
-def _timeout_message(predicate: Callable[..., Any], timeout: float, message: str,
-                     last: _Outcome) -> str:
+def _timeout_message(predicate: Callable[..., Any], timeout: float, message: str, last: _Outcome) -> str:
     name = getattr(predicate, "__qualname__", repr(predicate))
-    detail = (f"last error: {type(last.error).__name__}: {last.error}" if last.error
-              else f"last value: {last.value!r}")
+    detail = f"last error: {type(last.error).__name__}: {last.error}" if last.error else f"last value: {last.value!r}"
     prefix = f"{message}: " if message else ""
     return f"{prefix}condition {name} not met within {timeout:g}s ({detail})"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol.keyring import Keyring
 from protocol.settings import Settings
-from web_node.keyring import Keyring
 from web_node.storage import Storage
 
 settings_key = web.AppKey("settings", Settings)

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from protocol.grants import Grant, GrantCodec, GrantInvalid
+from protocol.keyring import Keyring
 from protocol.keys import add_key, retire_oldest
 from protocol.settings import Settings
-from web_node.keyring import Keyring
 
 
 class Clock:

@@ -36,7 +36,7 @@ class ProcessSampler:
             self.series.setdefault(name, [])
         self._sample_now()
 
-    def start(self) -> "ProcessSampler":
+    def start(self) -> ProcessSampler:
         self._thread.start()
         return self
 

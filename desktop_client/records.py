@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -45,16 +45,18 @@ class Block:
     counts: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, sensor_id: str) -> "Block":
+    def empty(cls, sensor_id: str) -> Block:
         return cls(sensor_id, np.empty(0), np.empty((0, len(QUANTITIES))), np.empty(0, dtype=np.int64))
 
     @classmethod
-    def from_samples(cls, sensor_id: str, samples: list[Sample]) -> "Block":
+    def from_samples(cls, sensor_id: str, samples: list[Sample]) -> Block:
         samples = sorted(samples, key=lambda s: s.t)
-        return cls(sensor_id,
-                   np.array([s.t for s in samples], dtype=float),
-                   np.array([s.values for s in samples], dtype=float).reshape(-1, len(QUANTITIES)),
-                   np.array([s.seq for s in samples], dtype=np.int64))
+        return cls(
+            sensor_id,
+            np.array([s.t for s in samples], dtype=float),
+            np.array([s.values for s in samples], dtype=float).reshape(-1, len(QUANTITIES)),
+            np.array([s.seq for s in samples], dtype=np.int64),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,15 +80,16 @@ def parse_time(value: object) -> float:
         except ValueError as exc:
             raise WireError(f"bad timestamp {value!r}") from exc
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         return ts.timestamp()
     raise WireError(f"bad timestamp {value!r}")
 
 
 def parse_sample(obj: dict) -> Sample:
     try:
-        return Sample(str(obj["sensor_id"]), int(obj["seq"]), parse_time(obj["ts"]),
-                      tuple(float(obj[q]) for q in QUANTITIES))  # type: ignore[arg-type]
+        return Sample(
+            str(obj["sensor_id"]), int(obj["seq"]), parse_time(obj["ts"]), tuple(float(obj[q]) for q in QUANTITIES)
+        )  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad reading {obj!r:.200}: {exc}") from exc
 
@@ -94,9 +97,15 @@ def parse_sample(obj: dict) -> Sample:
 def parse_sensors(body: dict) -> list[SensorInfo]:
     try:
         rows = body["sensors"]
-        return [SensorInfo(str(r["sensor_id"]), int(r.get("count") or 0),
-                           parse_time(r["last_seen"]) if r.get("last_seen") else None,
-                           parse_sample(r["latest"]) if r.get("latest") else None) for r in rows]
+        return [
+            SensorInfo(
+                str(r["sensor_id"]),
+                int(r.get("count") or 0),
+                parse_time(r["last_seen"]) if r.get("last_seen") else None,
+                parse_sample(r["latest"]) if r.get("latest") else None,
+            )
+            for r in rows
+        ]
     except (KeyError, TypeError) as exc:
         raise WireError(f"bad /sensors answer: {exc}") from exc
 
@@ -108,8 +117,9 @@ def parse_stats(body: dict) -> list[Block]:
         for series in body["series"]:
             points = sorted(series["points"], key=lambda p: parse_time(p["t"]))
             t = np.array([parse_time(p["t"]) for p in points], dtype=float)
-            values = np.array([[_mean(p.get(q)) for q in QUANTITIES] for p in points],
-                              dtype=float).reshape(-1, len(QUANTITIES))
+            values = np.array([[_mean(p.get(q)) for q in QUANTITIES] for p in points], dtype=float).reshape(
+                -1, len(QUANTITIES)
+            )
             counts = np.array([int(p.get("count") or 1) for p in points], dtype=np.int64)
             blocks.append(Block(str(series["sensor_id"]), t, values, counts=counts))
         return blocks

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.processes import ManagedProcess
+from testkit.pipeline import PipelineHarness
+from testkit.processes import ManagedProcess
 
 
 @dataclass
@@ -31,15 +31,31 @@ class Load:
         return self.summary
 
 
-def start_load(harness: PipelineHarness, *, producers: int, sensors: int, rate: float = 0.0,
-               count: int | None = None, seconds: float | None = None, seed: int = 0) -> Load:
+def start_load(
+    harness: PipelineHarness,
+    *,
+    producers: int,
+    sensors: int,
+    rate: float = 0.0,
+    count: int | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+) -> Load:
     """`producers` simulators sharing `sensors`, `rate` (0 = as fast as possible) and `count`
     between them; sensor ids are prefixed per producer so their seqs never collide."""
     producers = max(1, min(producers, sensors))
     procs = []
     for i in range(producers):
-        args = ["--sensors", str(_share(sensors, producers, i)), "--rate", str(rate / producers),
-                "--sensor-prefix", f"p{i}-sensor-", "--seed", str(seed + i)]
+        args = [
+            "--sensors",
+            str(_share(sensors, producers, i)),
+            "--rate",
+            str(rate / producers),
+            "--sensor-prefix",
+            f"p{i}-sensor-",
+            "--seed",
+            str(seed + i),
+        ]
         if count is not None:
             args += ["--count", str(_share(count, producers, i))]
         if seconds is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.harness.waiting import eventually
+from testkit.waiting import eventually
 
 
 def free_port() -> int:
@@ -23,8 +23,9 @@ def free_port() -> int:
 class ManagedProcess:
     """A child process with its output in a log file; stopped, killed, paused on demand."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.cwd = cwd if cwd is not None else log_path.parent
         self.argv = argv
@@ -32,11 +33,11 @@ class ManagedProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.cwd, start_new_session=True)
-        log.close()
+    def start(self) -> ManagedProcess:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd, start_new_session=True
+            )
         return self
 
     @property

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from protocol import token
-from benchmarks.harness.pipeline import read_records
-from benchmarks.harness.report import percentile
+from testkit.pipeline import read_records
+from testkit.report import percentile
 
 
 @dataclass
@@ -49,18 +50,22 @@ def ring_stats(turns: Iterable[Turn], start: float = 0.0, end: float = float("in
     cycles = [1000 * (t.released_at - t.granted_at) for t in window if t.released_at is not None]
     waits, periods = [], []
     for own in by_receiver.values():
-        for prev, nxt in zip(own, own[1:]):
+        for prev, nxt in itertools.pairwise(own):
             periods.append(1000 * (nxt.granted_at - prev.granted_at))
             if prev.released_at is not None:
                 waits.append(1000 * (nxt.granted_at - prev.released_at))
     flushes = [t.stored + t.duplicates for t in window if t.stored + t.duplicates > 0]
     span = (window[-1].granted_at - window[0].granted_at) if len(window) > 1 else 0.0
     return {
-        "turns": len(window), "expired_turns": sum(t.released_at is None for t in window),
+        "turns": len(window),
+        "expired_turns": sum(t.released_at is None for t in window),
         "receivers_seen": len(by_receiver),
-        "cycle_p50_ms": percentile(cycles, 50), "cycle_p99_ms": percentile(cycles, 99),
-        "wait_p50_ms": percentile(waits, 50), "wait_p99_ms": percentile(waits, 99),
-        "ring_period_p50_ms": percentile(periods, 50), "ring_period_p99_ms": percentile(periods, 99),
+        "cycle_p50_ms": percentile(cycles, 50),
+        "cycle_p99_ms": percentile(cycles, 99),
+        "wait_p50_ms": percentile(waits, 50),
+        "wait_p99_ms": percentile(waits, 99),
+        "ring_period_p50_ms": percentile(periods, 50),
+        "ring_period_p99_ms": percentile(periods, 99),
         "readings_per_flush_mean": sum(flushes) / len(flushes) if flushes else 0.0,
         "readings_per_flush_p50": percentile(flushes, 50),
         "empty_turn_fraction": 1 - len(flushes) / len(window) if window else None,

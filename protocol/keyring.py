@@ -20,15 +20,21 @@ from protocol.grants import Grant, GrantCodec, GrantInvalid
 from protocol.keys import fingerprint, load_keys, read_key_file
 from protocol.settings import Settings
 
-log = logging.getLogger("web_node.keyring")
+log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 1.0
 _Stamp = tuple[int, int, int] | None
 
 
 class Keyring:
-    def __init__(self, keys: Sequence[str], path: Path | None = None, *,
-                 check_interval_s: float = CHECK_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        keys: Sequence[str],
+        path: Path | None = None,
+        *,
+        check_interval_s: float = CHECK_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.keys = list(keys)
         self._codec = GrantCodec(self.keys)
         self._path = path
@@ -38,7 +44,7 @@ class Keyring:
         self._checked = clock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Keyring":
+    def from_settings(cls, settings: Settings) -> Keyring:
         """The configured keys (KeysMissing if there are none), following the key file if they come from one."""
         keys = load_keys(settings)
         follows_file = settings.telering_grant_keys is None
@@ -70,8 +76,9 @@ class Keyring:
         try:
             keys = read_key_file(self._path)
         except OSError as exc:
-            log.error("cannot read TELERING_KEYS_FILE=%s (%s); keeping the %d key(s) loaded",
-                      self._path, exc, len(self.keys))
+            log.error(
+                "cannot read TELERING_KEYS_FILE=%s (%s); keeping the %d key(s) loaded", self._path, exc, len(self.keys)
+            )
             return False
         if not keys:
             log.error("TELERING_KEYS_FILE=%s holds no key; keeping the %d key(s) loaded", self._path, len(self.keys))
@@ -79,8 +86,7 @@ class Keyring:
         if keys == self.keys:
             return False
         self.keys, self._codec = keys, GrantCodec(keys)
-        log.info("grant keys reloaded from %s: %s (newest last)", self._path,
-                 ", ".join(fingerprint(k) for k in keys))
+        log.info("grant keys reloaded from %s: %s (newest last)", self._path, ", ".join(fingerprint(k) for k in keys))
         return True
 
 

@@ -8,6 +8,7 @@ stored count caught up with the topic") and to collect the evidence they report.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import sqlite3
 import threading
@@ -22,8 +23,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from protocol import token
-from benchmarks.harness.processes import ManagedProcess
-from benchmarks.harness.waiting import eventually
+from testkit.processes import ManagedProcess
+from testkit.waiting import eventually
 
 _OWNS = re.compile(r"owns receivers \[([0-9, ]*)\]")
 _ASSIGNED = re.compile(r"Setting newly assigned partitions(?P<table>.*?)for group (?P<group>\S+)", re.S)
@@ -52,7 +53,7 @@ class TokenWatcher:
         self._thread = threading.Thread(target=self._run, name=f"token-watcher-{topic}", daemon=True)
         self._probe = _consumer(bootstrap)
 
-    def __enter__(self) -> "TokenWatcher":
+    def __enter__(self) -> TokenWatcher:
         self._thread.start()
         return self
 
@@ -66,12 +67,12 @@ class TokenWatcher:
             return list(self._records)
 
     def grants(self, after_offset: int = -1) -> list[token.GrantMessage]:
-        return [r.message for r in self.records()
-                if r.offset > after_offset and isinstance(r.message, token.GrantMessage)]
+        return [
+            r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, token.GrantMessage)
+        ]
 
     def releases(self, after_offset: int = -1) -> list[token.Release]:
-        return [r.message for r in self.records()
-                if r.offset > after_offset and isinstance(r.message, token.Release)]
+        return [r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, token.Release)]
 
     def first(self, predicate: Callable[[token.TokenMessage], bool], after: int = -1) -> TokenRecord | None:
         """The first record after offset `after` whose message satisfies `predicate`."""
@@ -126,7 +127,7 @@ class FenceWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fence-watcher", daemon=True)
 
-    def __enter__(self) -> "FenceWatcher":
+    def __enter__(self) -> FenceWatcher:
         self._thread.start()
         return self
 
@@ -141,7 +142,7 @@ class FenceWatcher:
     def regressions(self) -> list[tuple[int, int]]:
         """(before, after) for every time the persisted fence went down: must be empty."""
         epochs = [e for _, e, _ in self.history]
-        return [(a, b) for a, b in zip(epochs, epochs[1:]) if b < a]
+        return [(a, b) for a, b in itertools.pairwise(epochs) if b < a]
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -215,8 +216,7 @@ def leads(proc: ManagedProcess, app_id: str) -> bool:
     return latest
 
 
-def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str,
-               timeout: float = 60.0) -> ManagedProcess:
+def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str, timeout: float = 60.0) -> ManagedProcess:
     """Wait until the live workers share all receivers (each owning some) and one of them leads;
     returns the leader."""
 
@@ -229,11 +229,20 @@ def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str,
         leaders = [w for w in workers if leads(w, app_id)]
         return leaders[0] if len(leaders) == 1 else None
 
-    return eventually(settled, timeout=timeout, interval=0.2,
-                      message=f"workers {[w.name for w in workers]} never shared the receivers")
+    return eventually(
+        settled,
+        timeout=timeout,
+        interval=0.2,
+        message=f"workers {[w.name for w in workers]} never shared the receivers",
+    )
 
 
 def _consumer(bootstrap: str, group_id: str | None = None) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
-                         request_timeout_ms=20_000, reconnect_backoff_max_ms=1000,
-                         fetch_max_wait_ms=100)
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        request_timeout_ms=20_000,
+        reconnect_backoff_max_ms=1000,
+        fetch_max_wait_ms=100,
+    )

@@ -11,22 +11,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.harness.observers import owned
-from benchmarks.harness.pipeline import PipelineHarness
-from benchmarks.harness.processes import ManagedProcess
-from benchmarks.harness.sampling import ProcessSampler
-from benchmarks.harness.waiting import eventually
 from kafka_local import broker_from_env
-
+from testkit.observers import owned
+from testkit.pipeline import PipelineHarness
+from testkit.processes import ManagedProcess
+from testkit.sampling import ProcessSampler
+from testkit.waiting import eventually
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--plot", type=Path, help="write a PNG plot here")
-    parser.add_argument("--bootstrap", help="use this running Kafka broker (default: start a local one "
-                                            "in the work directory, or KAFKA_BOOTSTRAP if set)")
-    parser.add_argument("--workdir", type=Path, help="keep processes' logs and databases here "
-                                                     "(default: a temporary directory, removed afterwards)")
+    parser.add_argument(
+        "--bootstrap",
+        help="use this running Kafka broker (default: start a local one "
+        "in the work directory, or KAFKA_BOOTSTRAP if set)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep processes' logs and databases here (default: a temporary directory, removed afterwards)",
+    )
 
 
 @contextmanager
@@ -48,8 +53,9 @@ def workdir_and_broker(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def start_pipeline(harness: PipelineHarness, workers: int, sampler: ProcessSampler | None = None,
-                   timeout: float = 120.0) -> tuple[ManagedProcess, list[ManagedProcess]]:
+def start_pipeline(
+    harness: PipelineHarness, workers: int, sampler: ProcessSampler | None = None, timeout: float = 120.0
+) -> tuple[ManagedProcess, list[ManagedProcess]]:
     """Web node and `workers` workers, started at once; returns when every receiver has exactly
     one owner (and the coordinator signs), the processes watched by `sampler`."""
     web = harness.start_web_node()
@@ -60,8 +66,12 @@ def start_pipeline(harness: PipelineHarness, workers: int, sampler: ProcessSampl
             sampler.watch(f"worker{i}", proc.pid)
     for proc in procs:
         harness.wait_worker_ready(proc, timeout=timeout)
-    eventually(lambda: _settled(harness, procs), timeout=timeout, interval=0.2,
-               message="receivers never settled on one owner each")
+    eventually(
+        lambda: _settled(harness, procs),
+        timeout=timeout,
+        interval=0.2,
+        message="receivers never settled on one owner each",
+    )
     return web, procs
 
 
