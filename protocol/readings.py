@@ -71,6 +71,18 @@ class Measurements(SQLModel):
 QUANTITIES: tuple[str, ...] = tuple(Measurements.model_fields)  # temperature, humidity, pressure, battery
 
 
+def _bound(quantity: str, name: str) -> float:
+    """A quantity's `ge` or `le` bound, as `Measurements` declares it."""
+    (bound,) = (getattr(m, name) for m in Measurements.model_fields[quantity].metadata if hasattr(m, name))
+    return float(bound)
+
+
+# What the dashboard and the simulator show and keep to, read from Measurements, never copied.
+RANGES: dict[str, tuple[float, float]] = {q: (_bound(q, "ge"), _bound(q, "le")) for q in QUANTITIES}
+UNITS: dict[str, str] = {q: Measurements.model_fields[q].description or "" for q in QUANTITIES}
+TITLES: dict[str, str] = {q: Measurements.model_fields[q].title or q.title() for q in QUANTITIES}
+
+
 class _Identity(SQLModel):
     """Which reading: the sensor, its own sequence number and when it was measured."""
 

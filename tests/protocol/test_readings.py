@@ -7,7 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protocol.readings import QUANTITIES, InvalidReading, ReadingIn, ReadingOut, parse_reading, reading_out, rfc3339
+from protocol.readings import (
+    QUANTITIES,
+    RANGES,
+    TITLES,
+    UNITS,
+    InvalidReading,
+    Measurements,
+    ReadingIn,
+    ReadingOut,
+    parse_reading,
+    reading_out,
+    rfc3339,
+)
 
 
 def _ts(delta_s: float = 0.0) -> str:
@@ -220,3 +232,12 @@ def test_in_and_out_share_every_field_rule() -> None:
     for name in inbound["properties"]:
         if name != "ts":
             assert inbound["properties"][name] == outbound["properties"][name], name
+
+
+def test_ranges_units_and_titles_are_read_from_measurements() -> None:
+    """What the dashboard and the simulator use is Measurements' own declaration (its JSON Schema)."""
+    schema = Measurements.model_json_schema()["properties"]
+    assert list(RANGES) == list(UNITS) == list(TITLES) == list(QUANTITIES) == list(schema)
+    for quantity, declared in schema.items():
+        assert RANGES[quantity] == (declared["minimum"], declared["maximum"])
+        assert UNITS[quantity] == declared["description"] and TITLES[quantity] == declared["title"]
