@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # The smallest window the layout is made for (docs/desktop_client.md): plots, sensor list and
 # thresholds all inside it. Below the default size the side panel gives up a share of the width.
-MINIMUM_SIZE = (800, 540)
+MINIMUM_SIZE = (860, 560)
 DEFAULT_SIZE = (1500, 900)
 SIDE_SHARE = 0.35  # of the width, for the sensor list and thresholds
 

@@ -134,6 +134,7 @@ def test_the_window_reflows_down_to_its_minimum_size(fake_window, qtbot, size):
         assert window.panel.width() >= 0.55 * window.width()  # the plots keep most of the width
         side = window.splitter.widget(0)
         assert window.rect().contains(QRect(side.mapTo(window, side.rect().topLeft()), side.size()))
+        assert window.toolbar.sizeHint().width() <= window.width()  # every button shown, none in overflow
 
     qtbot.waitUntil(inside, timeout=5000)
     window.resize(300, 200)  # below the documented minimum: refused
