@@ -7,14 +7,14 @@ import math
 from dataclasses import dataclass, field
 
 from protocol.bodies import STATS_BUCKET_MAX_S, STATS_MAX_POINTS
-from protocol.readings import QUANTITIES, TITLES, UNITS
+from protocol.quantities import QUANTITIES, TITLES, UNITS
 
 __all__ = [
     "QUANTITIES",
     "STATS_MAX_POINTS",
     "TITLES",
     "UNITS",
-]  # the dashboard's view of protocol.readings.Measurements
+]  # the dashboard's view of protocol/quantities.py
 
 MINUTE, HOUR, DAY = 60, 3600, 86_400
 
