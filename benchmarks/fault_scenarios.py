@@ -22,7 +22,7 @@ from typing import Any
 
 from protocol.settings import Settings
 from protocol.token import GrantMessage, Release
-from stream_app.receivers import group_id
+from stream_app.consumer import group_id
 from testkit.observers import FenceWatcher, TokenWatcher, TopicCounter, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
