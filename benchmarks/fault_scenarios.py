@@ -90,8 +90,8 @@ class Observed:
             grants=len(grants),
             grant_epochs_increasing=all(b > a for a, b in itertools.pairwise(epochs)),
             fence_regressions=self.fence.regressions(),
-            refused_401=logs.count("refused the batch (401"),
-            refused_409=logs.count("refused the batch (409"),
+            refused_401=logs.count("refused the grant (401"),
+            refused_409=logs.count("refused the grant (409"),
             expired_turns=logs.count("did not release epoch"),
             web_refused={code: n for code, n in refusals(self.harness.web_url).items() if n},
         )

@@ -65,13 +65,14 @@ class PipelineHarness:
         wait_healthy(self.web_url, proc)
         return proc
 
-    def start_worker(self, env: dict[str, str] | None = None) -> ManagedProcess:
-        """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL)."""
+    def start_worker(self, env: dict[str, str] | None = None, argv: list[str] | None = None) -> ManagedProcess:
+        """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL), `argv` its
+        command (default `python -m stream_app -l info`)."""
         n = sum(p.name.startswith("worker") for p in self.processes)
         port = free_port()
         proc = ManagedProcess(
             f"worker{n}",
-            python_argv("stream_app", "-l", "info"),
+            argv or python_argv("stream_app", "-l", "info"),
             {**self.env, "WORKER_WEB_PORT": str(port), **(env or {})},
             self.workdir / f"worker{n}.log",
         )
