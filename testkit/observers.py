@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from protocol import token
+from protocol.keyring import Keyring
 from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
@@ -37,10 +38,14 @@ class TokenRecord:
 
 
 class TokenWatcher:
-    """Every message of the token topic, as it arrives (a consumer on a background thread)."""
+    """Every message of the token topic, as it arrives (a consumer on a background thread).
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    With a `keyring`, only the messages a worker would act on (signed with one of its keys):
+    what the ring really did, whatever else a hostile client wrote to the topic."""
+
+    def __init__(self, bootstrap: str, topic: str, keyring: Keyring | None = None) -> None:
         self._bootstrap = bootstrap
+        self._keyring = keyring
         self._tp = TopicPartition(topic, 0)
         self._records: list[TokenRecord] = []
         self._offsets: list[int] = []
@@ -106,6 +111,9 @@ class TokenWatcher:
         try:
             message = token.decode(record.value)
         except (ValueError, TypeError):
+            message = None
+        signature = token.signature_of(record.headers)
+        if self._keyring is not None and not self._keyring.verify_message(record.value or b"", signature):
             message = None
         with self._lock:
             if message is not None:
