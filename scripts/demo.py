@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: _Processes) -> None:
-    """Near the end of the run (85% sent), the dashboard on this pipeline's web node saves itself as a PNG."""
-    enough = max(1, int(args.rate * args.seconds * 0.85))
+    """Halfway through the run, the dashboard on this pipeline's web node saves itself as a PNG: it has the
+    second half of the stream (30 s in `make screenshot`) to connect, load history and draw live readings."""
+    enough = max(1, int(args.rate * args.seconds * 0.5))
     _wait(
         lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"]
     )
