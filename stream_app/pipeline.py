@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Sequence
 
-import aiohttp
 import faust
 
 from protocol.keys import load_keys
@@ -24,7 +23,7 @@ from stream_app.coordinator import Coordinator
 from stream_app.receivers import Batch, ReceiverConsumer
 from stream_app.token_channel import TokenChannel
 from stream_app.turns import TurnRunner
-from stream_app.web_client import WebNodeClient
+from stream_app.web_client import WebNodeClient, web_session
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class Pipeline:
         self.buffers = ReceiverBuffers(settings.receiver_buffer_max)
         self.commits = CommitPoints()
         self.assigned: set[int] = set()
-        self.channel = TokenChannel(settings.kafka_bootstrap, topics.token)
+        self.channel = TokenChannel(settings, topics.token)
         self.coordinator = Coordinator(
             publish=self.channel.publish,
             is_leader=app.is_leader,
@@ -151,7 +150,7 @@ class Pipeline:
     async def run_token_loop(self) -> None:
         await self.channel.start()
         try:
-            async with aiohttp.ClientSession() as session:
+            async with web_session(self.settings) as session:
                 runner = TurnRunner(
                     self.buffers,
                     WebNodeClient(self.settings.web_node_url, session),

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from protocol.kafka_security import aiokafka_options
 from protocol.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class ReceiverConsumer:
     ) -> None:
         self.topic = topic
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **aiokafka_options(settings),
             group_id=group_id(settings),
             client_id=client_id,
             enable_auto_commit=False,

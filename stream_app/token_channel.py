@@ -12,14 +12,16 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from protocol.kafka_security import aiokafka_options
+from protocol.settings import Settings
 from protocol.token import TokenMessage, decode, encode
 
 log = logging.getLogger(__name__)
 
 
 class TokenChannel:
-    def __init__(self, bootstrap: str, topic: str, *, history: int = 1000) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, settings: Settings, topic: str, *, history: int = 1000) -> None:
+        self._settings = settings
         self._tp = TopicPartition(topic, 0)
         self._history = history
         self._producer: AIOKafkaProducer | None = None
@@ -30,11 +32,11 @@ class TokenChannel:
     async def start(self) -> None:
         """Connect, then rewind a little so the highest epoch ever granted is seen before granting."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", linger_ms=0, enable_idempotence=True
+            **aiokafka_options(self._settings), acks="all", linger_ms=0, enable_idempotence=True
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+            **aiokafka_options(self._settings), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from protocol.settings import Settings
+from protocol.web_tls import client_ssl_context
+
 
 class WebNodeUnavailable(Exception):
     """The web node did not answer, or answered 5xx: retry later, ack nothing."""
@@ -21,6 +24,13 @@ class PostResult:
     error: str = ""
     current_epoch: int | None = None
     items: list[dict] = field(default_factory=list)
+
+
+def web_session(settings: Settings) -> aiohttp.ClientSession:
+    """The receivers' HTTP session: `https://` WEB_NODE_URLs are verified against WEB_NODE_CA_FILE
+    (the system's trust store if unset)."""
+    context = client_ssl_context(settings)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context if context is not None else True))
 
 
 class WebNodeClient:

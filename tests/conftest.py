@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.web",
     "tests.support.pipeline",
+    "tests.support.secure",
 ]

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from protocol.settings import Settings
+from protocol.topic_admin import TOKEN_RETENTION_MS
 from protocol.topics import Topics
-from stream_app.topics_admin import TOKEN_RETENTION_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
