@@ -29,6 +29,7 @@ OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
 GRANT_PATHS = frozenset({"/api/v1/batches"})
 METRICS_PATH = "/metrics"
 CHALLENGE = 'Bearer realm="telering"'
+reader_key = web.RequestKey("reader", str)  # the name of the reader a request was authenticated as
 
 
 class ReadAuthUnavailable(RuntimeError):
@@ -56,7 +57,7 @@ def reader_auth(settings: Settings) -> Handler | None:
             return await handler(request)
         if path != METRICS_PATH and not reads:
             return await handler(request)
-        request["reader"] = _reader(request, readers)
+        request[reader_key] = _reader(request, readers)
         return await handler(request)
 
     return require_reader
