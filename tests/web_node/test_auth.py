@@ -122,5 +122,5 @@ def test_required_by_default_off_loopback_and_a_missing_file_is_a_start_up_error
 
     settings = web_settings(web_node_host="0.0.0.0", telering_readers_file=tmp_path / "none.readers")
     assert settings.read_auth_required and settings.metrics_auth_required
-    with pytest.raises(ReadAuthUnavailable, match="TELERING_READERS_FILE=.*telering-keys reader new"):
+    with pytest.raises(ReadAuthUnavailable, match=r"TELERING_READERS_FILE=.*telering-keys reader new"):
         create_app(settings, keys=["k"])
