@@ -16,10 +16,10 @@ from desktop_client.records import (
     Sample,
     SensorInfo,
     WireError,
+    parse_page,
     parse_sample,
     parse_sensors,
     parse_stats,
-    parse_time,
 )
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,8 @@ class ApiClient:
             if exc.code == "unknown_sensor":
                 return [], None
             raise
-        samples = [parse_sample(r) for r in body.get("readings", [])]
-        next_until = body.get("next_until")
-        return samples, (parse_time(next_until) if next_until is not None and len(samples) == limit else None)
+        samples, next_until = parse_page(body)
+        return samples, (next_until if len(samples) == limit else None)
 
     async def raw_history(self, sensor_id: str, since: float, until: float, max_points: int) -> Block:
         """Readings of one sensor in [since, until), following pages up to `max_points`."""
@@ -129,8 +128,8 @@ async def _samples(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Sample]
         if msg.type != aiohttp.WSMsgType.TEXT:
             continue
         try:
-            yield parse_sample(json.loads(msg.data))
-        except (json.JSONDecodeError, WireError) as exc:
+            yield parse_sample(msg.data)
+        except WireError as exc:
             log.warning("skipping a live message the client cannot read: %s", exc)
     log.info("live socket closed (code %s)", ws.close_code)
 

@@ -6,9 +6,9 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 
-from protocol.readings import QUANTITIES, Measurements
+from protocol.readings import QUANTITIES, TITLES, UNITS
 
-UNITS: dict[str, str] = {q: Measurements.model_fields[q].description or "" for q in QUANTITIES}
+__all__ = ["QUANTITIES", "TITLES", "UNITS"]  # the dashboard's view of protocol.readings.Measurements
 
 # Time windows the selector offers, in seconds, keyed by their command-line spelling.
 WINDOWS: dict[str, int] = {"1m": 60, "10m": 600, "1h": 3600, "24h": 86400}

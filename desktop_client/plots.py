@@ -15,10 +15,9 @@ from PyQt5.QtGui import QColor, QResizeEvent
 from PyQt5.QtWidgets import QWidget
 
 from desktop_client import theme
-from desktop_client.options import QUANTITIES, UNITS
+from desktop_client.options import QUANTITIES, TITLES, UNITS
 from desktop_client.series import SensorSeries, visible_points
 
-TITLES = {"temperature": "Temperature", "humidity": "Humidity", "pressure": "Pressure", "battery": "Battery"}
 RESLICE_FRACTION = 0.01  # re-clip a still series once the view moved by this share of its width
 Y_PADDING = 0.08
 LEGEND_COLUMN_PX = 118

@@ -1,13 +1,24 @@
-"""The web node's JSON (docs/API.md) turned into plain client-side records."""
+"""The web node's JSON (docs/API.md), validated against the protocol's models, as plain records.
+
+Readings are checked against `protocol.readings.ReadingOut` (its field rules, into plain dicts:
+about 1 µs a live message), answers against `protocol.bodies`; fields the client does not know
+are ignored, so a newer web node may add some.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
 
 from desktop_client.options import QUANTITIES, HistoryPlan
+from protocol.bodies import SensorList, Stats
+from protocol.readings import ReadingOut, UtcTimestamp, describe_errors, reading_fields_schema
 
 
 class WireError(ValueError):
@@ -71,63 +82,77 @@ class History:
 
 
 def parse_time(value: object) -> float:
-    """RFC 3339 text or unix seconds -> unix seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            ts = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise WireError(f"bad timestamp {value!r}") from exc
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC)
-        return ts.timestamp()
-    raise WireError(f"bad timestamp {value!r}")
-
-
-def parse_sample(obj: dict) -> Sample:
+    """RFC 3339 text (with an offset) or unix seconds -> unix seconds."""
     try:
-        return Sample(
-            str(obj["sensor_id"]), int(obj["seq"]), parse_time(obj["ts"]), tuple(float(obj[q]) for q in QUANTITIES)
-        )  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WireError(f"bad reading {obj!r:.200}: {exc}") from exc
+        return _TIMESTAMP.validate_python(value).timestamp()
+    except ValidationError as exc:
+        raise WireError(f"bad timestamp {value!r:.100}: {_why(exc)}") from exc
 
 
-def parse_sensors(body: dict) -> list[SensorInfo]:
+def parse_sample(raw: Mapping[str, Any] | str | bytes) -> Sample:
+    """A reading of the web node (a JSON object, or its text), validated against ReadingOut;
+    fields the client does not know are ignored."""
     try:
-        rows = body["sensors"]
-        return [
-            SensorInfo(
-                str(r["sensor_id"]),
-                int(r.get("count") or 0),
-                parse_time(r["last_seen"]) if r.get("last_seen") else None,
-                parse_sample(r["latest"]) if r.get("latest") else None,
-            )
-            for r in rows
-        ]
-    except (KeyError, TypeError) as exc:
-        raise WireError(f"bad /sensors answer: {exc}") from exc
+        if isinstance(raw, (str, bytes)):
+            fields = _READING.validate_json(raw, extra="ignore")[0]
+        else:
+            fields = _READING.validate_python(raw, extra="ignore")[0]
+    except ValidationError as exc:
+        raise WireError(f"bad reading {raw!r:.200}: {_why(exc)}") from exc
+    return _sample(fields)
 
 
-def parse_stats(body: dict) -> list[Block]:
-    """Stats series -> one Block per sensor of bucket means, oldest first."""
+def parse_page(body: Mapping[str, Any]) -> tuple[list[Sample], float | None]:
+    """A page of GET /api/v1/sensors/{id}/readings: its readings, and `next_until` (None: the last page)."""
+    readings, next_until = body.get("readings"), body.get("next_until")
+    if not isinstance(readings, list):
+        raise WireError(f"bad readings page: `readings` is {type(readings).__name__}, not a list")
+    return [parse_sample(r) for r in readings], None if next_until is None else parse_time(next_until)
+
+
+def parse_sensors(body: Mapping[str, Any]) -> list[SensorInfo]:
+    """GET /api/v1/sensors, validated against `protocol.bodies.SensorList`."""
+    answer = _validated(SensorList, body, "/sensors")
+    return [SensorInfo(s.sensor_id, s.count, s.last_seen.timestamp(), _sample(vars(s.latest))) for s in answer.sensors]
+
+
+def parse_stats(body: Mapping[str, Any]) -> list[Block]:
+    """GET /api/v1/stats (validated against `protocol.bodies.Stats`) -> one Block of bucket means per sensor."""
+    answer = _validated(Stats, body, "/stats")
+    blocks = []
+    for series in answer.series:
+        points = sorted(series.points, key=lambda p: p.t)
+        t = np.array([p.t.timestamp() for p in points], dtype=float)
+        means = [[getattr(p, q).mean for q in QUANTITIES] for p in points]
+        values = np.array(means, dtype=float).reshape(-1, len(QUANTITIES))
+        counts = np.array([p.count for p in points], dtype=np.int64)
+        blocks.append(Block(series.sensor_id, t, values, counts=counts))
+    return blocks
+
+
+def _reading_validator() -> SchemaValidator:
+    found = reading_fields_schema(ReadingOut)
+    if found is None:  # tests/desktop_client keep ReadingOut plain fields, so this cannot ship
+        raise TypeError("ReadingOut has model-level rules: parse_sample must validate whole models")
+    return SchemaValidator(*found)
+
+
+_READING = _reading_validator()
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(UtcTimestamp)
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _sample(fields: Mapping[str, Any]) -> Sample:
+    values = tuple(float(fields[q]) for q in QUANTITIES)
+    return Sample(fields["sensor_id"], fields["seq"], fields["ts"].timestamp(), values)  # type: ignore[arg-type]
+
+
+def _validated(model: type[_Model], body: object, what: str) -> _Model:
     try:
-        blocks = []
-        for series in body["series"]:
-            points = sorted(series["points"], key=lambda p: parse_time(p["t"]))
-            t = np.array([parse_time(p["t"]) for p in points], dtype=float)
-            values = np.array([[_mean(p.get(q)) for q in QUANTITIES] for p in points], dtype=float).reshape(
-                -1, len(QUANTITIES)
-            )
-            counts = np.array([int(p.get("count") or 1) for p in points], dtype=np.int64)
-            blocks.append(Block(str(series["sensor_id"]), t, values, counts=counts))
-        return blocks
-    except (KeyError, TypeError) as exc:
-        raise WireError(f"bad /stats answer: {exc}") from exc
+        return model.model_validate(body, extra="ignore")
+    except ValidationError as exc:
+        raise WireError(f"bad {what} answer: {_why(exc)}") from exc
 
 
-def _mean(cell: object) -> float:
-    if isinstance(cell, dict) and cell.get("mean") is not None:
-        return float(cell["mean"])
-    return float("nan")
+def _why(exc: ValidationError) -> str:
+    return describe_errors(exc.errors(include_url=False))

@@ -9,10 +9,11 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QIcon, QPixmap
 from PyQt5.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from desktop_client.options import QUANTITIES
+from desktop_client.options import QUANTITIES, TITLES, UNITS
 from desktop_client.records import Sample
 
-HEADERS = ["Sensor", "Seen", "T °C", "RH %", "P hPa", "Bat %"]  # value columns in QUANTITIES order
+SHORT = {"temperature": "T", "humidity": "H", "pressure": "P", "battery": "Bat"}  # narrow columns
+HEADERS = ["Sensor", "Seen", *(f"{SHORT.get(q, TITLES[q])} {UNITS[q]}" for q in QUANTITIES)]
 DECIMALS = {"temperature": 1, "humidity": 1, "pressure": 1, "battery": 0}
 
 
@@ -48,6 +49,8 @@ class SensorList(QTreeWidget):
         super().__init__(parent)
         self.setColumnCount(len(HEADERS))
         self.setHeaderLabels(HEADERS)
+        for column, quantity in enumerate(QUANTITIES, start=2):
+            self.headerItem().setToolTip(column, f"{TITLES[quantity]} ({UNITS[quantity]})")
         self.setRootIsDecorated(False)
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
@@ -97,7 +100,7 @@ class SensorList(QTreeWidget):
         item.setText(1, age_text(max(0.0, now - latest.t)))
         item.setToolTip(1, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(latest.t)))
         for col, (quantity, value) in enumerate(zip(QUANTITIES, latest.values, strict=False), start=2):
-            item.setText(col, f"{value:.{DECIMALS[quantity]}f}")
+            item.setText(col, f"{value:.{DECIMALS.get(quantity, 1)}f}")
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         if column == 0:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QWidget
 
-from desktop_client.options import QUANTITIES, UNITS
+from desktop_client.options import QUANTITIES, TITLES, UNITS
+from protocol.readings import RANGES
 
-# (minimum, maximum, default) — the ranges of protocol.readings.Measurements.
+# Where a threshold starts when first switched on: a choice of the UI, not of the schema.
+DEFAULTS: dict[str, float] = {"temperature": 30.0, "humidity": 70.0, "pressure": 1030.0, "battery": 20.0}
+# (minimum, maximum, default): the ranges of protocol.readings.Measurements, the default kept inside.
 LIMITS: dict[str, tuple[float, float, float]] = {
-    "temperature": (-60.0, 100.0, 30.0),
-    "humidity": (0.0, 100.0, 70.0),
-    "pressure": (300.0, 1100.0, 1030.0),
-    "battery": (0.0, 100.0, 20.0),
+    q: (low, high, min(max(DEFAULTS.get(q, low), low), high)) for q, (low, high) in RANGES.items()
 }
 
 
@@ -28,7 +28,7 @@ class ThresholdControls(QGroupBox):
         self.spins: dict[str, QDoubleSpinBox] = {}
         for row, quantity in enumerate(QUANTITIES):
             low, high, default = LIMITS[quantity]
-            box = QCheckBox(quantity.title())
+            box = QCheckBox(TITLES[quantity])
             spin = QDoubleSpinBox()
             spin.setRange(low, high)
             spin.setDecimals(1)

@@ -1,44 +1,104 @@
-"""The Reading schema: one definition of every field's type and range (DESIGN.md, Reading)."""
+"""The Reading schema: one definition of every field's type and range (DESIGN.md, Reading).
+
+The family (STYLE.md, 5): `Measurements` (the four quantities, their ranges and units),
+`ReadingBase` (every field of a reading), `ReadingIn` (what a sensor sends: strict, not from
+the future), `ReadingOut` (what the web node answers and pushes: `reading_out` renders it from
+a stored row without building a model), and `Reading`, the storage table.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Strict, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import CoreConfig, CoreSchema
 from sqlalchemy import BigInteger, Column, Double, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+MAX_SEQ = 2**63 - 1
 MAX_FUTURE_S = 300.0
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
 
 SensorId = Annotated[str, StringConstraints(pattern=SENSOR_ID_PATTERN, min_length=1, max_length=64)]
 
 
-class Measurements(SQLModel):
-    """The four measured quantities with their physical ranges."""
+def rfc3339(ts: float | datetime) -> str:
+    """`2026-11-24T14:00:00.123456Z`: UTC, always six fractional digits (docs/API.md)."""
+    if not isinstance(ts, datetime):
+        ts = datetime.fromtimestamp(ts, tz=UTC)
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
-    temperature: float = Field(ge=-60, le=100, description="°C")
-    humidity: float = Field(ge=0, le=100, description="%RH")
-    pressure: float = Field(ge=300, le=1100, description="hPa")
-    battery: float = Field(ge=0, le=100, description="%")
+
+# A timestamp in an answer: parsed from RFC 3339 (or unix seconds), written by `rfc3339`.
+UtcTimestamp = Annotated[
+    AwareDatetime,
+    Strict(False),
+    PlainSerializer(rfc3339, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339, UTC, six fractional digits",
+            "examples": ["2026-11-24T14:00:00.123456Z"],
+        }
+    ),
+]
+
+
+class Measurements(SQLModel):
+    """The four measured quantities with their physical ranges; `description` is the unit."""
+
+    temperature: float = Field(ge=-60, le=100, description="°C", title="Temperature")
+    humidity: float = Field(ge=0, le=100, description="%RH", title="Humidity")
+    pressure: float = Field(ge=300, le=1100, description="hPa", title="Pressure")
+    battery: float = Field(ge=0, le=100, description="%", title="Battery")
 
 
 QUANTITIES: tuple[str, ...] = tuple(Measurements.model_fields)  # temperature, humidity, pressure, battery
 
 
-class ReadingIn(Measurements):
+def _bound(quantity: str, name: str) -> float:
+    """A quantity's `ge` or `le` bound, as `Measurements` declares it."""
+    (bound,) = (getattr(m, name) for m in Measurements.model_fields[quantity].metadata if hasattr(m, name))
+    return float(bound)
+
+
+# What the dashboard and the simulator show and keep to, read from Measurements, never copied.
+RANGES: dict[str, tuple[float, float]] = {q: (_bound(q, "ge"), _bound(q, "le")) for q in QUANTITIES}
+UNITS: dict[str, str] = {q: Measurements.model_fields[q].description or "" for q in QUANTITIES}
+TITLES: dict[str, str] = {q: Measurements.model_fields[q].title or q.title() for q in QUANTITIES}
+
+
+class _Identity(SQLModel):
+    """Which reading: the sensor, its own sequence number and when it was measured."""
+
+    sensor_id: SensorId
+    seq: int = Field(ge=0, le=MAX_SEQ)
+    ts: Annotated[datetime, Strict(False)]
+
+
+class ReadingBase(Measurements, _Identity):
+    """Every field of a reading (sensor_id, seq, ts, then the quantities), each typed and ranged once."""
+
+
+class ReadingIn(ReadingBase):
     """A reading as a sensor sends it: strict types, no extra fields, no NaN, not from the future."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    sensor_id: SensorId
-    seq: int = Field(ge=0, le=2**63 - 1)
-    ts: Annotated[datetime, Strict(False)]
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -63,15 +123,40 @@ class ReadingIn(Measurements):
         return ts
 
 
-def reading_fields_schema() -> tuple[CoreSchema, CoreConfig] | None:
-    """ReadingIn's own field rules (types, ranges, field validators) as a pydantic-core schema
-    and config, for hot paths that validate into plain dicts without building models.
+class ReadingOut(ReadingBase):
+    """A stored reading as the read API answers it and the live socket pushes it (docs/API.md).
+
+    The web node renders it with `reading_out` (a plain dict, no model per reading); clients
+    validate what they receive against this model."""
+
+    # The web node sends exactly these fields (the document says so); a client reading them
+    # ignores fields it does not know, so a newer web node may add some.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, json_schema_extra={"additionalProperties": False})
+
+    ts: UtcTimestamp
+
+
+_OUT_FIELDS: tuple[str, ...] = tuple(ReadingOut.model_fields)  # sensor_id, seq, ts, then QUANTITIES
+
+
+def reading_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored reading's fields (`ts` unix seconds or a datetime) as the `ReadingOut` JSON object:
+    equal to `ReadingOut.model_validate(row).model_dump(mode="json")`, at a fraction of the cost."""
+    out = {name: row[name] for name in _OUT_FIELDS}
+    out["ts"] = rfc3339(out["ts"])
+    return out
+
+
+def reading_fields_schema(model: type[ReadingBase] = ReadingIn) -> tuple[CoreSchema, CoreConfig] | None:
+    """A reading model's own field rules (types, ranges, field validators; ReadingIn's unless
+    told) as a pydantic-core schema and config, for hot paths that validate into plain dicts
+    without building models.
 
     SQLModel's `__init__` makes `ReadingIn.model_validate_json` validate twice and build an
     object the receivers and the web node do not need (~12 µs a reading against ~4 µs for the
     fields alone). None if ReadingIn is not plain fields (say it gains a model-level validator
     this would skip): callers then use the full model, so the two can never disagree."""
-    schema = ReadingIn.__pydantic_core_schema__
+    schema = model.__pydantic_core_schema__
     if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
         return None
     return schema["schema"], CoreConfig(**schema.get("config", {}))

@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from protocol.readings import RANGES
 from simulator.encoding import ReadingJson, encode, format_ts
-from simulator.signals import BATTERY_RANGE, HUMIDITY_RANGE, PRESSURE_RANGE, TEMPERATURE_RANGE
 
-MEASURED = {
-    "temperature": TEMPERATURE_RANGE,
-    "humidity": HUMIDITY_RANGE,
-    "pressure": PRESSURE_RANGE,
-    "battery": BATTERY_RANGE,
-}
+MEASURED = RANGES  # each quantity's valid range: an out-of-range fault steps just outside it
 FIELDS = ("sensor_id", "seq", "ts", *MEASURED)
 
 

@@ -12,11 +12,13 @@ import math
 import random
 from dataclasses import dataclass
 
-# The Reading ranges (DESIGN.md, Reading); every emitted value is clamped into them.
-TEMPERATURE_RANGE = (-60.0, 100.0)
-HUMIDITY_RANGE = (0.0, 100.0)
-PRESSURE_RANGE = (300.0, 1100.0)
-BATTERY_RANGE = (0.0, 100.0)
+from protocol.readings import RANGES
+
+# The Reading ranges (protocol.readings.Measurements); every emitted value is clamped into them.
+TEMPERATURE_RANGE = RANGES["temperature"]
+HUMIDITY_RANGE = RANGES["humidity"]
+PRESSURE_RANGE = RANGES["pressure"]
+BATTERY_RANGE = RANGES["battery"]
 
 DEFAULT_DAY_LENGTH_S = 300.0
 _BATTERY_SWAP_BELOW = 5.0

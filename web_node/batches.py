@@ -14,9 +14,10 @@ from functools import lru_cache
 from typing import NoReturn
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pydantic_core import SchemaValidator, core_schema
 
+from protocol.bodies import BatchIn
 from protocol.grants import Grant, GrantError
 from protocol.keyring import Keyring
 from protocol.partitioning import partition_for
@@ -35,12 +36,6 @@ batch_observers_key = web.AppKey("batch_observers", list[BatchObserver])
 ACCEPTED = "accepted"
 
 MAX_ITEM_ERRORS = 100
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    readings: list[ReadingIn]
 
 
 async def post_batch(request: web.Request) -> web.Response:

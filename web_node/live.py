@@ -10,16 +10,16 @@ Each reading is serialised once, however many clients there are.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
-from protocol.readings import ReadingIn
+from protocol.readings import ReadingIn, reading_out
 from web_node import params
 from web_node.errors import ApiError
-from web_node.wire import reading_text
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class LiveHub:
         """Queue each reading for every client that wants it; drop clients that cannot keep up."""
         if not self._clients or not readings:
             return
-        messages = [(r.sensor_id, reading_text(r)) for r in readings]
+        messages = [(r.sensor_id, json.dumps(reading_out(vars(r)))) for r in readings]  # vars: the fields, no copy
         for client in list(self._clients):
             for sensor_id, text in messages:
                 if client.wants(sensor_id) and not client.offer(text):

@@ -1,26 +1,248 @@
-"""`GET /api/v1/openapi.json`: the OpenAPI 3 document kept next to this module (openapi.json).
+"""`GET /api/v1/openapi.json`: the web node's OpenAPI 3.1 document, generated from the models.
 
-It is written by hand, as the contract of docs/API.md; tests/web_node/test_openapi.py checks
-that it names exactly the routes the app serves and fuzzes the app against it (schemathesis).
+Bodies and answers are the models of `protocol.readings` / `protocol.bodies`; routes, their
+parameters and answers are the table below (built by `web_node.apidoc`). To document a new
+route, add an `Operation` to OPERATIONS next to its handler in routes.py; shared parameters and
+answers go in PARAMETERS / ANSWERS, security schemes in SECURITY_SCHEMES.
+tests/web_node/test_openapi.py checks that the table names exactly the app's routes and fuzzes
+the app against the document (schemathesis).
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter
+
+from protocol import bodies
+from protocol.readings import MAX_FUTURE_S, SensorId
+from protocol.settings import Settings
+from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
+from web_node.live import HEARTBEAT_S
+from web_node.params import MAX_UNIX_S, MIN_UNIX_S
+
+_BATCH_MAX = Settings.model_fields["batch_max_readings"].default
+_SENSOR_ID = TypeAdapter(SensorId).json_schema()
+_INSTANT = {
+    "description": "RFC 3339 with an offset, or unix seconds",
+    "anyOf": [
+        {"type": "number", "minimum": MIN_UNIX_S, "maximum": MAX_UNIX_S},
+        {"type": "string", "format": "date-time"},
+    ],
+}
+_IN_RANGE = "(RFC 3339 with an offset, or unix seconds)"
+
+
+def _integer(low: int, high: int, default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high, "default": default}
+
+
+def _error(description: str) -> Answer:
+    return Answer(description, bodies.Error)
+
+
+PARAMETERS = {
+    "Since": Param("since", f"Only readings with ts >= since {_IN_RANGE}", _INSTANT),
+    "StatsSince": Param("since", f"Only readings with ts >= since {_IN_RANGE}; default one hour ago", _INSTANT),
+    "Until": Param("until", f"Only readings with ts < until {_IN_RANGE}", _INSTANT),
+    "Limit": Param(
+        "limit", "At most this many readings", _integer(1, bodies.PAGE_LIMIT_MAX, bodies.PAGE_LIMIT_DEFAULT)
+    ),
+    "Sensors": Param("sensor", "Only these sensors (repeat the parameter for several)", _SENSOR_ID, repeatable=True),
+}
+
+ANSWERS = {
+    "InvalidParameter": Answer(
+        "A query or path parameter is unknown, repeated or invalid (`invalid_parameter`, with `parameter` and `value`)",
+        bodies.InvalidParameter,
+    ),
+    "UnknownSensor": _error(
+        "No reading of this sensor is stored (`unknown_sensor`, with `sensor_id`), or no such route (`not_found`)"
+    ),
+    "DatabaseUnavailable": _error("The database cannot be read right now (`database_unavailable`)"),
+    "NotWebSocket": _error("Not a WebSocket handshake (`websocket_required`), or a bad `sensor` (`invalid_parameter`)"),
+    "InvalidJson": _error("The body is not JSON (`invalid_json`)"),
+    "GrantRefused": _error(
+        "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature) or `grant_expired`"
+    ),
+    "WrongReceiver": _error("A reading's sensor belongs to another receiver than the grant's (`grant_wrong_receiver`)"),
+    "Superseded": Answer(
+        "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
+    ),
+    "TooLarge": _error("More readings or bytes than the web node accepts in one batch (`too_large`)"),
+    "InvalidReadings": _error(
+        "Invalid readings (`invalid_readings`, with `items`: per index, the errors) "
+        'or a body that is not {"readings": [...]} (`invalid_body`)'
+    ),
+}
+
+SECURITY_SCHEMES = {
+    "grant": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "itsdangerous URLSafeTimedSerializer token (salt telering.grant.v1)",
+        "description": "A grant signed by the coordinator: {receiver, epoch, expires_at}.",
+    }
+}
+
+_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 503: "DatabaseUnavailable"}
+
+OPERATIONS = (
+    Operation(
+        "POST",
+        "/api/v1/batches",
+        "postBatch",
+        "Store a batch of readings under a grant",
+        description=(
+            "Checks, in order: the grant's signature, its expiry, the batch's body, the receiver of every "
+            "reading's sensor, then the epoch fence (in the same transaction as the insert). A refused batch "
+            "stores nothing. Readings already stored (same sensor_id and seq) are counted as duplicates, not "
+            "stored twice. The number of readings per batch is limited by the web node's setting "
+            f"BATCH_MAX_READINGS ({_BATCH_MAX} by default; 413 beyond)."
+        ),
+        security=("grant",),
+        body=bodies.BatchIn,
+        responses={
+            200: Answer("Stored", bodies.BatchStored),
+            400: "InvalidJson",
+            401: "GrantRefused",
+            403: "WrongReceiver",
+            409: "Superseded",
+            413: "TooLarge",
+            422: "InvalidReadings",
+        },
+    ),
+    Operation(
+        "GET",
+        "/api/v1/sensors",
+        "listSensors",
+        "Every sensor with its count, first and last timestamps and latest reading",
+        responses={200: Answer("Sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/sensors/{id}/readings",
+        "sensorReadings",
+        "One sensor's readings, newest first, one page at a time",
+        description=(
+            "Readings with since <= ts < until, newest first. When more readings match than `limit`, "
+            "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page."
+        ),
+        parameters=(
+            Param("id", "The sensor's id", _SENSOR_ID, location="path", example="sensor-1"),
+            "Since",
+            "Until",
+            "Limit",
+        ),
+        responses={200: Answer("A page of readings", bodies.ReadingPage), 404: "UnknownSensor", **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/readings/latest",
+        "latestReadings",
+        "The newest readings over all sensors, newest first",
+        parameters=("Limit",),
+        responses={200: Answer("The newest readings", bodies.ReadingList), **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/stats",
+        "stats",
+        "min / max / mean per sensor per time bucket, computed by the database",
+        description=(
+            "Buckets are aligned to multiples of `bucket` seconds since the unix epoch (`t` is the bucket's "
+            "start; the first may start before `since`, but only readings with since <= ts < until count). "
+            f"Only sensors and buckets that hold readings appear. At most {bodies.STATS_MAX_POINTS:,} points "
+            "(sensor buckets) per answer: a request that could exceed it is refused with 400 "
+            "`invalid_parameter` naming `bucket`."
+        ),
+        parameters=(
+            "StatsSince",
+            "Until",
+            Param(
+                "bucket",
+                "Bucket width in seconds",
+                _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+            ),
+            "Sensors",
+        ),
+        responses={200: Answer("One series per sensor", bodies.Stats), **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/live",
+        "live",
+        "WebSocket: every newly stored reading as one JSON text message (a ReadingOut)",
+        description=(
+            f"Messages come in store order per sensor. The server pings every {HEARTBEAT_S:.0f} s. A client more "
+            f"than its queue behind (twice BATCH_MAX_READINGS messages: {2 * _BATCH_MAX:,} by default) is closed "
+            "with code 1013 (try again later); on shutdown the server closes with 1001. A plain HTTP GET (no "
+            "WebSocket handshake) is answered 400 `websocket_required`."
+        ),
+        parameters=("Sensors",),
+        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket"},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/openapi.json",
+        "openapi",
+        "This document",
+        responses={
+            200: Answer(
+                "The OpenAPI 3 document",
+                content={"application/json": {"type": "object", "required": ["openapi", "paths"]}},
+            )
+        },
+    ),
+    Operation(
+        "GET",
+        "/healthz",
+        "health",
+        "Liveness and readiness: the database answers",
+        responses={200: Answer("Ready", bodies.Health), 503: Answer("The database does not answer", bodies.Health)},
+    ),
+    Operation(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus text exposition",
+        description=(
+            "telering_batches_accepted_total, telering_batches_refused_total{reason}, "
+            "telering_readings_stored_total, telering_readings_duplicate_total, telering_store_seconds "
+            "(histogram), telering_live_clients, telering_live_dropped_total."
+        ),
+        responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}})},
+    ),
+)
+
+API = ApiTable(
+    title="telering web node",
+    version="1.0.0",
+    description=(
+        "Stores sensor readings sent by the stream app under a signed grant, and serves them: history, "
+        "downsampled stats, a live WebSocket, health and metrics. Timestamps in answers are RFC 3339 UTC with "
+        "six fractional digits; `since`/`until` accept RFC 3339 (with an offset) or unix seconds. A reading's "
+        f"ts may be at most {MAX_FUTURE_S:.0f} s in the future. Every error is JSON "
+        '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md.'
+    ),
+    operations=OPERATIONS,
+    parameters=PARAMETERS,
+    answers=ANSWERS,
+    security_schemes=SECURITY_SCHEMES,
+)
 
 
 @cache
 def document_bytes() -> bytes:
-    """The packaged document, read once (on first request, not at import)."""
-    return resources.files("web_node").joinpath("openapi.json").read_bytes()
+    """The document as JSON, built once (on first use, not at import)."""
+    return json.dumps(build_document(API), ensure_ascii=False).encode()
 
 
 def document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may change it)."""
     return json.loads(document_bytes())
 
 

@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from protocol.readings import Reading
+from protocol.readings import QUANTITIES, Reading
 from web_node.storage import Storage, StorageError
-from web_node.wire import QUANTITIES
 
 readings = Reading.__table__
 _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))

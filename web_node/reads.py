@@ -13,19 +13,24 @@ from aiohttp import web
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from protocol.readings import MAX_FUTURE_S
+from protocol.bodies import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    STATS_BUCKET_DEFAULT_S,
+    STATS_BUCKET_MAX_S,
+    STATS_MAX_POINTS,
+)
+from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
 from web_node import params, queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
 from web_node.storage import StorageError
-from web_node.wire import QUANTITIES, reading_out, rfc3339
 
 log = logging.getLogger(__name__)
 
-LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
-BUCKET_DEFAULT, BUCKET_MAX = 60, 86_400
+LIMIT_DEFAULT, LIMIT_MAX = PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+BUCKET_DEFAULT, BUCKET_MAX = STATS_BUCKET_DEFAULT_S, STATS_BUCKET_MAX_S
 STATS_SINCE_DEFAULT_S = 3600.0
-STATS_MAX_POINTS = 10_000
 
 
 async def sensors(request: web.Request) -> web.Response:

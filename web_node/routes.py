@@ -1,4 +1,4 @@
-"""The route table (docs/API.md; web_node/openapi.json describes the same routes)."""
+"""The route table (docs/API.md; web_node/openapi.py documents the same routes)."""
 
 from __future__ import annotations
 

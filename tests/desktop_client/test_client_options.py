@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from desktop_client.backoff import Backoff
 from desktop_client.options import STATS_MAX_POINTS, WINDOWS, ClientOptions, SensorFilter, plan_for
 from desktop_client.rate import RateMeter
-from desktop_client.records import WireError, parse_sample, parse_sensors, parse_stats, parse_time
+from desktop_client.records import Sample, WireError, parse_sample, parse_sensors, parse_stats, parse_time
+from protocol.readings import ReadingOut, reading_fields_schema, reading_out
 
 
 def test_short_windows_load_raw_readings_long_ones_stats_buckets():
@@ -111,3 +113,19 @@ def test_wire_refuses_garbage_with_its_own_error():
         parse_sample({"sensor_id": "s1"})
     with pytest.raises(WireError):
         parse_time("yesterday")
+    with pytest.raises(WireError, match="bad /stats answer"):
+        parse_stats({"bucket_s": 60, "series": [{"sensor_id": "s1", "points": [{"t": 60.0, "count": 1}]}]})
+
+
+def test_readings_are_checked_against_the_protocol_model():
+    """parse_sample reads what reading_out writes, and refuses what ReadingOut refuses."""
+    row = {"sensor_id": "lab.3", "seq": 9, "ts": 1_764_000_000.25, "temperature": -60, "humidity": 100.0,
+           "pressure": 300.0, "battery": 0.0}  # fmt: skip
+    rendered = reading_out(row)
+    for raw in (rendered, json.dumps(rendered), json.dumps(rendered).encode()):
+        assert parse_sample(raw) == Sample("lab.3", 9, 1_764_000_000.25, (-60.0, 100.0, 300.0, 0.0))
+    assert parse_sample({**rendered, "receiver": 2}).seq == 9  # a field the client does not know: ignored
+    for field, bad in (("pressure", 1100.5), ("sensor_id", "no spaces"), ("seq", -1), ("ts", "2026-11-24T14:00:00")):
+        with pytest.raises(WireError, match=field if field != "ts" else "timezone"):
+            parse_sample({**rendered, field: bad})
+    assert reading_fields_schema(ReadingOut) is not None  # so parse_sample checks every rule of the model

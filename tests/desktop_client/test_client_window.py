@@ -11,6 +11,7 @@ from PyQt5.QtCore import Qt
 
 from desktop_client.options import plan_for
 from desktop_client.records import Block, History, Sample, SensorInfo
+from protocol.readings import QUANTITIES, Measurements
 
 pytestmark = pytest.mark.gui
 
@@ -88,6 +89,22 @@ def test_thresholds_from_the_ui_and_from_dragging_the_line(fake_window):
     assert window.thresholds.spins["humidity"].value() == 70.0
     window.thresholds.boxes["humidity"].setChecked(False)
     assert not line.isVisible()
+
+
+def test_controls_and_labels_follow_the_reading_model(fake_window):
+    """Threshold ranges, units and titles come from Measurements (read here through its JSON Schema)."""
+    window, _ = fake_window()
+    schema = Measurements.model_json_schema()["properties"]
+    for column, quantity in enumerate(QUANTITIES, start=2):
+        declared = schema[quantity]
+        spin = window.thresholds.spins[quantity]
+        assert (spin.minimum(), spin.maximum()) == (declared["minimum"], declared["maximum"])
+        assert declared["minimum"] <= spin.value() <= declared["maximum"]
+        assert spin.suffix() == f" {declared['description']}"
+        assert window.thresholds.boxes[quantity].text() == declared["title"]
+        label = window.panel.plots[quantity].getAxis("left").labelText
+        assert label == f"{declared['title']} ({declared['description']})"
+        assert window.sensor_list.headerItem().text(column).endswith(declared["description"])
 
 
 def test_status_bar_follows_the_connection(fake_window):

@@ -8,6 +8,7 @@ import sys
 MODULES = [
     "protocol",
     "protocol.readings",
+    "protocol.bodies",
     "protocol.grants",
     "protocol.keys",
     "protocol.keys_cli",

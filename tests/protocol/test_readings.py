@@ -7,7 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protocol.readings import InvalidReading, ReadingIn, parse_reading
+from protocol.readings import (
+    QUANTITIES,
+    RANGES,
+    TITLES,
+    UNITS,
+    InvalidReading,
+    Measurements,
+    ReadingIn,
+    ReadingOut,
+    parse_reading,
+    reading_out,
+    rfc3339,
+)
 
 
 def _ts(delta_s: float = 0.0) -> str:
@@ -196,3 +208,36 @@ def test_invalid_reading_reason_is_one_line_and_names_the_fields() -> None:
     assert "temperature" in error.reason and "humidity" in error.reason
     assert str(error) == error.reason
     assert isinstance(error, ValueError)
+
+
+def test_rfc3339_is_utc_with_six_fractional_digits() -> None:
+    assert rfc3339(0) == "1970-01-01T00:00:00.000000Z"
+    assert rfc3339(1_764_000_000.5) == "2025-11-24T16:00:00.500000Z"
+    assert rfc3339(datetime.fromisoformat("2026-11-24T15:00:00.123456+01:00")) == "2026-11-24T14:00:00.123456Z"
+
+
+@pytest.mark.parametrize("ts", [1_764_000_000.123456, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)])
+def test_reading_out_is_the_models_json(ts: float | datetime) -> None:
+    """The hot-path dict equals what ReadingOut itself would write, field order included."""
+    row = {**valid(), "ts": ts, "stored_at": 1.0, "id": 3}  # a stored row has more columns: not sent
+    rendered = reading_out(row)
+    model = ReadingOut.model_validate(row).model_dump(mode="json")
+    assert rendered == model and list(rendered) == list(model) == ["sensor_id", "seq", "ts", *QUANTITIES]
+
+
+def test_in_and_out_share_every_field_rule() -> None:
+    """ReadingIn and ReadingOut are one family: same fields, same JSON Schema for all but ts's text."""
+    inbound, outbound = ReadingIn.model_json_schema(), ReadingOut.model_json_schema(mode="serialization")
+    assert list(inbound["properties"]) == list(outbound["properties"])
+    for name in inbound["properties"]:
+        if name != "ts":
+            assert inbound["properties"][name] == outbound["properties"][name], name
+
+
+def test_ranges_units_and_titles_are_read_from_measurements() -> None:
+    """What the dashboard and the simulator use is Measurements' own declaration (its JSON Schema)."""
+    schema = Measurements.model_json_schema()["properties"]
+    assert list(RANGES) == list(UNITS) == list(TITLES) == list(QUANTITIES) == list(schema)
+    for quantity, declared in schema.items():
+        assert RANGES[quantity] == (declared["minimum"], declared["maximum"])
+        assert UNITS[quantity] == declared["description"] and TITLES[quantity] == declared["title"]

@@ -8,6 +8,7 @@ import statistics
 
 import pytest
 
+from protocol.readings import QUANTITIES, ReadingIn
 from simulator.signals import (
     BATTERY_RANGE,
     HUMIDITY_RANGE,
@@ -17,12 +18,15 @@ from simulator.signals import (
     SignalSample,
 )
 
+# The valid ranges as the Reading schema declares them (not the simulator's own constants).
 RANGES = {
-    "temperature": TEMPERATURE_RANGE,
-    "humidity": HUMIDITY_RANGE,
-    "pressure": PRESSURE_RANGE,
-    "battery": BATTERY_RANGE,
+    q: (p["minimum"], p["maximum"]) for q, p in ReadingIn.model_json_schema()["properties"].items() if q in QUANTITIES
 }
+
+
+def test_clamp_ranges_are_the_reading_schemas() -> None:
+    clamps = (TEMPERATURE_RANGE, HUMIDITY_RANGE, PRESSURE_RANGE, BATTERY_RANGE)
+    assert dict(zip(QUANTITIES, clamps, strict=True)) == RANGES
 
 
 def series(seed: object, steps: int, dt: float = 1.0, day_length_s: float = 300.0) -> list[SignalSample]:

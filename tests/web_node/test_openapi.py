@@ -1,20 +1,23 @@
-"""GET /api/v1/openapi.json: the document names exactly the app's routes, agrees with the
-protocol's Reading, and a schemathesis run (the CLI, as a subprocess) over every operation of a
-real web node holding real data finds no 5xx and no answer that violates the document."""
+"""GET /api/v1/openapi.json: the document (generated from the models) names exactly the app's
+routes, its readings are the protocol's models, and a schemathesis run (the CLI, as a subprocess)
+over every operation of a real web node holding real data finds no 5xx and no answer that
+violates the document."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
 
 import pytest
 
-from protocol.readings import SENSOR_ID_PATTERN, ReadingIn
+from protocol.bodies import PAGE_LIMIT_MAX
+from protocol.readings import QUANTITIES, SENSOR_ID_PATTERN, Measurements, ReadingOut, reading_out
 from protocol.settings import Settings
 from tests.web_node.writes import Writer, reading_at
-from web_node import openapi
+from web_node import apidoc, openapi
 from web_node.app import create_app
 
 FUZZ_EXAMPLES = 30  # per operation and phase: about 15 s a backend
@@ -43,24 +46,51 @@ def test_document_names_exactly_the_routes(tmp_path):
     app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), keys=["k"])
     routes = {(route.method, route.resource.canonical) for route in app.router.routes() if route.method != "HEAD"}
     document = openapi.document()
-    documented = {(method.upper(), path) for path, operations in document["paths"].items() for method in operations}
-    assert routes == documented
-    assert document["openapi"].startswith("3.")
+    assert routes == set(apidoc.operations(document))
+    assert document["openapi"].startswith("3.1")
 
 
-def test_reading_schemas_agree_with_the_protocol():
+def test_reading_schemas_are_the_protocol_models():
+    """The document's readings are ReadingIn / ReadingOut themselves: same fields, ranges from Measurements."""
     schemas = openapi.document()["components"]["schemas"]
-    protocol = ReadingIn.model_json_schema()["properties"]
-    for name in ("Reading", "ReadingIn"):
+    for name in ("ReadingIn", "ReadingOut"):
         properties = schemas[name]["properties"]
-        assert set(properties) == set(protocol) == set(schemas[name]["required"])
-        for field in ("temperature", "humidity", "pressure", "battery", "seq"):
-            bounds = {k: protocol[field].get(k) for k in ("minimum", "maximum")}
-            assert {k: properties[field].get(k) for k in bounds} == bounds, (name, field)
-    assert schemas["SensorId"]["pattern"] == SENSOR_ID_PATTERN
+        assert list(properties) == ["sensor_id", "seq", "ts", *QUANTITIES] == schemas[name]["required"]
+        assert schemas[name]["additionalProperties"] is False
+        for quantity, info in Measurements.model_fields.items():
+            bounds = {type(m).__name__: m for m in info.metadata}
+            assert (
+                properties[quantity]["minimum"] == bounds["Ge"].ge
+                and properties[quantity]["maximum"] == bounds["Le"].le
+            )
+            assert properties[quantity]["description"] == info.description
+        assert properties["sensor_id"]["pattern"] == SENSOR_ID_PATTERN
+        assert properties["seq"]["maximum"] == 2**63 - 1
+    assert schemas["BatchIn"]["properties"]["readings"]["items"] == {"$ref": "#/components/schemas/ReadingIn"}
+    page = schemas["ReadingPage"]["properties"]["readings"]
+    assert page["items"] == {"$ref": "#/components/schemas/ReadingOut"} and page["maxItems"] == PAGE_LIMIT_MAX
 
 
-async def test_served_document_is_the_packaged_one(web_node_factory, http):
+def test_every_reference_resolves_and_every_component_is_used():
+    document = openapi.document()
+    text = json.dumps(document)
+    refs = set(re.findall(r'"\$ref": "#/components/([A-Za-z]+)/([A-Za-z0-9_.-]+)"', text))
+    for kind, name in refs:
+        assert name in document["components"][kind], (kind, name)
+    defined = {(kind, name) for kind in ("parameters", "responses", "schemas") for name in document["components"][kind]}
+    assert defined - refs == set()
+
+
+def test_answers_as_rendered_validate_against_the_models():
+    """What the read routes and the live socket send (reading_out) is a valid ReadingOut, exactly."""
+    row = {**reading_at("lab.3", 7, 0), "ts": 1_764_000_000.123456}  # a stored row: ts in unix seconds
+    rendered = reading_out(row)
+    assert rendered["ts"] == "2025-11-24T16:00:00.123456Z"
+    assert ReadingOut.model_validate(rendered).model_dump(mode="json") == rendered
+    assert list(rendered) == list(ReadingOut.model_fields)
+
+
+async def test_served_document_is_the_generated_one(web_node_factory, http):
     node = await web_node_factory()
     async with http.get(f"{node.url}/api/v1/openapi.json") as resp:
         assert resp.status == 200 and resp.content_type == "application/json"
@@ -109,6 +139,6 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(web_no
     output, _ = await proc.communicate()
     text = output.decode(errors="replace")
     assert proc.returncode == 0, text[-20_000:]
-    operations = len([m for ops in openapi.document()["paths"].values() for m in ops])
+    operations = len(list(apidoc.operations(openapi.document())))
     tested = re.search(r"Tested: (\d+)", text)
     assert tested and int(tested[1]) >= operations - 1, text[-5_000:]  # all but the document's own URL
