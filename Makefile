@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb).
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
 
-.PHONY: venv sysdeps kafka-jars lint test demo screenshot clean distclean
+.PHONY: venv sysdeps kafka-jars lint test demo screenshot secrets clean distclean
 
 venv: $(STAMP)
 
@@ -56,6 +56,11 @@ demo: venv kafka-jars
 screenshot: venv sysdeps kafka-jars
 	QT_QPA_PLATFORM=offscreen DEMO_SECONDS=60 DEMO_SCREENSHOT=docs/screenshot.png \
 		$(VPY) scripts/demo.py --workdir .demo-screenshot --sensors 8 --rate 80
+
+# The compose deployment's CA, certificates, SASL users, grant key, database password and a
+# first reader token, in compose/secrets/ (git-ignored); SECRETS_HOSTS=other names for the certs.
+secrets: venv
+	$(VPY) scripts/make_secrets.py $(foreach h,$(SECRETS_HOSTS),--host $(h))
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache test-output .demo .demo-screenshot .cache/kafka-data
