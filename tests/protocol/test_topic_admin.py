@@ -38,3 +38,21 @@ def test_creates_the_three_topics_once(kafka_broker, topic_prefix):
         assert described == {topics.readings: 3, topics.token: 1}
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topics.token)])
         assert str(TOKEN_RETENTION_MS) in str(configs)
+
+
+@pytest.mark.kafka
+def test_telering_topics_command(kafka_broker, topic_prefix, tmp_path):
+    """`telering-topics` (what compose's topic-init runs): creates, then finds them existing."""
+    import subprocess
+
+    from testkit.processes import child_env, python_argv
+
+    env = child_env(
+        {"KAFKA_BOOTSTRAP": kafka_broker.bootstrap, "TELERING_TOPIC_PREFIX": topic_prefix, "READINGS_PARTITIONS": "2"}
+    )
+    argv = python_argv("protocol.topics_cli", "--timeout", "30")
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert f"{topic_prefix}readings: created (2 partition(s), replication 1)" in first.stdout
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.count(": exists") == 3
