@@ -31,6 +31,19 @@ METRICS_PATH = "/metrics"
 CHALLENGE = 'Bearer realm="telering"'
 reader_key = web.RequestKey("reader", str)  # the name of the reader a request was authenticated as
 
+# how web_node/openapi.py documents it
+READER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "reader token: tlr_ + 43 url-safe characters (`telering-keys reader new`)",
+    "description": "A reader token from TELERING_READERS_FILE. Needed when WEB_NODE_READ_AUTH=required, the "
+    "default whenever WEB_NODE_HOST is not a loopback address; /metrics follows WEB_NODE_METRICS_AUTH.",
+}
+READER_REFUSED = (
+    "Reads need a reader token: none was sent (`reader_token_missing`), or it is unknown, revoked or not a "
+    "reader token, e.g. a grant (`reader_token_invalid`)"
+)
+
 
 class ReadAuthUnavailable(RuntimeError):
     """Reads must be authenticated but the readers file cannot be read: a start-up error."""

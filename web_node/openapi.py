@@ -21,6 +21,7 @@ from protocol import bodies
 from protocol.readings import MAX_FUTURE_S, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
+from web_node.auth import READER_REFUSED, READER_SCHEME
 from web_node.live import HEARTBEAT_S
 from web_node.params import MAX_UNIX_S, MIN_UNIX_S
 
@@ -72,10 +73,7 @@ ANSWERS = {
     "Superseded": Answer(
         "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
     ),
-    "ReaderRefused": _error(
-        "Reads need a reader token: none was sent (`reader_token_missing`), or it is unknown, revoked or not a "
-        "reader token, e.g. a grant (`reader_token_invalid`)"
-    ),
+    "ReaderRefused": _error(READER_REFUSED),
     "TooLarge": _error("More readings or bytes than the web node accepts in one batch (`too_large`)"),
     "InvalidReadings": _error(
         "Invalid readings (`invalid_readings`, with `items`: per index, the errors) "
@@ -90,13 +88,7 @@ SECURITY_SCHEMES = {
         "bearerFormat": "itsdangerous URLSafeTimedSerializer token (salt telering.grant.v1)",
         "description": "A grant signed by the coordinator: {receiver, epoch, expires_at}.",
     },
-    "reader": {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "reader token: tlr_ + 43 url-safe characters (`telering-keys reader new`)",
-        "description": "A reader token from TELERING_READERS_FILE. Needed when WEB_NODE_READ_AUTH=required, the "
-        "default whenever WEB_NODE_HOST is not a loopback address; /metrics follows WEB_NODE_METRICS_AUTH.",
-    },
+    "reader": READER_SCHEME,
 }
 _READER = ("reader",)
 
