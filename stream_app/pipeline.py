@@ -23,7 +23,7 @@ from stream_app.coordinator import Coordinator
 from stream_app.receivers import Batch, ReceiverConsumer
 from stream_app.token_channel import TokenChannel
 from stream_app.turns import TurnRunner
-from stream_app.web_client import WebNodeClient, web_session
+from stream_app.web_client import WebNodeClient, open_session
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Pipeline:
     async def run_token_loop(self) -> None:
         await self.channel.start()
         try:
-            async with web_session(self.settings) as session:
+            async with open_session(self.settings) as session:
                 runner = TurnRunner(
                     self.buffers,
                     WebNodeClient(self.settings.web_node_url, session),

@@ -26,9 +26,9 @@ class PostResult:
     items: list[dict] = field(default_factory=list)
 
 
-def web_session(settings: Settings) -> aiohttp.ClientSession:
-    """The receivers' HTTP session: `https://` WEB_NODE_URLs are verified against WEB_NODE_CA_FILE
-    (the system's trust store if unset)."""
+def open_session(settings: Settings) -> aiohttp.ClientSession:
+    """The worker's HTTP session to the web node (one per worker, closed with it): an `https://`
+    WEB_NODE_URL is verified against WEB_NODE_CA_FILE (the system's trust store if unset)."""
     context = client_ssl_context(settings)
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context if context is not None else True))
 
