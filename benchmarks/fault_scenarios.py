@@ -22,7 +22,7 @@ from typing import Any
 
 from protocol.settings import Settings
 from protocol.token import GrantMessage, Release
-from stream_app.receivers import group_id
+from stream_app.consumer import group_id
 from testkit.observers import FenceWatcher, TokenWatcher, TopicCounter, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
@@ -90,8 +90,8 @@ class Observed:
             grants=len(grants),
             grant_epochs_increasing=all(b > a for a, b in itertools.pairwise(epochs)),
             fence_regressions=self.fence.regressions(),
-            refused_401=logs.count("refused the batch (401"),
-            refused_409=logs.count("refused the batch (409"),
+            refused_401=logs.count("refused the grant (401"),
+            refused_409=logs.count("refused the grant (409"),
             expired_turns=logs.count("did not release epoch"),
             web_refused={code: n for code, n in refusals(self.harness.web_url).items() if n},
         )

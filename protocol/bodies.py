@@ -32,6 +32,13 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    receiver: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="The receiver (Kafka partition) these readings were consumed from; when given, it must be "
+        "the grant's receiver",
+    )
     readings: list[ReadingIn]
 
 

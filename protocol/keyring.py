@@ -1,11 +1,13 @@
-"""The grant keys the web node verifies with, following the key file as it changes.
+"""The grant keys in use, following the key file as it changes: one keyring for every part.
 
-Keys rotate without a restart (DESIGN.md, Keys): the operator appends a new key to
-TELERING_KEYS_FILE (the coordinator signs with it from its next grant) and later drops the
-old one. The keyring looks at the file at most once a second, and at once when a grant fails
-to verify, so a grant signed with a key added a moment ago is never refused as unknown. A file
-that is briefly missing or empty keeps the keys already loaded: the web node never has none.
-Keys given explicitly (tests) or by TELERING_GRANT_KEYS are fixed.
+The web node verifies grants with it, the coordinator signs them, and every worker signs and
+verifies the token topic's messages (protocol/token.py). Keys rotate without a restart
+(DESIGN.md, Keys): the operator appends a new key to TELERING_KEYS_FILE (it signs from the next
+use on) and later drops the old one. The keyring looks at the file at most once a second, and
+at once when a signature fails to verify, so something signed with a key added a moment ago is
+never refused as unknown. A file that is unreadable, empty, half-written or holds a key too short
+to sign with keeps the keys already loaded (logged once per change of the file): a part that
+had keys never has none. Keys given explicitly (tests) or by TELERING_GRANT_KEYS are fixed.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from protocol.grants import Grant, GrantCodec, GrantInvalid
-from protocol.keys import fingerprint, load_keys, read_key_file
+from protocol.keys import KeysInvalid, check_keys, fingerprint, load_keys, read_key_file, warn_if_readable_by_others
 from protocol.settings import Settings
+from protocol.token import TokenSigner
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,7 @@ class Keyring:
         check_interval_s: float = CHECK_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.keys = list(keys)
-        self._codec = GrantCodec(self.keys)
+        self._use(list(keys))
         self._path = path
         self._interval = check_interval_s
         self._clock = clock
@@ -50,19 +52,40 @@ class Keyring:
         follows_file = settings.telering_grant_keys is None
         return cls(keys, settings.telering_keys_file if follows_file else None)
 
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
     def verify(self, token: str) -> Grant:
         """GrantCodec.verify with the current keys; a signature no known key verifies gets one
         look at the key file first (it may have just gained the signing key)."""
-        self._refresh(force=False)
+        self.refresh()
         try:
             return self._codec.verify(token)
         except GrantInvalid:
-            if not self._refresh(force=True):
+            if not self.refresh(force=True):
                 raise
         return self._codec.verify(token)
 
-    def _refresh(self, *, force: bool) -> bool:
-        """Reload the key file if it changed; True if the keys did."""
+    def sign(self, grant: Grant) -> str:
+        """Sign a grant with the newest key (the coordinator)."""
+        self.refresh()
+        return self._codec.sign(grant)
+
+    def sign_message(self, value: bytes) -> bytes:
+        """The signature of a token-topic value, made with the newest key."""
+        self.refresh()
+        return self._signer.sign(value)
+
+    def verify_message(self, value: bytes, signature: bytes | None) -> bool:
+        """Whether some known key made `signature` for `value` (after one look at the file if not)."""
+        self.refresh()
+        if self._signer.verify(value, signature):
+            return True
+        return self.refresh(force=True) and self._signer.verify(value, signature)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload the key file if it changed (at most once per interval unless forced); True if the keys did."""
         if self._path is None:
             return False
         now = self._clock()
@@ -73,21 +96,36 @@ class Keyring:
         if stamp == self._stamp:
             return False
         self._stamp = stamp
+        keys = self._read_file()
+        if keys is None or keys == self._keys:
+            return False
+        self._use(keys)
+        log.info("grant keys reloaded from %s: %s (newest last)", self._path, ", ".join(fingerprint(k) for k in keys))
+        return True
+
+    def _read_file(self) -> list[str] | None:
+        assert self._path is not None
+        keeping = f"keeping the {len(self._keys)} key(s) loaded"
         try:
             keys = read_key_file(self._path)
         except OSError as exc:
-            log.error(
-                "cannot read TELERING_KEYS_FILE=%s (%s); keeping the %d key(s) loaded", self._path, exc, len(self.keys)
-            )
-            return False
+            log.error("cannot read TELERING_KEYS_FILE=%s (%s); %s", self._path, exc, keeping)
+            return None
         if not keys:
-            log.error("TELERING_KEYS_FILE=%s holds no key; keeping the %d key(s) loaded", self._path, len(self.keys))
-            return False
-        if keys == self.keys:
-            return False
-        self.keys, self._codec = keys, GrantCodec(keys)
-        log.info("grant keys reloaded from %s: %s (newest last)", self._path, ", ".join(fingerprint(k) for k in keys))
-        return True
+            log.error("TELERING_KEYS_FILE=%s holds no key; %s", self._path, keeping)
+            return None
+        try:
+            check_keys(keys, f"TELERING_KEYS_FILE={self._path}")
+        except KeysInvalid as exc:
+            log.error("%s; %s", exc, keeping)
+            return None
+        warn_if_readable_by_others(self._path)
+        return keys
+
+    def _use(self, keys: list[str]) -> None:
+        self._keys = keys
+        self._codec = GrantCodec(keys)
+        self._signer = TokenSigner(keys)
 
 
 def _stamp(path: Path) -> _Stamp:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from protocol.settings import Settings
 
+log = logging.getLogger(__name__)
+
+MIN_KEY_BYTES = 32  # below this an HMAC key can be guessed; `new_key` makes 43 characters
+
 
 class KeysMissing(RuntimeError):
     """No usable key: the message names the variables and the command that makes one."""
+
+
+class KeysInvalid(KeysMissing):
+    """Keys were found but are not fit to sign with (too short); the message says which and why."""
 
 
 def load_keys(settings: Settings) -> list[str]:
@@ -20,6 +30,7 @@ def load_keys(settings: Settings) -> list[str]:
         keys = [k.strip() for k in settings.telering_grant_keys.get_secret_value().split(",") if k.strip()]
         if not keys:
             raise KeysMissing("TELERING_GRANT_KEYS is set but holds no key")
+        check_keys(keys, "TELERING_GRANT_KEYS")
         return keys
     path = settings.telering_keys_file
     if not path.exists():
@@ -27,10 +38,34 @@ def load_keys(settings: Settings) -> list[str]:
             f"no grant key: TELERING_KEYS_FILE={str(path)!r} does not exist and TELERING_GRANT_KEYS "
             f"is unset; create one with `telering-keys new --file {path}`"
         )
+    warn_if_readable_by_others(path)
     keys = read_key_file(path)
     if not keys:
         raise KeysMissing(f"TELERING_KEYS_FILE={str(path)!r} holds no key; run `telering-keys new --file {path}`")
+    check_keys(keys, f"TELERING_KEYS_FILE={str(path)!r}")
     return keys
+
+
+def check_keys(keys: list[str], source: str) -> None:
+    """Refuse keys too short to sign with (KeysInvalid names the source and the key's position)."""
+    for i, key in enumerate(keys):
+        if len(key.encode()) < MIN_KEY_BYTES:
+            raise KeysInvalid(
+                f"{source}: key {i} (fingerprint {fingerprint(key)}) is {len(key.encode())} bytes; keys must be at "
+                f"least {MIN_KEY_BYTES} bytes: make one with `telering-keys new`"
+            )
+
+
+def warn_if_readable_by_others(path: Path) -> bool:
+    """Log a warning if the key file can be read by its group or others; True if it can."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("key file %s has mode %o: readable by group or others; `chmod 600 %s`", path, mode & 0o777, path)
+        return True
+    return False
 
 
 def read_key_file(path: Path) -> list[str]:

@@ -31,6 +31,8 @@ from sqlmodel import Field, SQLModel
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 MAX_SEQ = 2**63 - 1
 MAX_FUTURE_S = 300.0
+# A compact reading is ~200 bytes of JSON: this leaves room for long ids and many digits.
+BYTES_PER_READING = 400
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
 
 SensorId = Annotated[str, StringConstraints(pattern=SENSOR_ID_PATTERN, min_length=1, max_length=64)]
@@ -180,6 +182,12 @@ class Reading(Measurements, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     ts: float = Field(sa_column=Column(Double, nullable=False))
     stored_at: float = Field(sa_column=Column(Double, nullable=False))
+
+
+def max_batch_bytes(max_readings: int) -> int:
+    """The largest body of `POST /api/v1/batches` the web node takes with BATCH_MAX_READINGS=`max_readings`;
+    the receivers bound their chunks by it too."""
+    return max(1 << 20, max_readings * BYTES_PER_READING)
 
 
 class InvalidReading(ValueError):

@@ -1,62 +1,123 @@
-"""Messages on the token topic: grants, releases and receiver presence (JSON)."""
+"""Messages on the token topic: grants, releases and receiver presence.
+
+Any Kafka client that can reach the cluster can write to the token topic, so every message is
+validated strictly (types, ranges, size) and authenticated: its JSON value carries an HMAC in
+the `telering-signature` header, made with the grant keys that every worker holds
+(`itsdangerous.Signer`, salt `telering.token-topic.v1`, newest key signs, every key verifies).
+A client without a key can neither crash a worker nor raise an epoch, add or remove a receiver,
+speak in a worker's name or end a turn: its messages are skipped and counted.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from itsdangerous import BadSignature, Signer
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+INT64_MAX = 2**63 - 1
+PARTITION_MAX = 2**31 - 1  # Kafka partitions are int32
+MAX_MESSAGE_BYTES = 16 * 1024  # a presence of 1,024 partitions is ~6 KiB
+SIGNATURE_HEADER = "telering-signature"
+TOKEN_SALT = "telering.token-topic.v1"
+# A presence's `at` beyond this is not a time this ring could have seen (clock or forgery).
+MAX_UNIX_S = 4_102_444_800.0  # 2100-01-01
+
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Epoch = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Partition = Annotated[int, Field(ge=0, le=PARTITION_MAX)]
+WorkerName = Annotated[str, Field(max_length=256)]
+UnixTime = Annotated[float, Field(ge=0, le=MAX_UNIX_S, allow_inf_nan=False)]
 
 
-@dataclass(frozen=True)
-class GrantMessage:
-    """A signed grant plus its fields in clear, so receivers can route it without a key."""
-
-    receiver: int
-    epoch: int
-    expires_at: float
-    token: str
-    type: str = field(default="grant", init=False)
+class _Message(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
 
-@dataclass(frozen=True)
-class Release:
+class GrantMessage(_Message):
+    """A signed grant plus its fields in clear, so receivers can route it without parsing it."""
+
+    type: Literal["grant"] = "grant"
+    receiver: Partition
+    epoch: Epoch
+    expires_at: UnixTime
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Release(_Message):
     """A receiver's turn is over; `superseded_by` relays the web node's fencing epoch on a 409."""
 
-    receiver: int
-    epoch: int
-    stored: int
-    duplicates: int = 0
-    superseded_by: int | None = None
-    worker: str = ""
-    type: str = field(default="release", init=False)
+    type: Literal["release"] = "release"
+    receiver: Partition
+    epoch: Epoch
+    stored: Count
+    duplicates: Count = 0
+    superseded_by: Epoch | None = None
+    worker: WorkerName = ""
 
 
-@dataclass(frozen=True)
-class Presence:
+class Presence(_Message):
     """Which partitions (receivers) a worker owns right now."""
 
-    worker: str
-    partitions: tuple[int, ...]
-    at: float
-    type: str = field(default="presence", init=False)
+    type: Literal["presence"] = "presence"
+    worker: Annotated[str, Field(min_length=1, max_length=256)]
+    partitions: Annotated[tuple[Partition, ...], Field(max_length=4096)]
+    at: UnixTime
 
 
 TokenMessage = GrantMessage | Release | Presence
-_TYPES = {"grant": GrantMessage, "release": Release, "presence": Presence}
+_ADAPTER: TypeAdapter[TokenMessage] = TypeAdapter(Annotated[TokenMessage, Field(discriminator="type")])
+
+
+class TokenMessageInvalid(ValueError):
+    """Not a token message this ring accepts; `reason` is a short code for metrics and logs."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 def encode(message: TokenMessage) -> bytes:
-    return json.dumps(asdict(message), separators=(",", ":")).encode()
+    """Compact JSON of the message (its `type` first); sign it with `TokenSigner.sign`."""
+    return message.model_dump_json().encode()
 
 
-def decode(raw: bytes) -> TokenMessage:
-    """Parse a token-topic message; raises ValueError on anything else."""
-    data = json.loads(raw)
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str) or data["type"] not in _TYPES:
-        raise ValueError("not a token message")
-    kind = _TYPES[data.pop("type")]
+def decode(raw: bytes | None) -> TokenMessage:
+    """Parse and validate a token-topic value; raises TokenMessageInvalid("malformed" / "too_large")."""
+    if not raw:
+        raise TokenMessageInvalid("malformed", "empty message")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise TokenMessageInvalid("too_large", f"{len(raw)} bytes")
     try:
-        if kind is Presence:
-            data["partitions"] = tuple(data.get("partitions", ()))
-        return kind(**data)
-    except TypeError as exc:
-        raise ValueError(f"malformed {kind.__name__}: {exc}") from exc
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        raise TokenMessageInvalid("malformed", f"{where}: {first.get('msg')}") from None
+
+
+class TokenSigner:
+    """Signs token-topic values with the newest key and verifies them against every key."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ValueError("a token signer needs at least one key")
+        self._signer = Signer(list(keys), salt=TOKEN_SALT)
+
+    def sign(self, value: bytes) -> bytes:
+        return self._signer.get_signature(value)
+
+    def verify(self, value: bytes, signature: bytes | None) -> bool:
+        if not signature:
+            return False
+        try:
+            return self._signer.verify_signature(value, signature)
+        except BadSignature:
+            return False
+
+
+def signature_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
+    """The signature header of a Kafka record's headers, if there is exactly one."""
+    found = [value for key, value in headers or () if key == SIGNATURE_HEADER]
+    return found[0] if len(found) == 1 else None

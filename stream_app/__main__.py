@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="stream_app",
         description="telering worker: receivers take turns writing to the web node through a signed token. "
         "Configured by KAFKA_BOOTSTRAP, WEB_NODE_URL, TELERING_KEYS_FILE/TELERING_GRANT_KEYS, "
-        "READINGS_PARTITIONS, GRANT_TTL_S, BATCH_MAX_READINGS, TELERING_TOPIC_PREFIX, TELERING_APP_ID.",
+        "READINGS_PARTITIONS, GRANT_TTL_S, BATCH_MAX_READINGS, RECEIVER_BUFFER_MAX, TELERING_TOPIC_PREFIX, "
+        "TELERING_APP_ID; it serves GET /healthz and /metrics on WORKER_WEB_HOST:WORKER_WEB_PORT "
+        "(default 127.0.0.1:6066).",
     )
     parser.add_argument("-l", "--loglevel", default="info", help="log level (default info)")
     args = parser.parse_args(argv)
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from stream_app.app import app  # imported here: defining the app reads the environment
 
-    sys.argv = ["stream_app", "worker", "-l", args.loglevel, "--without-web"]
+    sys.argv = ["stream_app", "worker", "-l", args.loglevel]
     app.main()
     return 0
 

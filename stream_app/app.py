@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import Request, Response, View
 
 from protocol.kafka_preflight import check_connection_async
 from protocol.kafka_security import KafkaSecurityError, aiokafka_options
 from protocol.settings import Settings
 from protocol.topic_admin import TopicAdminError, ensure_topics
 from protocol.topics import Topics
-from stream_app.pipeline import Pipeline
+from stream_app import health
+from stream_app.consumer import HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
+from stream_app.metrics import registry_for
+from stream_app.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,7 @@ class TeleringApp(faust.App):
     default partition count)."""
 
     telering_settings: Settings
+    worker: Worker
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -54,7 +59,7 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 
 def build_app(settings: Settings) -> TeleringApp:
-    """Define the app, its topics and its tasks; connects to nothing until a worker starts it."""
+    """Define the app, its web pages and its one task; connects to nothing until a worker starts it."""
     topics = Topics.with_prefix(settings.topic_prefix)
     app = TeleringApp(
         settings.app_id,
@@ -63,27 +68,29 @@ def build_app(settings: Settings) -> TeleringApp:
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
-        web_enabled=False,
-        topic_partitions=settings.readings_partitions,
-        topic_replication_factor=settings.topic_replication,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
-        # a killed worker's partitions move after this long, not Faust's default minute
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
+        web_enabled=True,
+        web_bind=settings.worker_web_host,
+        web_port=settings.worker_web_port,
+        # Faust's group elects the leader (the coordinator's worker); a killed worker's
+        # leadership moves after the same session timeout as its receivers
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
         producer_acks=-1,
-        stream_wait_empty=False,
     )
     app.telering_settings = settings
     dlq_topic = app.topic(topics.dlq, partitions=1, key_serializer="raw", value_serializer="raw")
-    app.topic(topics.token, partitions=1, retention=timedelta(hours=1))
-    pipeline = Pipeline(app, settings, topics, dlq_topic)
-    # `readings` is read by the receivers' own batch consumer (stream_app/receivers.py says why);
-    # Faust runs the worker, elects the leader (its group) and produces to the DLQ.
-    app.task(pipeline.run_receivers)
-    app.task(pipeline.run_token_loop)
-    app.on_partitions_assigned.connect(pipeline.on_app_rebalance)
-    app.pipeline = pipeline  # type: ignore[attr-defined]  # for tests and metrics
+    worker = app.worker = Worker(app, settings, topics, dlq_topic)
+    # `readings` is read by the receivers' own batch consumer (stream_app/consumer.py says why);
+    # Faust runs the worker, elects the leader, produces to the DLQ and serves /healthz and /metrics.
+    app.task(worker.run)
+    app.on_partitions_assigned.connect(worker.on_faust_rebalance)
+    setup_prometheus_sensors(app, pattern="/metrics", registry=registry_for(worker), name_prefix="faust")
+
+    @app.page("/healthz")
+    async def healthz(view: View, request: Request) -> Response:
+        ready, details = health.check(worker)
+        return view.json(details, status=200 if ready else 503)
+
     return app
 
 

@@ -1,4 +1,4 @@
-"""Per-receiver buffers of validated, not-yet-acked readings."""
+"""Per-receiver buffers of validated readings not yet stored (their offsets not yet committed)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A valid reading waiting for its receiver's turn; acked (its offset may be committed)
-    once it is stored. `event` is an optional handle of the source message."""
+    """A valid reading waiting for its receiver's turn: the bytes to send, and what the
+    dead-letter topic needs should the web node refuse it (its offset and Kafka key)."""
 
-    event: Any
     raw: bytes
     offset: int
+    key: bytes | None = None
 
 
 class ReceiverBuffers:
@@ -28,18 +27,36 @@ class ReceiverBuffers:
         self._total = 0
         self._space = asyncio.Event()
         self._space.set()
+        self.arrived = asyncio.Event()  # set whenever a partition goes from empty to holding readings
 
-    def add(self, partition: int, pending: Pending) -> None:
-        self._queues.setdefault(partition, deque()).append(pending)
-        self._total += 1
+    def extend(self, partition: int, entries: Sequence[Pending]) -> None:
+        if not entries:
+            return
+        queue = self._queues.setdefault(partition, deque())
+        if not queue:
+            self.arrived.set()
+        queue.extend(entries)
+        self._total += len(entries)
         if self._total >= self.max_total:
             self._space.clear()
 
-    def peek(self, partition: int, n: int) -> list[Pending]:
+    def add(self, partition: int, pending: Pending) -> None:
+        self.extend(partition, (pending,))
+
+    def peek(self, partition: int, n: int, max_bytes: int | None = None) -> list[Pending]:
+        """Up to `n` entries from the head of `partition`, and (if given) at most `max_bytes` of
+        them in all, but always at least one."""
         queue = self._queues.get(partition)
         if not queue:
             return []
-        return [queue[i] for i in range(min(n, len(queue)))]
+        taken: list[Pending] = []
+        size = 0
+        for entry in queue:
+            if len(taken) >= n or (max_bytes is not None and taken and size + len(entry.raw) > max_bytes):
+                break
+            taken.append(entry)
+            size += len(entry.raw) + 1
+        return taken
 
     def pop(self, partition: int, chunk: Sequence[Pending]) -> list[Pending]:
         """Remove `chunk` (just stored), which `peek` gave from the head of `partition`.
@@ -56,16 +73,17 @@ class ReceiverBuffers:
         self._shrink(len(taken))
         return taken
 
-    def remove(self, partition: int, drop: Iterable[Pending]) -> None:
-        """Remove specific entries (dead-lettered items in the middle of a chunk)."""
+    def remove(self, partition: int, drop: Iterable[Pending]) -> int:
+        """Remove specific entries (dead-lettered ones in the middle of a chunk); how many went."""
         queue = self._queues.get(partition)
         doomed = {id(p) for p in drop}
         if not queue or not doomed:
-            return
+            return 0
         kept = deque(p for p in queue if id(p) not in doomed)
         removed = len(queue) - len(kept)
         self._queues[partition] = kept
         self._shrink(removed)
+        return removed
 
     def drop(self, partitions: Iterable[int]) -> int:
         """Forget revoked partitions: their new owner replays them from the committed offset."""

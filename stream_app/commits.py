@@ -42,3 +42,7 @@ class CommitPoints:
     def committed(self, points: dict[int, int]) -> None:
         for partition, offset in points.items():
             self._committed[partition] = max(offset, self._committed.get(partition, -1))
+
+    def committed_offset(self, partition: int) -> int | None:
+        """The offset last committed for `partition` by this worker, if any."""
+        return self._committed.get(partition)

@@ -5,22 +5,26 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+PRESENCE_TTL_S = 3.5  # a worker unseen for this long (3+ missed presence messages) drops out
+
 
 @dataclass
 class Ring:
-    """Membership from workers' presence messages; a worker unseen for `ttl_s` drops out."""
+    """Membership from workers' presence messages, newest per worker (by topic order).
 
-    ttl_s: float = 3.5
+    Liveness is judged on this worker's own clock (when it saw the message), never on the
+    sender's `at`, so a skewed or forged clock cannot keep a dead worker in the ring."""
+
+    ttl_s: float = PRESENCE_TTL_S
     _workers: dict[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)
 
-    def saw(self, worker: str, partitions: tuple[int, ...], at: float) -> None:
-        previous = self._workers.get(worker)
-        if previous is None or previous[1] <= at:
-            self._workers[worker] = (tuple(sorted(partitions)), at)
+    def saw(self, worker: str, partitions: tuple[int, ...], seen_at: float) -> None:
+        """`worker` owns `partitions` as of `seen_at` (messages arrive in topic order: newest wins)."""
+        self._workers[worker] = (tuple(sorted(set(partitions))), seen_at)
 
     def members(self, now: float) -> list[int]:
         """Receivers (partitions) with a live owner, in ring order."""
-        alive = {p for parts, at in self._workers.values() if now - at <= self.ttl_s for p in parts}
+        alive = {p for parts, seen in self._workers.values() if now - seen <= self.ttl_s for p in parts}
         return sorted(alive)
 
     def next_after(self, last: int | None, now: float) -> int | None:

@@ -1,48 +1,78 @@
 """The token topic as every worker sees it: read whole (no consumer group), written with acks=all.
 
 Grants and releases must reach every worker, so the single-partition token topic is read by
-an assigned (group-less) consumer in each process rather than by a Faust agent.
+an assigned (group-less) consumer in each process. Every value is signed on the way out and
+checked on the way in (protocol/token.py): a message that is not valid, or not signed with a
+key of ours, is skipped and counted by reason, never acted on and never fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from protocol.kafka_security import aiokafka_options
+from protocol.keyring import Keyring
 from protocol.settings import Settings
-from protocol.token import TokenMessage, decode, encode
+from protocol.token import (
+    MAX_MESSAGE_BYTES,
+    SIGNATURE_HEADER,
+    TokenMessage,
+    TokenMessageInvalid,
+    decode,
+    encode,
+    signature_of,
+)
 
 log = logging.getLogger(__name__)
 
+HISTORY = 1000  # messages re-read at start: enough to see the highest epoch granted lately
+SKIP_LOG_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    offset: int
+    seen_at: float  # when this worker saw it: now for live messages, the broker's time for history
+    message: TokenMessage
+
 
 class TokenChannel:
-    def __init__(self, settings: Settings, topic: str, *, history: int = 1000) -> None:
+    def __init__(self, settings: Settings, topic: str, keyring: Keyring, *, client_id: str) -> None:
         self._settings = settings
         self._tp = TopicPartition(topic, 0)
-        self._history = history
+        self._keyring = keyring
+        self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.caught_up = asyncio.Event()
         self._catch_up_offset = 0
+        self.skipped: Counter[str] = Counter()  # by reason
+        self._skip_logged: dict[str, float] = {}
+        self.last_record_at = 0.0  # time.monotonic() of the latest record read: the loop is alive
 
     async def start(self) -> None:
         """Connect, then rewind a little so the highest epoch ever granted is seen before granting."""
+        options = aiokafka_options(self._settings)
         self._producer = AIOKafkaProducer(
-            **aiokafka_options(self._settings), acks="all", linger_ms=0, enable_idempotence=True
+            **options, client_id=self._client_id, acks="all", linger_ms=0, enable_idempotence=True
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            **aiokafka_options(self._settings), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+            **options, client_id=self._client_id, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])
         end = (await self._consumer.end_offsets([self._tp]))[self._tp]
         self._catch_up_offset = end
-        self._consumer.seek(self._tp, max(0, end - self._history))
+        self._consumer.seek(self._tp, max(0, end - HISTORY))
         if end == 0:
             self.caught_up.set()
 
@@ -51,16 +81,59 @@ class TokenChannel:
             if client is not None:
                 await client.stop()
 
-    async def publish(self, message: TokenMessage) -> None:
+    async def enqueue(self, message: TokenMessage) -> asyncio.Future:
+        """Queue `message` for the topic (in call order) and return the future of its delivery."""
         assert self._producer is not None, "start() the channel first"
-        await self._producer.send_and_wait(self._tp.topic, encode(message), partition=0)
+        value = encode(message)
+        headers = [(SIGNATURE_HEADER, self._keyring.sign_message(value))]
+        return await self._producer.send(self._tp.topic, value, partition=0, headers=headers)
 
-    async def messages(self) -> AsyncIterator[TokenMessage]:
+    async def publish(self, message: TokenMessage, *, attempts: int = 3) -> bool:
+        """Write `message` and wait until Kafka has it; False (logged) if Kafka would not take it."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await (await self.enqueue(message))
+                return True
+            except KafkaError as exc:
+                log.warning(
+                    "token topic: could not publish a %s (attempt %d/%d): %s", message.type, attempt, attempts, exc
+                )
+        return False
+
+    async def records(self) -> AsyncIterator[TokenRecord]:
+        """The topic's valid, authenticated messages, in order; the others are skipped and counted."""
         assert self._consumer is not None, "start() the channel first"
         async for record in self._consumer:
+            self.last_record_at = time.monotonic()
+            live = self.caught_up.is_set()
             if record.offset + 1 >= self._catch_up_offset:
                 self.caught_up.set()
             try:
-                yield decode(record.value)
-            except (ValueError, TypeError) as exc:
-                log.warning("ignoring a malformed token-topic message at offset %d: %s", record.offset, exc)
+                message = self._check(record.value, signature_of(record.headers))
+            except TokenMessageInvalid as exc:
+                self._skip(exc.reason, record.offset, str(exc))
+                continue
+            yield TokenRecord(record.offset, time.time() if live else record.timestamp / 1000, message)
+
+    def _check(self, value: bytes | None, signature: bytes | None) -> TokenMessage:
+        if not value:
+            raise TokenMessageInvalid("malformed", "empty message")
+        if len(value) > MAX_MESSAGE_BYTES:  # before spending an HMAC on it
+            raise TokenMessageInvalid("too_large", f"{len(value)} bytes")
+        if signature is None:
+            raise TokenMessageInvalid("unsigned", f"no single {SIGNATURE_HEADER} header")
+        if not self._keyring.verify_message(value, signature):
+            raise TokenMessageInvalid("bad_signature", "not signed with a key of this deployment")
+        return decode(value)
+
+    def _skip(self, reason: str, offset: int, detail: str) -> None:
+        self.skipped[reason] += 1
+        now = time.monotonic()
+        if now - self._skip_logged.get(reason, -SKIP_LOG_INTERVAL_S) >= SKIP_LOG_INTERVAL_S:
+            self._skip_logged[reason] = now
+            log.warning(
+                "token topic: skipping the message at offset %d (%s); %d skipped for this reason so far",
+                offset,
+                detail,
+                self.skipped[reason],
+            )

@@ -11,9 +11,13 @@ import aiohttp
 from protocol.settings import Settings
 from protocol.web_tls import client_ssl_context
 
+# Answers that say something about the batch or the grant; anything else (5xx, 404 from a wrong
+# WEB_NODE_URL, a proxy's 502) means "not now": retry, settle nothing.
+DECISIVE = frozenset({200, 400, 401, 403, 409, 413, 415, 422})
+
 
 class WebNodeUnavailable(Exception):
-    """The web node did not answer, or answered 5xx: retry later, ack nothing."""
+    """The web node did not answer decisively (network error, 5xx, ...): retry later, settle nothing."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class PostResult:
     stored: int = 0
     duplicates: int = 0
     error: str = ""
+    detail: str = ""
     current_epoch: int | None = None
     items: list[dict] = field(default_factory=list)
 
@@ -39,9 +44,9 @@ class WebNodeClient:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def post(self, token: str, raws: Sequence[bytes]) -> PostResult:
-        """Send already-validated JSON readings as one batch (joined, not re-encoded)."""
-        body = b'{"readings":[' + b",".join(raws) + b"]}"
+    async def post(self, token: str, receiver: int, raws: Sequence[bytes]) -> PostResult:
+        """Send validated JSON readings of `receiver` as one batch (joined, not re-encoded)."""
+        body = b'{"receiver":%d,"readings":[' % receiver + b",".join(raws) + b"]}"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
             async with self._session.post(self._url, data=body, headers=headers, timeout=self._timeout) as resp:
@@ -49,22 +54,29 @@ class WebNodeClient:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise WebNodeUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if status >= 500:
+        if status not in DECISIVE:
             raise WebNodeUnavailable(f"web node answered {status}")
         data = _json_object(text)
+        epoch = data.get("current_epoch")
+        items = data.get("items")
         return PostResult(
             status=status,
-            stored=int(data.get("stored", 0)),
-            duplicates=int(data.get("duplicates", 0)),
-            error=str(data.get("error", "")),
-            current_epoch=data.get("current_epoch"),
-            items=list(data.get("items", [])),
+            stored=_count(data.get("stored")),
+            duplicates=_count(data.get("duplicates")),
+            error=str(data.get("error", ""))[:200],
+            detail=str(data.get("detail", ""))[:500],
+            current_epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+            items=[i for i in items if isinstance(i, dict)] if isinstance(items, list) else [],
         )
 
 
 def _json_object(text: bytes) -> dict:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -24,12 +24,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from protocol import token
-from testkit.processes import ManagedProcess
+from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
-_OWNS = re.compile(r"owns receivers \[([0-9, ]*)\]")
-_ASSIGNED = re.compile(r"Setting newly assigned partitions(?P<table>.*?)for group (?P<group>\S+)", re.S)
-_LEADER_TOPIC = "__assignor-__leader"
 _REFUSED = re.compile(r'^telering_batches_refused_total\{reason="([^"]+)"\} (\S+)$', re.M)
 
 
@@ -202,21 +199,17 @@ def refusals(web_url: str) -> Counter[str]:
 
 
 def owned(proc: ManagedProcess) -> set[int] | None:
-    """The receivers the worker said it owns after its latest rebalance (None before the first)."""
-    found = _OWNS.findall(proc.log_text())
-    if not found:
+    """The receivers the worker owns (its /healthz), None unless it answers and is in its group."""
+    answer = health(proc)
+    if answer is None or not answer[1].get("checks", {}).get("receivers_group"):
         return None
-    return {int(p) for p in found[-1].split(",") if p.strip()}
+    return set(answer[1].get("receivers", ()))
 
 
-def leads(proc: ManagedProcess, app_id: str) -> bool:
-    """Whether the worker's latest assignment in Faust's own group (`app_id`) includes Faust's
-    leader partition: whether the coordinator runs on it."""
-    latest = False
-    for match in _ASSIGNED.finditer(proc.log_text()):
-        if match.group("group") == app_id:
-            latest = _LEADER_TOPIC in match.group("table")
-    return latest
+def leads(proc: ManagedProcess, app_id: str = "") -> bool:
+    """Whether the worker runs the coordinator (its /healthz says it leads Faust's group)."""
+    answer = health(proc)
+    return answer is not None and bool(answer[1].get("leader"))
 
 
 def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str, timeout: float = 60.0) -> ManagedProcess:

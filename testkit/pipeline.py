@@ -23,7 +23,7 @@ from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
 from protocol.settings import Settings
 from protocol.topics import Topics
-from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
 from testkit.waiting import eventually
 
 
@@ -96,24 +96,35 @@ class PipelineHarness:
         wait_healthy(self.web_url, proc, verify=self.verify)
         return proc
 
-    def start_worker(self, env: dict[str, str] | None = None) -> ManagedProcess:
-        """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL)."""
+    def start_worker(self, env: dict[str, str] | None = None, argv: list[str] | None = None) -> ManagedProcess:
+        """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL), `argv` its
+        command (default `python -m stream_app -l info`)."""
         n = sum(p.name.startswith("worker") for p in self.processes)
+        port = free_port()
         proc = ManagedProcess(
             f"worker{n}",
-            python_argv("stream_app", "-l", "info"),
-            {**self.env, **(env or {})},
+            argv or python_argv("stream_app", "-l", "info"),
+            {**self.env, "WORKER_WEB_PORT": str(port), **(env or {})},
             self.workdir / f"worker{n}.log",
-        ).start()
-        self.processes.append(proc)
+        )
+        proc.health_url = f"http://127.0.0.1:{port}/healthz"
+        self.processes.append(proc.start())
         return proc
 
+    def workers(self) -> list[ManagedProcess]:
+        return [p for p in self.processes if p.name.startswith("worker")]
+
     def wait_worker_ready(self, proc: ManagedProcess, timeout: float = 60.0) -> None:
+        """Until the worker's /healthz says ready and some worker leads (the coordinator runs)."""
+
         def ready() -> bool:
             assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
-            return "owns receivers [" in proc.log_text() and "coordinator signs" in self.all_worker_logs()
+            answer = health(proc)
+            if answer is None or answer[0] != 200:
+                return False
+            return any((h := health(w)) is not None and h[1].get("leader") for w in self.workers())
 
-        eventually(ready, timeout=timeout, message=f"{proc.name} never owned receivers")
+        eventually(ready, timeout=timeout, interval=0.2, message=f"{proc.name} never became ready")
 
     def all_worker_logs(self) -> str:
         return "".join(p.log_text() for p in self.processes if p.name.startswith("worker"))

@@ -32,6 +32,7 @@ class ManagedProcess:
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.health_url: str | None = None  # its GET /healthz, if it serves one
 
     def start(self) -> ManagedProcess:
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -90,6 +91,17 @@ def child_env(values: dict[str, str]) -> dict[str, str]:
     env.update(values)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def health(proc: ManagedProcess, timeout: float = 2.0) -> tuple[int, dict] | None:
+    """(status, body) of the process's GET /healthz, or None if it does not answer."""
+    if proc.health_url is None or not proc.alive:
+        return None
+    try:
+        resp = requests.get(proc.health_url, timeout=timeout)
+        return resp.status_code, resp.json()
+    except (requests.RequestException, ValueError):
+        return None
 
 
 def wait_healthy(url: str, proc: ManagedProcess, timeout: float = 30.0, verify: str | bool = True) -> None:

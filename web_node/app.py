@@ -9,6 +9,7 @@ from aiohttp import web
 
 from protocol.keyring import Keyring
 from protocol.keys import fingerprint
+from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.auth import reader_auth
@@ -23,13 +24,11 @@ from web_node.storage import Storage
 log = logging.getLogger(__name__)
 migrate_key = web.AppKey("migrate", bool)
 
-BYTES_PER_READING = 400
-
 
 def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bool = True) -> web.Application:
     """Build the application; the database opens on start-up and closes on clean-up."""
     keyring = Keyring(keys) if keys is not None else Keyring.from_settings(settings)
-    max_body = max(1 << 20, settings.batch_max_readings * BYTES_PER_READING)
+    max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
     app = web.Application(middlewares=[json_errors, *([auth] if auth else [])], client_max_size=max_body)
     app[settings_key] = settings

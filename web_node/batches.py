@@ -77,8 +77,12 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     if grant.epoch < storage.fence_epoch:
         raise _superseded(storage.fence_epoch)
     body = await request.read()
-    readings = _parse_batch(body, settings.batch_max_readings)
-    if settings.check_partition:
+    named, readings = _parse_batch(body, settings.batch_max_readings)
+    if named is not None and named != grant.receiver:
+        raise ApiError(
+            403, "grant_wrong_receiver", f"the batch is receiver {named}'s, the grant covers {grant.receiver}"
+        )
+    if named is None and settings.check_partition:
         _check_receiver(readings, grant.receiver, settings.readings_partitions)
     started = time.perf_counter()
     try:
@@ -103,17 +107,21 @@ def _superseded(epoch: int) -> ApiError:
     return ApiError(409, "grant_superseded", f"a grant of epoch {epoch} has already been accepted", current_epoch=epoch)
 
 
-def _parse_batch(body: bytes, max_readings: int) -> list[Row]:
-    """The body's readings as validated fields; on any refusal the full models say why."""
-    rows = _fast_rows(body)
-    if rows is None:
+def _parse_batch(body: bytes, max_readings: int) -> tuple[int | None, list[Row]]:
+    """The body's receiver (if named) and readings as validated fields; on any refusal the full
+    models say why."""
+    fast = _fast_rows(body)
+    if fast is not None:
+        receiver, rows = fast
+    else:
         try:
-            rows = [r.model_dump() for r in BatchIn.model_validate_json(body).readings]
+            batch = BatchIn.model_validate_json(body)
+            receiver, rows = batch.receiver, [r.model_dump(exclude={"receiver"}) for r in batch.readings]
         except ValidationError as exc:
             _refuse(exc.errors(include_url=False, include_context=False, include_input=False))
     if len(rows) > max_readings:
         raise ApiError(413, "too_large", f"{len(rows)} readings in one batch; the limit is {max_readings}")
-    return rows
+    return receiver, rows
 
 
 def _refuse(errors: list[dict]) -> NoReturn:
@@ -140,7 +148,13 @@ def _batch_fields_validator() -> SchemaValidator | None:
         return None
     fields, config = found
     batch = core_schema.model_fields_schema(
-        {"readings": core_schema.model_field(core_schema.list_schema(fields))}, extra_behavior="forbid"
+        {
+            "receiver": core_schema.model_field(
+                core_schema.with_default_schema(core_schema.int_schema(ge=0, le=2**63 - 1, strict=True), default=None)
+            ),
+            "readings": core_schema.model_field(core_schema.list_schema(fields)),
+        },
+        extra_behavior="forbid",
     )
     return SchemaValidator(batch, config)
 
@@ -148,14 +162,15 @@ def _batch_fields_validator() -> SchemaValidator | None:
 _BATCH_FIELDS = _batch_fields_validator()
 
 
-def _fast_rows(body: bytes) -> list[Row] | None:
+def _fast_rows(body: bytes) -> tuple[int | None, list[Row]] | None:
     if _BATCH_FIELDS is None:
         return None
     try:
         fields, _extra, _set = _BATCH_FIELDS.validate_json(body)
     except ValidationError:
         return None
-    return [item[0] for item in fields["readings"]]  # model-fields validate to (dict, extra, fields set)
+    # model-fields validate to (dict, extra, fields set)
+    return fields["receiver"], [item[0] for item in fields["readings"]]
 
 
 class _StoredReadings(Sequence[ReadingIn]):

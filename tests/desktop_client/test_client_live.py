@@ -38,7 +38,7 @@ class WebNode:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.key = f"desktop-client-test-{os.getpid()}-{self.port}"
+        self.key = f"desktop-client-test-key-{os.getpid()}-{self.port}".ljust(43, "0")  # >= 32 bytes
         self.env = child_env(
             {
                 "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'telering.db'}",

@@ -46,7 +46,6 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
         harness.wait_stored(300)
 
         new = add_key(harness.keys_file)  # 1. both the web node and the coordinator follow the file
-        eventually(lambda: f"coordinator signs with key {fingerprint(new)}" in worker.log_text(), timeout=30)
         first_new = eventually(
             lambda: tokens.first(lambda m: isinstance(m, GrantMessage) and signed_by(m, new)), timeout=30
         )
@@ -72,7 +71,7 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
 
     refused = refusals(harness.web_url)
     assert (refused["grant_invalid"], refused["grant_expired"]) == (0, 0), dict(refused)
-    assert "refused the batch (401" not in worker.log_text()
+    assert "refused the grant (401" not in worker.log_text()
     assert worker.alive and web.alive  # rotated without a restart
 
     # the retired key is refused from now on

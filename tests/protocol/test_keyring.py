@@ -1,7 +1,9 @@
-"""The web node's keyring follows the key file: rotation without a restart (no broker, no server)."""
+"""The keyring follows the key file: rotation without a restart, and a bad file never leaves a part
+without keys (no broker, no server)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -68,12 +70,54 @@ def test_a_missing_or_empty_file_keeps_the_keys_loaded(key_file):
         ring.verify(signed("never-a-key"))
 
 
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        lambda path, key: path.write_text(""),  # an editor truncating before it writes
+        lambda path, key: path.write_text(key[:10]),  # half-written: a key too short to sign with
+        lambda path, key: path.chmod(0o000) if os.geteuid() != 0 else path.write_text("\n\n"),  # unreadable
+    ],
+    ids=["empty", "half-written", "unreadable"],
+)
+def test_a_bad_rewrite_keeps_signing_with_the_last_good_keys_until_the_file_is_good(key_file, rewrite, caplog):
+    path, old = key_file
+    clock = Clock()
+    ring = Keyring([old], path, clock=clock)
+    rewrite(path, old)
+    clock.now += 2
+    with caplog.at_level("ERROR", logger="protocol.keyring"):
+        assert GrantCodec([old]).verify(ring.sign(Grant(0, 1, time.time() + 30))).epoch == 1
+        value = b'{"type":"release"}'
+        assert ring.verify_message(value, ring.sign_message(value))
+        clock.now += 2
+        ring.sign(Grant(0, 2, time.time() + 30))  # same broken file: not logged again
+    assert caplog.text.count("keeping the 1 key(s) loaded") == 1
+    path.chmod(0o600)
+    new = "n" * 43
+    path.write_text(f"{new}\n")
+    clock.now += 2
+    assert GrantCodec([new]).verify(ring.sign(Grant(0, 3, time.time() + 30))).epoch == 3  # taken up again
+    assert ring.keys == [new]
+
+
+def test_token_messages_signed_with_a_just_added_key_verify_at_once(key_file):
+    path, old = key_file
+    ring = Keyring([old], path, clock=Clock())
+    new = add_key(path)
+    value = b'{"type":"presence"}'
+    from protocol.token import TokenSigner
+
+    assert ring.verify_message(value, TokenSigner([new]).sign(value))
+    assert not ring.verify_message(value, TokenSigner(["x" * 43]).sign(value))
+
+
 def test_explicit_and_environment_keys_are_fixed(key_file, tmp_path):
     path, old = key_file
-    fixed = Keyring.from_settings(Settings(telering_keys_file=path, telering_grant_keys="env-key"))
+    env_key = "e" * 40
+    fixed = Keyring.from_settings(Settings(telering_keys_file=path, telering_grant_keys=env_key))
     add_key(path)
     with pytest.raises(GrantInvalid):
         fixed.verify(signed(old))
-    assert fixed.verify(signed("env-key")).epoch == 1
+    assert fixed.verify(signed(env_key)).epoch == 1
     follows = Keyring.from_settings(Settings(telering_keys_file=path, telering_grant_keys=None))
     assert follows.keys == [old, follows.keys[-1]] and len(follows.keys) == 2

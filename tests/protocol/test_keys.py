@@ -7,7 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from protocol.keys import KeysMissing, add_key, fingerprint, load_keys, new_key, read_key_file, retire_oldest
+from protocol.keys import (
+    MIN_KEY_BYTES,
+    KeysInvalid,
+    KeysMissing,
+    add_key,
+    fingerprint,
+    load_keys,
+    new_key,
+    read_key_file,
+    retire_oldest,
+    warn_if_readable_by_others,
+)
 from protocol.settings import Settings
 
 
@@ -19,26 +30,32 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def long(name: str) -> str:
+    """A key of the minimum length or more, recognisable by name."""
+    return name.ljust(MIN_KEY_BYTES, "0")
+
+
 def test_keys_load_from_the_file_oldest_first(tmp_path: Path) -> None:
     path = tmp_path / "telering.keys"
-    path.write_text("# comment\nold\n\nnew\n")
-    assert load_keys(settings(path)) == ["old", "new"]
+    path.write_text(f"# comment\n{long('old')}\n\n{long('new')}\n")
+    path.chmod(0o600)
+    assert load_keys(settings(path)) == [long("old"), long("new")]
 
 
 def test_the_env_var_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "telering.keys"
-    add_key(path, "from-file")
+    add_key(path, long("from-file"))
     monkeypatch.setenv("TELERING_KEYS_FILE", str(path))
-    monkeypatch.setenv("TELERING_GRANT_KEYS", " env-old , env-new ,")
-    assert load_keys(Settings()) == ["env-old", "env-new"]
+    monkeypatch.setenv("TELERING_GRANT_KEYS", f" {long('env-old')} , {long('env-new')} ,")
+    assert load_keys(Settings()) == [long("env-old"), long("env-new")]
 
 
 def test_the_file_is_used_when_the_env_var_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "telering.keys"
-    add_key(path, "from-file")
+    add_key(path, long("from-file"))
     monkeypatch.delenv("TELERING_GRANT_KEYS", raising=False)
     monkeypatch.setenv("TELERING_KEYS_FILE", str(path))
-    assert load_keys(Settings()) == ["from-file"]
+    assert load_keys(Settings()) == [long("from-file")]
 
 
 def test_an_empty_env_var_is_an_error(tmp_path: Path) -> None:
@@ -109,3 +126,26 @@ def test_fingerprint_is_short_stable_and_not_the_key() -> None:
     assert fingerprint(key) == fingerprint(key)
     assert len(fingerprint(key)) == 12 and fingerprint(key) not in key
     assert fingerprint("a") != fingerprint("b")
+
+
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_keys_shorter_than_32_bytes_are_refused_naming_the_source(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "telering.keys"
+    add_key(path, long("fine"))
+    add_key(path, "short-key")
+    chosen = settings(path) if source == "file" else settings(path, grant_keys=f"{long('fine')},short-key")
+    with pytest.raises(KeysInvalid) as info:
+        load_keys(chosen)
+    message = str(info.value)
+    assert ("TELERING_KEYS_FILE" if source == "file" else "TELERING_GRANT_KEYS") in message
+    assert "key 1" in message and "32 bytes" in message and "short-key" not in message  # never the key itself
+
+
+def test_a_key_file_readable_by_others_draws_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "telering.keys"
+    add_key(path)
+    assert not warn_if_readable_by_others(path)
+    path.chmod(0o640)
+    with caplog.at_level("WARNING", logger="protocol.keys"):
+        assert load_keys(settings(path))
+    assert "readable by group or others" in caplog.text and "chmod 600" in caplog.text

@@ -1,4 +1,4 @@
-"""Token-topic messages: encode/decode round trips and refusal of anything else."""
+"""Token-topic messages: round trips, strict validation of anything else, and their signatures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,19 @@ import json
 
 import pytest
 
-from protocol.token import GrantMessage, Presence, Release, TokenMessage, decode, encode
+from protocol.token import (
+    INT64_MAX,
+    MAX_MESSAGE_BYTES,
+    GrantMessage,
+    Presence,
+    Release,
+    TokenMessage,
+    TokenMessageInvalid,
+    TokenSigner,
+    decode,
+    encode,
+    signature_of,
+)
 
 MESSAGES: list[TokenMessage] = [
     GrantMessage(receiver=1, epoch=7, expires_at=1_767_323_045.25, token="abc.def.ghi"),
@@ -15,6 +27,7 @@ MESSAGES: list[TokenMessage] = [
     Presence(worker="worker-a", partitions=(0, 2, 3), at=1_767_323_045.0),
     Presence(worker="worker-b", partitions=(), at=1.0),
 ]
+KEY_A, KEY_B = "a" * 43, "b" * 43
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
@@ -23,9 +36,9 @@ def test_round_trip(message: TokenMessage) -> None:
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
-def test_encoding_is_compact_json_with_a_type(message: TokenMessage) -> None:
+def test_encoding_is_compact_json_with_its_type_first(message: TokenMessage) -> None:
     raw = encode(message)
-    assert isinstance(raw, bytes) and b" " not in raw.replace(b'"worker-', b"")
+    assert b", " not in raw and raw.startswith(b'{"type":"%s"' % message.type.encode())
     assert json.loads(raw)["type"] == message.type
 
 
@@ -47,27 +60,60 @@ def test_presence_partitions_come_back_as_a_tuple() -> None:
         b"{}",
         b'{"type":"unknown","receiver":1}',
         b'{"type":null}',
+        b'{"type":["grant"]}',
         b'{"receiver":1,"epoch":2,"stored":3}',
-    ],
-)
-def test_garbage_is_rejected_with_value_error(raw: bytes) -> None:
-    with pytest.raises(ValueError):
-        decode(raw)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
         b'{"type":"grant"}',
         b'{"type":"release","receiver":0,"epoch":1,"stored":2,"bogus":1}',
-        b'{"type":["grant"]}',
+        # wrong types: strings, booleans and floats are not integers
+        b'{"type":"release","receiver":"0","epoch":1,"stored":2}',
+        b'{"type":"release","receiver":0,"epoch":"9","stored":2}',
+        b'{"type":"release","receiver":true,"epoch":1,"stored":2}',
+        b'{"type":"release","receiver":0,"epoch":1.5,"stored":2}',
+        b'{"type":"presence","worker":"w","partitions":"0,1","at":1.0}',
+        b'{"type":"presence","worker":"w","partitions":[0,"1"],"at":1.0}',
+        # out of range: beyond int64, negative, a partition Kafka cannot have, a time past 2100
+        b'{"type":"release","receiver":0,"epoch":%d,"stored":2}' % (INT64_MAX + 1),
+        b'{"type":"release","receiver":-1,"epoch":1,"stored":2}',
+        b'{"type":"grant","receiver":0,"epoch":1,"expires_at":1e400,"token":"t"}',
+        b'{"type":"presence","worker":"w","partitions":[2147483648],"at":1.0}',
+        b'{"type":"presence","worker":"w","partitions":[0],"at":1e11}',
+        b'{"type":"presence","worker":"","partitions":[0],"at":1.0}',
+        # deeply nested JSON: refused, not a RecursionError
+        b'{"type":"presence","worker":"w","partitions":' + b"[" * 50_000 + b"]" * 50_000 + b',"at":1}',
     ],
 )
-def test_wrong_fields_are_rejected(raw: bytes) -> None:
-    with pytest.raises(ValueError):
+def test_anything_else_is_refused_as_invalid(raw: bytes) -> None:
+    with pytest.raises(TokenMessageInvalid) as refused:
+        decode(raw)
+    assert refused.value.reason in ("malformed", "too_large") and isinstance(refused.value, ValueError)
+
+
+def test_an_oversized_message_is_refused_before_parsing() -> None:
+    raw = b'{"type":"presence","worker":"' + b"w" * MAX_MESSAGE_BYTES + b'","partitions":[],"at":1.0}'
+    with pytest.raises(TokenMessageInvalid, match="too_large"):
         decode(raw)
 
 
-def test_wrong_fields_raise_value_error_as_documented() -> None:
-    with pytest.raises(ValueError):
-        decode(b'{"type":"grant"}')
+def test_signatures_verify_with_any_known_key_and_sign_with_the_newest() -> None:
+    value = encode(MESSAGES[1])
+    old, rotated = TokenSigner([KEY_A]), TokenSigner([KEY_A, KEY_B])
+    assert rotated.verify(value, old.sign(value))  # made before the rotation: still good
+    assert rotated.sign(value) == TokenSigner([KEY_B]).sign(value)
+    assert not old.verify(value, rotated.sign(value))  # the new key is unknown to the old ring
+
+
+@pytest.mark.parametrize("signature", [None, b"", b"garbage", b"!!!", b"a" * 5000])
+def test_bad_or_missing_signatures_do_not_verify(signature) -> None:
+    assert not TokenSigner([KEY_A]).verify(encode(MESSAGES[0]), signature)
+
+
+def test_a_tampered_value_does_not_verify() -> None:
+    signer = TokenSigner([KEY_A])
+    value = encode(MESSAGES[1])
+    assert not signer.verify(value.replace(b'"epoch":7', b'"epoch":9'), signer.sign(value))
+
+
+def test_signature_header_must_be_there_exactly_once() -> None:
+    assert signature_of([("telering-signature", b"s"), ("other", b"x")]) == b"s"
+    assert signature_of([("telering-signature", b"s"), ("telering-signature", b"t")]) is None
+    assert signature_of(None) is None and signature_of([]) is None

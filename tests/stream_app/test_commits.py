@@ -6,7 +6,7 @@ from stream_app.commits import CommitPoints
 
 def buffered(buffers: ReceiverBuffers, partition: int, offsets: range) -> None:
     for offset in offsets:
-        buffers.add(partition, Pending(event=None, raw=b"{}", offset=offset))
+        buffers.add(partition, Pending(raw=b"{}", offset=offset))
 
 
 def test_the_commit_point_is_the_oldest_reading_still_buffered():
