@@ -64,5 +64,7 @@ def test_secure_pipeline_benchmark_compares_with_plaintext(tmp_path):
     figures = json.loads(out.read_text())["secure"]
     for name in ("plaintext", "secure"):
         assert figures[name]["lost"] == figures[name]["duplicated"] == 0
-        assert figures[name]["readings_per_s"] > 0 and figures[name]["worker_cpu_us_per_reading"] > 0
-    assert figures["throughput_ratio"] > 0 and figures["web_cpu_ratio"] > 0
+        assert figures[name]["readings_per_s"] > 0
+        # a tiny drain may fit between two CPU samples (0 µs): reported, not judged
+        assert figures[name]["worker_cpu_us_per_reading"] >= 0 and figures[name]["web_cpu_us_per_reading"] >= 0
+    assert figures["throughput_ratio"] > 0
