@@ -4,8 +4,16 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb).
+# Shared libraries the PyQt5 wheels need for the offscreen platform (no X server, no xvfb) ...
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
+# ... and for the xcb platform, the dashboard on an X11 desktop: what `ldd` shows the PyQt5 5.15.11
+# wheel's plugins/platforms/libqxcb.so needs (desktop_client/qt_platform.py names the same packages)
+XCB_DEBS := libxcb1 libx11-6 libx11-xcb1 libxext6 libfreetype6 libxcb-glx0 libxcb-icccm4 libxcb-image0 \
+	libxcb-keysyms1 libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
+	libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libxcb-util1 libglx0 libglvnd0
+# A virtual X server for the tests of the dashboard under xcb (tests/support/x11.py), and xwininfo
+X_TEST_DEBS := xvfb xauth x11-utils
+SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS)
 
 .PHONY: venv sysdeps kafka-jars lint test demo screenshot secrets clean distclean
 
@@ -17,11 +25,11 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 sysdeps:
-	@missing=$$(for p in $(QT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(SYS_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if ! command -v dpkg >/dev/null 2>&1; then \
-	  echo "sysdeps: not a Debian system; make sure Qt's libraries are installed: $(QT_DEBS)" >&2; \
+	  echo "sysdeps: not a Debian system; make sure Qt's libraries and Xvfb are installed: $(SYS_DEBS)" >&2; \
 	elif [ -z "$$missing" ]; then \
-	  echo "sysdeps: Qt runtime libraries present"; \
+	  echo "sysdeps: Qt runtime libraries (offscreen, xcb) and Xvfb present"; \
 	elif [ "$$(id -u)" != 0 ]; then \
 	  echo "sysdeps: not root, cannot install: $$missing (GUI tests may fail)" >&2; \
 	else \

@@ -1,6 +1,6 @@
 """Fault scenarios as a report: `python -m benchmarks.faults --json OUT [--scenarios a,b]`.
 
-Runs the scenarios of `benchmarks.fault_scenarios` (the same code `tests/faults` asserts on) on a
+Runs the scenarios of `testkit.scenarios` (the same code `tests/faults` asserts on) on a
 local Kafka broker (or KAFKA_BOOTSTRAP; `broker-restart` always gets a private local broker it
 may restart), and writes per scenario `{"scenario", "sent", "stored", "lost", "duplicated",
 "recovery_s"}`; prints them as a table.
@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.fault_scenarios import SCENARIOS, ScenarioResult, run_scenario
 from kafka_local import LocalKafka, broker_from_env
+from testkit.scenarios import SCENARIOS, ScenarioResult, run_scenario
 
 log = logging.getLogger(__name__)
 

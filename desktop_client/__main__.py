@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from desktop_client import qt_platform
 from desktop_client.options import WINDOWS, ClientOptions, SensorFilter
 from protocol.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None, default_url: str, env: Settings | None = None) -> argparse.Namespace:
@@ -40,7 +44,8 @@ def parse_args(argv: list[str] | None, default_url: str, env: Settings | None = 
         "--window",
         choices=list(WINDOWS),
         default="10m",
-        help="time window shown at start (default 10m); 1h and 24h load downsampled history",
+        help="time window shown at start (default 10m); 1h, 24h, 7d and 30d load downsampled history "
+        "(/api/v1/stats buckets of whole minutes or hours)",
     )
     parser.add_argument(
         "--capacity",
@@ -86,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         token=args.token,
         ca_file=args.ca_file,
     )
+    hint = qt_platform.problem(os.environ)
+    if hint is not None:  # Qt would abort without naming what is missing
+        log.error("%s", hint)
+        return 1
     from desktop_client.app import run  # Qt loads only once the arguments are good
 
     if args.screenshot is not None:

@@ -13,7 +13,7 @@ from PyQt5.QtWidgets import QApplication
 
 from desktop_client.options import ClientOptions
 from desktop_client.theme import apply_dark_theme
-from desktop_client.window import MainWindow
+from desktop_client.window import DEFAULT_SIZE, MainWindow
 from desktop_client.worker import NetworkWorker
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def run(options: ClientOptions, *, screenshot: Path | None = None, screenshot_ti
     app.setApplicationName("telering")
     apply_dark_theme(app)
     window = build_window(options)
-    window.resize(1500, 900)
+    window.resize(*DEFAULT_SIZE)
     window.show()
     window.start()
     # Python handles SIGINT between Qt events; the redraw timer keeps those coming.

@@ -7,20 +7,29 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protocol.readings import QUANTITIES, TITLES, UNITS
+from protocol.bodies import STATS_BUCKET_MAX_S, STATS_MAX_POINTS
+from protocol.quantities import QUANTITIES, TITLES, UNITS
 
-__all__ = ["QUANTITIES", "TITLES", "UNITS"]  # the dashboard's view of protocol.readings.Measurements
+__all__ = [
+    "QUANTITIES",
+    "STATS_MAX_POINTS",
+    "TITLES",
+    "UNITS",
+]  # the dashboard's view of protocol/quantities.py
+
+MINUTE, HOUR, DAY = 60, 3600, 86_400
 
 # Time windows the selector offers, in seconds, keyed by their command-line spelling.
-WINDOWS: dict[str, int] = {"1m": 60, "10m": 600, "1h": 3600, "24h": 86400}
-WINDOW_LABELS: dict[str, str] = {"1m": "1 min", "10m": "10 min", "1h": "1 h", "24h": "24 h"}
+WINDOWS: dict[str, int] = {"1m": MINUTE, "10m": 10 * MINUTE, "1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+WINDOW_LABELS: dict[str, str] = {"1m": "1 min", "10m": "10 min", "1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
 
 # Windows up to this long load raw readings; longer ones load /stats buckets.
-RAW_HISTORY_MAX_S = 600
-# About this many points per sensor for a downsampled (stats) window.
+RAW_HISTORY_MAX_S = 10 * MINUTE
+# At most about this many points per sensor for a downsampled (stats) window.
 STATS_POINTS = 480
-# /api/v1/stats answers at most this many points.
-STATS_MAX_POINTS = 10_000
+# Buckets up to this wide are whole minutes (the web node's 1-minute rollups answer them),
+# wider ones whole hours (its 1-hour rollups).
+MINUTE_BUCKETS_MAX_S = 15 * MINUTE
 
 
 @dataclass(frozen=True)
@@ -44,9 +53,14 @@ class HistoryPlan:
 
 
 def plan_for(window_s: int) -> HistoryPlan:
+    """Raw readings for short windows; for longer ones stats buckets of whole minutes or whole
+    hours, so that the web node answers from its rollups, about STATS_POINTS per sensor or fewer:
+    1 h -> 60 s, 24 h -> 180 s, 7 d -> 1 h, 30 d -> 2 h."""
     if window_s <= RAW_HISTORY_MAX_S:
         return HistoryPlan(window_s, 0)
-    return HistoryPlan(window_s, max(1, math.ceil(window_s / STATS_POINTS)))
+    ideal = math.ceil(window_s / STATS_POINTS)
+    step = MINUTE if ideal <= MINUTE_BUCKETS_MAX_S else HOUR
+    return HistoryPlan(window_s, min(STATS_BUCKET_MAX_S, step * math.ceil(ideal / step)))
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ quantities), and the y ranges are fitted from those same points. That keeps a fr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QColor, QResizeEvent
+from PyQt5.QtGui import QColor, QFontMetrics, QResizeEvent
 from PyQt5.QtWidgets import QWidget
 
 from desktop_client import theme
@@ -20,7 +22,9 @@ from desktop_client.series import SensorSeries, visible_points
 
 RESLICE_FRACTION = 0.01  # re-clip a still series once the view moved by this share of its width
 Y_PADDING = 0.08
-LEGEND_COLUMN_PX = 118
+LEGEND_MARGIN_PX = 40
+LEGEND_MAX_ROWS = 3  # a legend that needs more rows is left out: the sensor list shows the colours too
+LABEL_MARGIN_PX = 8
 
 
 class SlicedCurve(pg.PlotCurveItem):
@@ -50,10 +54,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground(theme.BACKGROUND)
-        self.legend = pg.LegendItem(
-            offset=None, verSpacing=-6, horSpacing=16, labelTextColor=theme.FOREGROUND, labelTextSize="9pt"
-        )
-        self.ci.addItem(self.legend, row=0, col=0)
+        self.legend: pg.LegendItem | None = None  # in row 0 while it fits (see _fit_legend)
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[tuple[str, str], SlicedCurve] = {}
         self.thresholds: dict[str, pg.InfiniteLine] = {}
@@ -63,6 +64,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         self._sliced: dict[str, tuple[int, float, float]] = {}  # sensor -> (version, x0, x1) shown
         self._bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sensor -> (mins, maxs) shown
         self._y_ranges: dict[str, tuple[float, float]] = {}
+        self._legend_column_px: float | None = None
 
     def _make_plot(self, quantity: str, row: int, last: bool) -> pg.PlotItem:
         plot = self.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
@@ -81,6 +83,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         if self.plots:
             plot.setXLink(next(iter(self.plots.values())))
         plot.getViewBox().sigRangeChangedManually.connect(lambda *_: self.manually_panned.emit())
+        plot.getViewBox().sigResized.connect(lambda _vb, q=quantity: self._fit_label(q))
         line = pg.InfiniteLine(
             angle=0,
             movable=True,
@@ -104,13 +107,16 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         if sensor_id in self._sensors:
             return
         self._sensors.append(sensor_id)
+        self._legend_column_px = None  # the new name may be the widest
         for quantity, plot in self.plots.items():
             curve = SlicedCurve(pen=pg.mkPen(colour, width=1), name=sensor_id, connect="finite")
             plot.addItem(curve)
             self.curves[(sensor_id, quantity)] = curve
         first = self.curves[(sensor_id, QUANTITIES[0])]
-        self.legend.addItem(first, sensor_id)
         first.visibleChanged.connect(lambda: self.sensor_toggled.emit(sensor_id, first.isVisible()))
+        if self.legend is not None:  # rebuilt with the new sensor, if it still fits
+            self.ci.removeItem(self.legend)
+            self.legend = None
         self._fit_legend()
 
     def set_sensor_visible(self, sensor_id: str, visible: bool) -> None:
@@ -182,15 +188,55 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         self._y_ranges.pop(quantity, None)
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:
-        super().resizeEvent(event)
-        if hasattr(self, "_sensors"):  # pyqtgraph resizes inside __init__, before ours is done
+        # the legend first (width() is already the new one): a legend wider than the view would
+        # hold the layout at its width when pyqtgraph fits the layout to the view
+        if hasattr(self, "_legend_column_px"):  # pyqtgraph resizes inside __init__, before ours is done
             self._fit_legend()
+        super().resizeEvent(event)
+
+    def legend_columns(self) -> int | None:
+        """The legend's columns, or None while it is left out for want of room."""
+        return None if self.legend is None else self.legend.columnCount
 
     def _fit_legend(self) -> None:
-        """As many legend columns as fit the width, so the legend never widens the plots."""
-        columns = max(1, min(len(self._sensors), (self.width() - 40) // LEGEND_COLUMN_PX))
-        if columns != self.legend.columnCount:
-            self.legend.setColumnCount(columns)
+        """As many legend columns as fit the width, so the legend never widens the plots; no
+        legend when it would need more than LEGEND_MAX_ROWS rows (it would squeeze the plots).
+
+        A changed legend is built anew: pyqtgraph's LegendItem keeps the width of its widest
+        layout after `setColumnCount`, which would push the plots past the right edge."""
+        n = len(self._sensors)
+        if n and self._legend_column_px is None:  # measured unplaced: in a layout it takes the cell's width
+            self._legend_column_px = max(1.0, self._new_legend(1).width())
+        columns = min(n, int((self.width() - LEGEND_MARGIN_PX) // (self._legend_column_px or 1)))
+        wanted = columns if columns and math.ceil(n / columns) <= LEGEND_MAX_ROWS else None
+        if wanted == self.legend_columns():
+            return
+        if self.legend is not None:
+            self.ci.removeItem(self.legend)
+            self.legend = None
+        if wanted is not None:
+            self.legend = self._new_legend(wanted)
+            self.ci.addItem(self.legend, row=0, col=0)
+
+    def _new_legend(self, columns: int) -> pg.LegendItem:
+        legend = pg.LegendItem(
+            offset=None, verSpacing=-6, horSpacing=16, labelTextColor=theme.FOREGROUND, labelTextSize="9pt"
+        )
+        legend.setColumnCount(columns)
+        for sensor_id in self._sensors:
+            legend.addItem(self.curves[(sensor_id, QUANTITIES[0])], sensor_id)
+        return legend
+
+    def _fit_label(self, quantity: str) -> None:
+        """The left axis says title and unit where that fits the plot's height, else the unit only."""
+        plot = self.plots[quantity]
+        full = f"{TITLES[quantity]} ({UNITS[quantity]})"
+        fits = QFontMetrics(self.font()).horizontalAdvance(full) + LABEL_MARGIN_PX <= plot.getViewBox().height()
+        axis = plot.getAxis("left")
+        text = full if fits else UNITS[quantity]
+        if axis.labelText != text:
+            axis.setLabel(text, color=theme.FOREGROUND)
+            axis.setToolTip(full)
 
     def _pixel_width(self) -> int:
         return max(200, int(self.plots[QUANTITIES[0]].getViewBox().width()))

@@ -6,11 +6,11 @@ from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QWidget
 
 from desktop_client.options import QUANTITIES, TITLES, UNITS
-from protocol.readings import RANGES
+from protocol.quantities import RANGES
 
 # Where a threshold starts when first switched on: a choice of the UI, not of the schema.
 DEFAULTS: dict[str, float] = {"temperature": 30.0, "humidity": 70.0, "pressure": 1030.0, "battery": 20.0}
-# (minimum, maximum, default): the ranges of protocol.readings.Measurements, the default kept inside.
+# (minimum, maximum, default): the ranges Measurements is built from, the default kept inside.
 LIMITS: dict[str, tuple[float, float, float]] = {
     q: (low, high, min(max(DEFAULTS.get(q, low), low), high)) for q, (low, high) in RANGES.items()
 }

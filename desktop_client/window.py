@@ -25,6 +25,12 @@ from desktop_client.thresholds import ThresholdControls
 
 log = logging.getLogger(__name__)
 
+# The smallest window the layout is made for (docs/desktop_client.md): plots, sensor list and
+# thresholds all inside it. Below the default size the side panel gives up a share of the width.
+MINIMUM_SIZE = (860, 560)
+DEFAULT_SIZE = (1500, 900)
+SIDE_SHARE = 0.35  # of the width, for the sensor list and thresholds
+
 
 class DataSource(Protocol):
     """What the window needs from the network side (NetworkWorker, or a fake in tests)."""
@@ -84,12 +90,16 @@ class MainWindow(QMainWindow):
             buttons.addWidget(button)
         side_layout.addLayout(buttons)
         side_layout.addWidget(self.thresholds)
-        splitter = QSplitter(Qt.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(self.panel)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([520, 980])
+        # a resize is shared by the two sides in these proportions (the plots' share the larger)
+        splitter.setStretchFactor(0, round(100 * SIDE_SHARE))
+        splitter.setStretchFactor(1, round(100 * (1 - SIDE_SHARE)))
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([round(SIDE_SHARE * DEFAULT_SIZE[0]), round((1 - SIDE_SHARE) * DEFAULT_SIZE[0])])
         self.setCentralWidget(splitter)
+        self.setMinimumSize(*MINIMUM_SIZE)
         self.status = StatusLine(self.statusBar())
         self.state_detail = ""
         self._show_state("connecting", self.options.url)

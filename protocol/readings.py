@@ -1,6 +1,7 @@
 """The Reading schema: one definition of every field's type and range (DESIGN.md, Reading).
 
-The family (STYLE.md, 5): `Measurements` (the four quantities, their ranges and units),
+The family (STYLE.md, 5): `Measurements` (the four quantities with the ranges, units and titles
+of protocol/quantities.py),
 `ReadingBase` (every field of a reading), `ReadingIn` (what a sensor sends: strict, not from
 the future), `ReadingOut` (what the web node answers and pushes: `reading_out` renders it from
 a stored row without building a model), and `Reading`, the storage table.
@@ -27,6 +28,9 @@ from pydantic import (
 from pydantic_core import CoreConfig, CoreSchema
 from sqlalchemy import BigInteger, Column, Double, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from protocol.quantities import QUANTITIES as QUANTITIES  # re-exported: the field order of Measurements
+from protocol.quantities import QUANTITY
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 MAX_SEQ = 2**63 - 1
@@ -61,28 +65,19 @@ UtcTimestamp = Annotated[
 ]
 
 
+def _measured(name: str) -> Any:
+    """A quantity's field as protocol/quantities.py declares it: range, unit (the description), title."""
+    quantity = QUANTITY[name]
+    return Field(ge=quantity.low, le=quantity.high, description=quantity.unit, title=quantity.title)
+
+
 class Measurements(SQLModel):
     """The four measured quantities with their physical ranges; `description` is the unit."""
 
-    temperature: float = Field(ge=-60, le=100, description="°C", title="Temperature")
-    humidity: float = Field(ge=0, le=100, description="%RH", title="Humidity")
-    pressure: float = Field(ge=300, le=1100, description="hPa", title="Pressure")
-    battery: float = Field(ge=0, le=100, description="%", title="Battery")
-
-
-QUANTITIES: tuple[str, ...] = tuple(Measurements.model_fields)  # temperature, humidity, pressure, battery
-
-
-def _bound(quantity: str, name: str) -> float:
-    """A quantity's `ge` or `le` bound, as `Measurements` declares it."""
-    (bound,) = (getattr(m, name) for m in Measurements.model_fields[quantity].metadata if hasattr(m, name))
-    return float(bound)
-
-
-# What the dashboard and the simulator show and keep to, read from Measurements, never copied.
-RANGES: dict[str, tuple[float, float]] = {q: (_bound(q, "ge"), _bound(q, "le")) for q in QUANTITIES}
-UNITS: dict[str, str] = {q: Measurements.model_fields[q].description or "" for q in QUANTITIES}
-TITLES: dict[str, str] = {q: Measurements.model_fields[q].title or q.title() for q in QUANTITIES}
+    temperature: float = _measured("temperature")
+    humidity: float = _measured("humidity")
+    pressure: float = _measured("pressure")
+    battery: float = _measured("battery")
 
 
 class _Identity(SQLModel):

@@ -21,7 +21,7 @@ from kafka_local.broker import broker_from_env
 from protocol.keys import add_key, read_key_file
 from protocol.settings import Settings
 from protocol.topics import Topics
-from testkit.processes import ManagedProcess, python_argv, wait_healthy
+from testkit.processes import ManagedProcess, health, python_argv, wait_healthy
 from testkit.waiting import eventually
 
 log = logging.getLogger("demo")
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         except AssertionError as exc:
             raise SystemExit(f"demo: gave up: {exc}") from None
         worker = procs.start("worker", "stream_app", [], env)
-        _wait(lambda: "owns receivers [" in worker.log_text(), 90, "the worker to own its receivers", worker)
+        worker.health_url = f"http://127.0.0.1:{env['WORKER_WEB_PORT']}/healthz"
+        _wait(lambda: (h := health(worker)) is not None and h[0] == 200, 90, "the worker to be ready", worker)
         summary_path = args.workdir / "simulator-summary.json"
         summary_path.unlink(missing_ok=True)
         start_seq = int(time.time() * 1000)  # a fresh seq range, so an old database does not count
@@ -138,6 +139,7 @@ def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("WEB_NODE_PORT", "8080")
     env.setdefault("WEB_NODE_URL", f"http://127.0.0.1:{env['WEB_NODE_PORT']}")
+    env.setdefault("WORKER_WEB_PORT", "6066")
     env.update(
         {
             "KAFKA_BOOTSTRAP": bootstrap,
@@ -158,7 +160,7 @@ class _Processes:
 
     def start(self, name: str, module: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
         log_path = self.workdir / f"{name}.log"
-        log_path.unlink(missing_ok=True)  # a fresh log: readiness is read from it
+        log_path.unlink(missing_ok=True)  # a fresh log per run
         proc = ManagedProcess(name, python_argv(module, *args), env, log_path, cwd=Path.cwd()).start()
         self.procs[name] = proc
         log.info("started %s (pid %d, log %s)", name, proc.pid, log_path)
@@ -217,6 +219,7 @@ def _print_where_to_look(env: dict[str, str], workdir: Path, db_path: Path) -> N
         f"""
 telering demo is running.
   web node     {url}/healthz   {url}/api/v1/sensors   {url}/api/v1/readings/latest?limit=5
+  worker       http://127.0.0.1:{env["WORKER_WEB_PORT"]}/healthz   http://127.0.0.1:{env["WORKER_WEB_PORT"]}/metrics
   live feed    ws://{url.split("://", 1)[1]}/api/v1/live
   dashboard    WEB_NODE_URL={url} .venv/bin/python -m desktop_client
   database     {db_path}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from protocol.readings import RANGES
+from protocol.quantities import RANGES
 from simulator.encoding import ReadingJson, encode, format_ts
 
 MEASURED = RANGES  # each quantity's valid range: an out-of-range fault steps just outside it

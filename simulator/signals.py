@@ -12,9 +12,10 @@ import math
 import random
 from dataclasses import dataclass
 
-from protocol.readings import RANGES
+from protocol.quantities import RANGES
 
-# The Reading ranges (protocol.readings.Measurements); every emitted value is clamped into them.
+# The Reading ranges (protocol/quantities.py, what Measurements is built from); every emitted
+# value is clamped into them.
 TEMPERATURE_RANGE = RANGES["temperature"]
 HUMIDITY_RANGE = RANGES["humidity"]
 PRESSURE_RANGE = RANGES["pressure"]

@@ -24,6 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from protocol import token
+from protocol.keyring import Keyring
 from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
@@ -38,10 +39,21 @@ class TokenRecord:
 
 
 class TokenWatcher:
-    """Every message of the token topic, as it arrives (a consumer on a background thread)."""
+    """Every message of the token topic, as it arrives (a consumer on a background thread).
 
-    def __init__(self, bootstrap: str, topic: str, options: Mapping[str, Any] | None = None) -> None:
+    With a `keyring`, only the messages a worker would act on (signed with one of its keys):
+    what the ring really did, whatever else a hostile client wrote to the topic. `options`:
+    kafka-python connection options of a secured cluster."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        keyring: Keyring | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
+        self._keyring = keyring
         self._options = options
         self._tp = TopicPartition(topic, 0)
         self._records: list[TokenRecord] = []
@@ -108,6 +120,9 @@ class TokenWatcher:
         try:
             message = token.decode(record.value)
         except (ValueError, TypeError):
+            message = None
+        signature = token.signature_of(record.headers)
+        if self._keyring is not None and not self._keyring.verify_message(record.value or b"", signature):
             message = None
         with self._lock:
             if message is not None:
@@ -234,7 +249,7 @@ def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str, time
 
 
 def _consumer(bootstrap: str, group_id: str | None = None, options: Mapping[str, Any] | None = None) -> KafkaConsumer:
-    """`options`: kafka-python connection options of a secured cluster (testkit.pipeline.kafka_client_options)."""
+    """`options`: kafka-python connection options of a secured cluster (PipelineHarness.kafka_options)."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
         **{k: v for k, v in (options or {}).items() if k != "bootstrap_servers"},

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.support.web",
     "tests.support.pipeline",
     "tests.support.secure",
+    "tests.support.x11",
 ]

@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from PyQt5.QtCore import QObject, pyqtSignal
@@ -15,6 +16,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from desktop_client.options import ClientOptions
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
+from tests.desktop_client.web_process import WebNode
 
 
 class FakeSource(QObject):
@@ -62,3 +64,11 @@ def fake_window(qtbot, dark_app) -> Iterator[Callable[..., tuple[MainWindow, Fak
         return window, source
 
     yield make
+
+
+@pytest.fixture
+def web_node(tmp_path: Path) -> Iterator[WebNode]:
+    """A real web node process on a loopback port (tests/desktop_client/web_process.py)."""
+    node = WebNode(tmp_path)
+    yield node.start()
+    node.stop()

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 
 from desktop_client.api import ApiClient
-from desktop_client.options import plan_for
+from desktop_client.options import DAY, WINDOWS, plan_for
 from tests.support.web import make_reading, sensors_of_receiver
+from tests.web_node.writes import iso
 
 
 @pytest.fixture
@@ -77,6 +78,35 @@ async def test_stats_history_for_a_long_window(web_node_factory, http, api):
     plan = plan_for(3600)
     [block] = await api(node).history(plan, [a], datetime.now(UTC).timestamp(), max_points=10_000)
     assert block.sensor_id == a and block.values[:, 0].tolist() in ([15.0, 30.0], [10.0, 20.0, 30.0])
+
+
+@pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d"])
+async def test_long_windows_stay_within_the_point_cap_for_many_sensors(web_node_factory, http, api, window):
+    """Sixty sensors, readings spread over 40 days: each long window loads every sensor's buckets
+    from a real web node (which refuses any answer over 10,000 points with 400), in buckets of
+    whole minutes or hours, holding exactly the readings inside the window."""
+    node = await web_node_factory()
+    sensors = sensors_of_receiver(0, 4, 60)
+    start = datetime.now(UTC).timestamp()
+    stamps = [start - age for age in (40 * DAY, 20 * DAY, 3 * DAY, 5 * 3600, 1800, 30)]
+    await store(
+        http,
+        node,
+        [make_reading(s, i, ts=iso(t), temperature=float(i)) for s in sensors for i, t in enumerate(stamps)],
+    )
+    plan = plan_for(WINDOWS[window])
+    assert plan.bucket_s % (3600 if plan.bucket_s >= 3600 else 60) == 0
+    assert len(sensors) > plan.sensors_per_stats_request() or window == "1h"  # several requests, mostly
+    now = datetime.now(UTC).timestamp()
+    blocks = await api(node).history(plan, sensors, now, max_points=10_000)
+    buckets: dict[int, list[float]] = {}  # the readings inside the window, by bucket
+    for i, t in enumerate(stamps):
+        if t >= now - plan.window_s:
+            buckets.setdefault(int(t // plan.bucket_s), []).append(float(i))
+    assert sorted(b.sensor_id for b in blocks) == sorted(sensors)
+    for block in blocks:
+        assert block.t.tolist() == [b * plan.bucket_s for b in sorted(buckets)]
+        assert block.values[:, 0].tolist() == [sum(v) / len(v) for _, v in sorted(buckets.items())]
 
 
 async def test_live_socket_delivers_stored_readings(web_node_factory, http, api):

@@ -7,85 +7,21 @@ the window (pytest-qt, offscreen) reads them back through `/api/v1/*` and the li
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 import numpy as np
 import pytest
-import requests
 
 from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
 from desktop_client.worker import NetworkWorker
-from protocol.grants import Grant, GrantCodec
-from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from tests.support.web import make_reading, sensors_of_receiver, shares_by_receiver
+from tests.desktop_client.web_process import OUTPUT, PARTITIONS, at
+from tests.support.web import sensors_of_receiver
 
 pytestmark = pytest.mark.gui
 
-PARTITIONS = 4
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO / "test-output" / "desktop_client" / "window.png"
-
-
-class WebNode:
-    """A web node process on a fixed port and SQLite file, so it can be restarted in place."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.key = f"desktop-client-test-key-{os.getpid()}-{self.port}".ljust(43, "0")  # >= 32 bytes
-        self.env = child_env(
-            {
-                "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'telering.db'}",
-                "WEB_NODE_HOST": "127.0.0.1",
-                "WEB_NODE_PORT": str(self.port),
-                "TELERING_GRANT_KEYS": self.key,
-                "READINGS_PARTITIONS": str(PARTITIONS),
-            }
-        )
-        self.proc: ManagedProcess | None = None
-        self.starts = 0
-        self.epoch = 0
-
-    def start(self) -> WebNode:
-        self.starts += 1
-        self.proc = ManagedProcess(
-            f"web{self.starts}", python_argv("web_node"), self.env, self.workdir / f"web{self.starts}.log"
-        ).start()
-        wait_healthy(self.url, self.proc)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-
-    def store(self, readings: list[dict]) -> int:
-        """Store readings the way receivers do: one batch per partition, each under a fresh grant."""
-        stored = 0
-        for receiver, batch in shares_by_receiver(readings, PARTITIONS):
-            self.epoch += 1
-            grant = GrantCodec([self.key]).sign(Grant(receiver, self.epoch, time.time() + 30))
-            answer = requests.post(
-                f"{self.url}/api/v1/batches",
-                json={"readings": batch},
-                headers={"Authorization": f"Bearer {grant}"},
-                timeout=30,
-            )
-            assert answer.status_code == 200, answer.text
-            stored += answer.json()["stored"]
-        return stored
-
-
-@pytest.fixture
-def web_node(tmp_path: Path) -> Iterator[WebNode]:
-    node = WebNode(tmp_path)
-    yield node.start()
-    node.stop()
+SCREENSHOT = OUTPUT / "window.png"
 
 
 @pytest.fixture
@@ -108,10 +44,14 @@ def dashboard(qtbot, dark_app):
         window.close()
 
 
-def at(seconds_ago: float, sensor: str, seq: int, **values: float) -> dict:
-    """A valid reading measured `seconds_ago`."""
-    ts = datetime.now(UTC) - timedelta(seconds=seconds_ago)
-    return make_reading(sensor, seq, ts=ts.isoformat().replace("+00:00", "Z"), **values)
+def bucket_means(readings: list[dict], bucket_s: int, since: float) -> list[float]:
+    """The temperature means per time bucket of the readings since `since`, oldest first."""
+    buckets: dict[int, list[float]] = {}
+    for r in readings:
+        t = datetime.fromisoformat(r["ts"]).timestamp()
+        if t >= since:
+            buckets.setdefault(int(t // bucket_s), []).append(r["temperature"])
+    return [sum(v) / len(v) for _, v in sorted(buckets.items())]
 
 
 def connected(window: MainWindow) -> None:
@@ -168,13 +108,14 @@ def test_a_web_node_restart_is_survived(web_node, dashboard, qtbot):
 
 def test_time_window_switch_loads_history(web_node, dashboard, qtbot):
     [sensor] = sensors_of_receiver(0, PARTITIONS, 1)
-    web_node.store(
-        [
-            at(5 * 3600, sensor, 0, temperature=5.0),  # only in the 24 h window
-            at(1800, sensor, 1, temperature=15.0),  # in the 1 h window
-            at(2, sensor, 2, temperature=25.0),
-        ]
-    )  # in every window
+    readings = [
+        at(20 * 86400, sensor, 3, temperature=-5.0),  # only in the 30 d window
+        at(3 * 86400, sensor, 4, temperature=0.0),  # in the 7 d window
+        at(5 * 3600, sensor, 0, temperature=5.0),  # in the 24 h window
+        at(1800, sensor, 1, temperature=15.0),  # in the 1 h window
+        at(2, sensor, 2, temperature=25.0),  # in every window
+    ]
+    web_node.store(readings)
     window = dashboard(web_node.url, window="1m")
     qtbot.waitUntil(lambda: window.loaded is not None and temperatures(window, sensor) == [25.0], timeout=15_000)
 
@@ -188,6 +129,15 @@ def test_time_window_switch_loads_history(web_node, dashboard, qtbot):
     qtbot.waitUntil(lambda: temperatures(window, sensor) == [5.0, 15.0, 25.0], timeout=5_000)
     low, high = window.panel.x_range()
     assert high - low == pytest.approx(86400, rel=0.01)
+
+    for key, days in (("7d", 7), ("30d", 30)):
+        window.set_window(key)
+        qtbot.waitUntil(lambda d=days: window.loaded.window_s == d * 86400, timeout=15_000)
+        bucket = window.loaded.bucket_s
+        assert bucket % 3600 == 0  # whole hours: the 1-hour rollups answer
+        shown = bucket_means(readings, bucket, since=time.time() - days * 86400)
+        assert shown[0] == (-5.0 if days == 30 else 0.0)  # the oldest reading inside the window comes first
+        qtbot.waitUntil(lambda s=shown: temperatures(window, sensor) == s, timeout=5_000)
 
 
 def test_screenshot_of_the_running_window(web_node, dashboard, qtbot):

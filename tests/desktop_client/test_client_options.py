@@ -8,18 +8,37 @@ import random
 import pytest
 
 from desktop_client.backoff import Backoff
-from desktop_client.options import STATS_MAX_POINTS, WINDOWS, ClientOptions, SensorFilter, plan_for
+from desktop_client.options import (
+    DAY,
+    RAW_HISTORY_MAX_S,
+    STATS_MAX_POINTS,
+    STATS_POINTS,
+    WINDOWS,
+    ClientOptions,
+    SensorFilter,
+    plan_for,
+)
 from desktop_client.rate import RateMeter
 from desktop_client.records import Sample, WireError, parse_sample, parse_sensors, parse_stats, parse_time
 from protocol.readings import ReadingOut, reading_fields_schema, reading_out
 
 
 def test_short_windows_load_raw_readings_long_ones_stats_buckets():
+    assert list(WINDOWS) == ["1m", "10m", "1h", "24h", "7d", "30d"]
     assert plan_for(WINDOWS["1m"]).raw and plan_for(WINDOWS["10m"]).raw
-    for key in ("1h", "24h"):
+    buckets = {key: plan_for(WINDOWS[key]).bucket_s for key in ("1h", "24h", "7d", "30d")}
+    assert buckets == {"1h": 60, "24h": 180, "7d": 3600, "30d": 7200}  # what the rollups answer
+    for key in buckets:
         plan = plan_for(WINDOWS[key])
         assert not plan.raw and plan.points_per_sensor <= 500
         assert plan.sensors_per_stats_request() * plan.points_per_sensor <= STATS_MAX_POINTS
+
+
+def test_every_stats_bucket_is_whole_minutes_or_whole_hours():
+    for window_s in range(RAW_HISTORY_MAX_S + 1, 90 * DAY, 3607):
+        bucket = plan_for(window_s).bucket_s
+        assert bucket % 60 == 0 and (bucket < 3600 or bucket % 3600 == 0), (window_s, bucket)
+        assert window_s / bucket <= STATS_POINTS
 
 
 def test_sensor_filter_exact_ids_go_to_the_server_patterns_stay_local():

@@ -7,10 +7,12 @@ import time
 
 import numpy as np
 import pytest
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import QRect, Qt
+from PyQt5.QtGui import QFontMetrics
 
 from desktop_client.options import plan_for
 from desktop_client.records import Block, History, Sample, SensorInfo
+from desktop_client.window import DEFAULT_SIZE, MINIMUM_SIZE
 from protocol.readings import QUANTITIES, Measurements
 
 pytestmark = pytest.mark.gui
@@ -105,6 +107,38 @@ def test_controls_and_labels_follow_the_reading_model(fake_window):
         label = window.panel.plots[quantity].getAxis("left").labelText
         assert label == f"{declared['title']} ({declared['description']})"
         assert window.sensor_list.headerItem().text(column).endswith(declared["description"])
+
+
+@pytest.mark.parametrize("size", [(900, 600), MINIMUM_SIZE], ids=["900x600", "minimum"])
+def test_the_window_reflows_down_to_its_minimum_size(fake_window, qtbot, size):
+    """Twenty sensors, shrunk from the default size: every plot, its axis label and the side panel
+    stay inside the window (the legend, which would squeeze the plots, gives way)."""
+    window, source = fake_window()
+    now = time.time()
+    source.readings_arrived.emit(
+        [sample(f"sensor-{k}", i, t=now - 100 + i, temperature=20.0 + k) for k in range(20) for i in range(50)]
+    )
+    window.resize(*DEFAULT_SIZE)
+    qtbot.waitUntil(lambda: window.panel.legend_columns() is not None)  # wide enough for it at first
+    window.resize(*size)
+    viewport = window.panel.viewport()
+
+    def inside() -> None:
+        assert (window.width(), window.height()) == size
+        for quantity, plot in window.panel.plots.items():
+            box = window.panel.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+            assert viewport.rect().contains(box), (quantity, box, viewport.rect())
+            assert window.rect().contains(QRect(viewport.mapTo(window, box.topLeft()), box.size()))
+            label = plot.getAxis("left").labelText
+            assert QFontMetrics(window.panel.font()).horizontalAdvance(label) <= plot.getViewBox().height(), label
+        assert window.panel.width() >= 0.55 * window.width()  # the plots keep most of the width
+        side = window.splitter.widget(0)
+        assert window.rect().contains(QRect(side.mapTo(window, side.rect().topLeft()), side.size()))
+        assert window.toolbar.sizeHint().width() <= window.width()  # every button shown, none in overflow
+
+    qtbot.waitUntil(inside, timeout=5000)
+    window.resize(300, 200)  # below the documented minimum: refused
+    assert (window.width(), window.height()) == MINIMUM_SIZE == (window.minimumWidth(), window.minimumHeight())
 
 
 def test_status_bar_follows_the_connection(fake_window):

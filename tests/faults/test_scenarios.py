@@ -3,14 +3,14 @@
 Needs: the session's real Apache Kafka broker (broker-restart starts a private one, which it
 stops and restarts), a real web node process with a SQLite file, real worker processes
 (`python -m stream_app`) and the simulator. The scenarios themselves live in
-benchmarks/fault_scenarios.py; `python -m benchmarks.faults` runs the same code as a report.
+testkit/scenarios/; `python -m benchmarks.faults` runs the same code as a report.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.fault_scenarios import OUTAGE_S, ScenarioResult, run_scenario
+from testkit.scenarios import OUTAGE_S, ScenarioResult, run_scenario
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -8,6 +8,7 @@ import sys
 MODULES = [
     "protocol",
     "protocol.readings",
+    "protocol.quantities",
     "protocol.bodies",
     "protocol.grants",
     "protocol.keys",

@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from protocol import quantities, readings
+from protocol.quantities import QUANTITIES, RANGES, TITLES, UNITS
 from protocol.readings import (
-    QUANTITIES,
-    RANGES,
-    TITLES,
-    UNITS,
     InvalidReading,
     Measurements,
     ReadingIn,
@@ -234,10 +232,12 @@ def test_in_and_out_share_every_field_rule() -> None:
             assert inbound["properties"][name] == outbound["properties"][name], name
 
 
-def test_ranges_units_and_titles_are_read_from_measurements() -> None:
-    """What the dashboard and the simulator use is Measurements' own declaration (its JSON Schema)."""
+def test_measurements_is_the_quantities_table() -> None:
+    """Measurements (its JSON Schema, what ReadingIn validates) and the ranges, units and titles the
+    dashboard and the simulator use are one declaration, protocol/quantities.py."""
     schema = Measurements.model_json_schema()["properties"]
     assert list(RANGES) == list(UNITS) == list(TITLES) == list(QUANTITIES) == list(schema)
     for quantity, declared in schema.items():
         assert RANGES[quantity] == (declared["minimum"], declared["maximum"])
         assert UNITS[quantity] == declared["description"] and TITLES[quantity] == declared["title"]
+    assert readings.QUANTITIES is quantities.QUANTITIES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,11 @@ def test_progress_line_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> Non
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "100 delivered" in captured.err and "19 pending" in captured.err and "1,234 msg/s" in captured.err
+
+
+def test_the_simulator_starts_without_sqlmodel() -> None:
+    """Its ranges come from protocol.quantities, not protocol.readings: SQLModel and SQLAlchemy
+    would add seconds to every start on a busy machine (load generators count from the spawn)."""
+    code = "import sys, simulator.__main__; print(','.join(m for m in ('sqlmodel', 'sqlalchemy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == ""

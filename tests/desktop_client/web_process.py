@@ -1,0 +1,79 @@
+"""A real web node process for the dashboard's end-to-end tests, and readings to store in it.
+
+The node runs `python -m web_node` on a fixed loopback port with a real SQLite file, so a test
+can stop and restart it in place; readings go in only through `POST /api/v1/batches`, one batch
+per receiver under a fresh grant, as the token ring stores them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+from protocol.grants import Grant, GrantCodec
+from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from tests.support.web import make_reading, shares_by_receiver
+
+PARTITIONS = 4
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output" / "desktop_client"
+
+
+class WebNode:
+    """A web node process on a fixed port and SQLite file, so it can be restarted in place."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key = f"desktop-client-test-key-{os.getpid()}-{self.port}".ljust(43, "0")  # >= 32 bytes
+        self.env = child_env(
+            {
+                "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'telering.db'}",
+                "WEB_NODE_HOST": "127.0.0.1",
+                "WEB_NODE_PORT": str(self.port),
+                "TELERING_GRANT_KEYS": self.key,
+                "READINGS_PARTITIONS": str(PARTITIONS),
+            }
+        )
+        self.proc: ManagedProcess | None = None
+        self.starts = 0
+        self.epoch = 0
+
+    def start(self) -> WebNode:
+        self.starts += 1
+        self.proc = ManagedProcess(
+            f"web{self.starts}", python_argv("web_node"), self.env, self.workdir / f"web{self.starts}.log"
+        ).start()
+        wait_healthy(self.url, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+    def store(self, readings: list[dict]) -> int:
+        """Store readings the way receivers do: one batch per partition, each under a fresh grant."""
+        stored = 0
+        for receiver, batch in shares_by_receiver(readings, PARTITIONS):
+            self.epoch += 1
+            grant = GrantCodec([self.key]).sign(Grant(receiver, self.epoch, time.time() + 30))
+            answer = requests.post(
+                f"{self.url}/api/v1/batches",
+                json={"readings": batch},
+                headers={"Authorization": f"Bearer {grant}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            stored += answer.json()["stored"]
+        return stored
+
+
+def at(seconds_ago: float, sensor: str, seq: int, **values: float) -> dict:
+    """A valid reading measured `seconds_ago`."""
+    ts = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    return make_reading(sensor, seq, ts=ts.isoformat().replace("+00:00", "Z"), **values)
