@@ -15,7 +15,7 @@ XCB_DEBS := libxcb1 libx11-6 libx11-xcb1 libxext6 libfreetype6 libxcb-glx0 libxc
 X_TEST_DEBS := xvfb xauth x11-utils
 SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS)
 
-.PHONY: venv sysdeps kafka-jars lint test demo screenshot clean distclean
+.PHONY: venv sysdeps kafka-jars lint test demo screenshot secrets clean distclean
 
 venv: $(STAMP)
 
@@ -64,6 +64,11 @@ demo: venv kafka-jars
 screenshot: venv sysdeps kafka-jars
 	QT_QPA_PLATFORM=offscreen DEMO_SECONDS=60 DEMO_SCREENSHOT=docs/screenshot.png \
 		$(VPY) scripts/demo.py --workdir .demo-screenshot --sensors 8 --rate 80
+
+# The compose deployment's CA, certificates, SASL users, grant key, database password and a
+# first reader token, in compose/secrets/ (git-ignored); SECRETS_HOSTS=other names for the certs.
+secrets: venv
+	$(VPY) scripts/make_secrets.py $(foreach h,$(SECRETS_HOSTS),--host $(h))
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache test-output .demo .demo-screenshot .cache/kafka-data

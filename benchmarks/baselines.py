@@ -26,6 +26,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from protocol.kafka_security import aiokafka_options, kafka_python_options
+from protocol.settings import Settings
 from testkit.report import write_json
 
 KINDS = ("naive", "naive-wal", "ceiling", "ceiling-aiokafka")
@@ -63,8 +65,14 @@ class Meter:
         }
 
 
+def _connection(bootstrap: str) -> Settings:
+    """`--bootstrap`, with the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* of the environment."""
+    return Settings().model_copy(update={"kafka_bootstrap": bootstrap})
+
+
 def _consumer(bootstrap: str, topic: str, **options) -> KafkaConsumer:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
+    connection = kafka_python_options(_connection(bootstrap))
+    consumer = KafkaConsumer(**connection, group_id=None, enable_auto_commit=False, **options)
     tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -124,7 +132,7 @@ async def ceiling_aiokafka(args: argparse.Namespace) -> dict:
     # group-less and subscribed: every partition, from the beginning (no committed offsets)
     consumer = AIOKafkaConsumer(
         args.topic,
-        bootstrap_servers=args.bootstrap,
+        **aiokafka_options(_connection(args.bootstrap)),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -13,6 +13,11 @@ Two phases, each on fresh topics, a fresh web node (SQLite file) and fresh worke
 - rate: `--producers` simulators offer `--rate` readings/s for `--seconds`; latency is
   `stored_at - ts` per reading measured after `--warmup` s; memory is sampled throughout.
 
+With `--secure`, the drain runs twice on one broker that serves both listeners: over
+PLAINTEXT with plain HTTP and open reads, then over SASL_SSL (SCRAM-SHA-512, TLS to Kafka) with
+HTTPS to the web node and a reader token; `secure` reports both and the ratios of their
+throughput and CPU per reading (the cost of security). The baselines are skipped then.
+
 Figures are noisy on a shared machine: compare them with the baselines of the same run.
 """
 
@@ -25,9 +30,18 @@ import time
 from pathlib import Path
 
 from benchmarks import baselines
-from testkit.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker, worker_names
+from kafka_local import LocalKafka
+from testkit.bench import (
+    add_common_options,
+    integrity,
+    query,
+    start_pipeline,
+    work_directory,
+    workdir_and_broker,
+    worker_names,
+)
 from testkit.load import start_load
-from testkit.pipeline import PipelineHarness
+from testkit.pipeline import PipelineHarness, WebTls
 from testkit.report import machine, percentile, rate, slope_per_min, sustained_window, table, write_json
 from testkit.ring import read_turns, ring_stats
 from testkit.sampling import ProcessSampler
@@ -36,22 +50,26 @@ log = logging.getLogger(__name__)
 MB = 2**20
 
 
-def drain(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
-    harness = PipelineHarness(bootstrap, workdir / "drain", partitions=args.partitions)
+def drain(args: argparse.Namespace, workdir: Path, bootstrap: str, secured: LocalKafka | None = None) -> dict:
+    """The drain phase; with `secured`, over its SASL_SSL listener, HTTPS and reader tokens."""
+    security = {}
+    if secured is not None:
+        security = {"kafka_env": secured.client_env(), "web_tls": WebTls.make(workdir / "tls"), "read_auth": True}
+    harness = PipelineHarness(bootstrap, workdir / "drain", partitions=args.partitions, **security)
     sampler = ProcessSampler().start()
     try:
         log.info("pre-loading %d readings with %d producers", args.readings, args.producers)
         sent = start_load(harness, producers=args.producers, sensors=args.sensors, count=args.readings).wait()
         n = sent["sent_valid"]
         result: dict = {"readings": n}
-        if not args.skip_baselines:
+        if not args.skip_baselines and not args.secure:
             for kind in ("ceiling", "ceiling-aiokafka"):
                 result[kind.replace("-", "_")] = _baseline(kind, args, harness, n)
         started = time.time()
         _web, _ = start_pipeline(harness, args.workers, sampler)
         harness.wait_stored(n, timeout=max(180.0, n / 1000))
         result["telering"] = _telering_drain(harness, sampler, n, started)
-        if not args.skip_baselines:
+        if not args.skip_baselines and not args.secure:
             for kind in ("naive", "naive-wal"):
                 result[f"baseline_{kind.replace('-', '_')}"] = _baseline(kind, args, harness, n)
         return result
@@ -83,7 +101,28 @@ def _telering_drain(harness: PipelineHarness, sampler: ProcessSampler, n: int, s
         **integrity(harness, n),
         **_cpu_and_memory(sampler, start, end, count),
     }
-    out["ring"] = ring_stats(read_turns(harness.bootstrap, harness.topics.token), start, end)
+    out["ring"] = ring_stats(read_turns(harness.bootstrap, harness.topics.token, harness.kafka_options), start, end)
+    return out
+
+
+def secure_cost(args: argparse.Namespace, workdir: Path) -> dict:
+    """The drain over PLAINTEXT, then over SASL_SSL + HTTPS + reader tokens, on one broker."""
+    broker = LocalKafka(workdir / "kafka-secure", security="SASL_SSL")
+    broker.start()
+    try:
+        plain = drain(args, workdir / "plaintext", broker.plaintext_bootstrap)["telering"]
+        secure = drain(args, workdir / "secure", broker.bootstrap, broker)["telering"]
+    finally:
+        broker.stop()
+    keys = ("readings_per_s", "worker_cpu_us_per_reading", "web_cpu_us_per_reading", "lost", "duplicated")
+    out: dict = {"plaintext": {k: plain.get(k) for k in keys}, "secure": {k: secure.get(k) for k in keys}}
+    for key, name in (
+        ("readings_per_s", "throughput_ratio"),
+        ("worker_cpu_us_per_reading", "worker_cpu_ratio"),
+        ("web_cpu_us_per_reading", "web_cpu_ratio"),
+    ):
+        if plain.get(key) and secure.get(key):
+            out[name] = secure[key] / plain[key]
     return out
 
 
@@ -133,6 +172,17 @@ def _cpu_and_memory(sampler: ProcessSampler, start: float, end: float, readings:
 
 
 def summarize(results: dict) -> None:
+    s = results.get("secure")
+    if s:
+        rows = [
+            [name, s[name]["readings_per_s"], s[name]["worker_cpu_us_per_reading"], s[name]["web_cpu_us_per_reading"]]
+            for name in ("plaintext", "secure")
+        ]
+        rows.append(
+            ["secure / plaintext", s.get("throughput_ratio"), s.get("worker_cpu_ratio"), s.get("web_cpu_ratio")]
+        )
+        print(f"\ndrain of {results['readings']:,} readings: PLAINTEXT + HTTP vs SASL_SSL + HTTPS + reader token")
+        print(table(rows, ["pipeline", "readings/s", "worker CPU-µs/r", "web CPU-µs/r"]))
     d = results.get("drain")
     if d:
         t = d["telering"]
@@ -237,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-baselines", action="store_true", help="only telering in the drain phase")
     parser.add_argument("--phases", default="drain,rate", help="comma-separated: drain, rate (default both)")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="instead of the phases: the drain over PLAINTEXT and then over SASL_SSL + HTTPS + reader tokens, "
+        "on one local broker of its own (--bootstrap is ignored), and the cost ratios",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
@@ -248,6 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         "partitions": args.partitions,
         "argv": sys.argv[1:] if argv is None else argv,
     }
+    if args.secure:
+        with work_directory(args) as workdir:
+            results["secure"] = secure_cost(args, workdir)
+        results["readings"] = args.readings
+        summarize(results)
+        for key in ("lost", "duplicated"):
+            results[key] = sum(results["secure"][name][key] for name in ("plaintext", "secure"))
+        write_json(args.json, results)
+        return 0
     with workdir_and_broker(args) as (workdir, bootstrap):
         if "drain" in phases:
             results["drain"] = drain(args, workdir, bootstrap)

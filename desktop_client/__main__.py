@@ -15,11 +15,25 @@ from protocol.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv: list[str] | None, default_url: str) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, default_url: str, env: Settings | None = None) -> argparse.Namespace:
+    env = env or Settings()
+    env_token = env.telering_reader_token.get_secret_value() if env.telering_reader_token else None
     parser = argparse.ArgumentParser(
         prog="desktop_client", description="telering live dashboard: plots readings from a web node"
     )
     parser.add_argument("--url", default=default_url, help=f"web node base URL (WEB_NODE_URL, default {default_url})")
+    parser.add_argument(
+        "--token",
+        default=env_token,
+        help="reader token for a web node whose reads need one (TELERING_READER_TOKEN; prefer the variable: "
+        "a command line is visible to other users)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=env.web_node_ca_file,
+        help="CA certificate(s) that verify an https:// web node (WEB_NODE_CA_FILE; default: the system's)",
+    )
     parser.add_argument(
         "--sensors",
         default="",
@@ -65,7 +79,8 @@ def parse_args(argv: list[str] | None, default_url: str) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, Settings().web_node_url)
+    env = Settings()
+    args = parse_args(argv, env.web_node_url, env)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ClientOptions(
         url=args.url,
@@ -73,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         window=args.window,
         capacity=args.capacity,
         redraw_ms=args.redraw_ms,
+        token=args.token,
+        ca_file=args.ca_file,
     )
     hint = qt_platform.problem(os.environ)
     if hint is not None:  # Qt would abort without naming what is missing

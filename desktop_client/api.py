@@ -40,9 +40,11 @@ class WebNodeError(Exception):
 class ApiClient:
     """Typed calls to one web node; the caller owns the aiohttp session (and its loop)."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+    def __init__(self, base_url: str, session: aiohttp.ClientSession, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session
+        # a reader token, on every request and the live handshake (web nodes off loopback need one)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def sensors(self) -> list[SensorInfo]:
         return parse_sensors(await self._get("/api/v1/sensors"))
@@ -103,6 +105,7 @@ class ApiClient:
         async with self._session.ws_connect(
             f"{self.base_url}/api/v1/live",
             params=params,
+            headers=self._headers,
             heartbeat=LIVE_HEARTBEAT_S,
             autoping=True,
             timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
@@ -110,7 +113,7 @@ class ApiClient:
             yield _samples(ws)
 
     async def _get(self, path: str, params: object = None) -> dict:
-        async with self._session.get(f"{self.base_url}{path}", params=params) as resp:
+        async with self._session.get(f"{self.base_url}{path}", params=params, headers=self._headers) as resp:
             try:
                 body = await resp.json(content_type=None)
             except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:

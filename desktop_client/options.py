@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from protocol.bodies import STATS_BUCKET_MAX_S, STATS_MAX_POINTS
 from protocol.quantities import QUANTITIES, TITLES, UNITS
@@ -95,6 +96,8 @@ class ClientOptions:
     capacity: int = 10_000
     redraw_ms: int = 100
     backoff_max_s: float = 10.0
+    token: str | None = field(default=None, repr=False)  # a reader token, sent as `Authorization: Bearer`
+    ca_file: Path | None = None  # verifies an https:// web node (None: the system's trust store)
 
     def __post_init__(self) -> None:
         if self.window not in WINDOWS:

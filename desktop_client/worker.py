@@ -20,6 +20,7 @@ from desktop_client.api import ApiClient, WebNodeError
 from desktop_client.backoff import Backoff
 from desktop_client.options import ClientOptions, plan_for
 from desktop_client.records import History, Sample, WireError
+from protocol.web_tls import ca_context
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,10 @@ class NetworkWorker(QThread):
         self._loop = asyncio.get_running_loop()
         if self._stop_requested.is_set():
             return
-        async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-            self._client = ApiClient(self.options.url, session)
+        tls = ca_context(self.options.ca_file)  # an https:// web node, verified against its CA
+        connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True)
+        async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector) as session:
+            self._client = ApiClient(self.options.url, session, token=self.options.token)
             live = asyncio.create_task(self._live_loop())
             await self._stopping.wait()
             for task in (live, self._history_task):

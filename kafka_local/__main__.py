@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--heap", default="512m", help="JVM heap size (default: 512m)")
     run.add_argument(
+        "--secure",
+        action="store_true",
+        help="also listen on SASL_SSL (a CA and certificate made in WORKDIR/secrets, SCRAM-SHA-512/256 users "
+        "`telering` and `admin` created at format time) and print the client settings for it; the PLAINTEXT "
+        "listener stays for the broker's own use",
+    )
+    run.add_argument(
+        "--secure-port",
+        type=int,
+        default=None,
+        help="client (SASL_SSL) port on 127.0.0.1 with --secure (default: free)",
+    )
+    run.add_argument(
         "--timeout", type=float, default=90.0, help="seconds to wait for the broker to answer (default: 90)"
     )
     return parser
@@ -60,10 +73,19 @@ def _run(args: argparse.Namespace) -> int:
     # (set SIGINT explicitly: a shell starts background jobs with it ignored).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
-    broker = LocalKafka(args.workdir, port=args.port, controller_port=args.controller_port, heap=args.heap)
+    broker = LocalKafka(
+        args.workdir,
+        port=args.port,
+        controller_port=args.controller_port,
+        heap=args.heap,
+        security="SASL_SSL" if args.secure else "PLAINTEXT",
+        secure_port=args.secure_port,
+    )
     try:
         broker.start(args.timeout)
-        print(f"KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
+        # the lines a client's environment needs (passwords by file, never printed)
+        for name, value in broker.client_env().items():
+            print(f"{name}={value}", flush=True)
         rc = broker.wait()
         log.error("Kafka broker exited on its own (code %s); see %s:\n%s", rc, broker.log_path, broker.log_tail())
         return 1

@@ -20,6 +20,7 @@ from kafka_local import reaper
 from kafka_local.admin import broker_answers, wait_for_broker
 from kafka_local.config import free_ports, random_cluster_id, server_properties
 from kafka_local.jars import kafka_classpath
+from kafka_local.secure import LISTENER, BrokerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ class LocalKafka:
     """One broker+controller in ``workdir`` (config, ``data/``, ``broker.log``).
 
     Ports are picked on the first start (unless given) and kept for restarts, so
-    ``bootstrap`` never changes for the life of the object.
+    ``bootstrap`` never changes for the life of the object. With ``security="SASL_SSL"`` the
+    broker also listens on a SASL_SSL port (its certificate and SCRAM users made in
+    ``workdir/secrets``, see kafka_local.secure); ``bootstrap`` is then that listener and
+    ``client_env()`` the settings a client needs for it.
     """
 
     def __init__(
@@ -47,10 +51,16 @@ class LocalKafka:
         controller_port: int | None = None,
         heap: str = "512m",
         overrides: Mapping[str, str] | None = None,
+        security: str = "PLAINTEXT",
+        secure_port: int | None = None,
     ) -> None:
+        if security not in ("PLAINTEXT", LISTENER):
+            raise BrokerError(f"security must be PLAINTEXT or {LISTENER}, not {security!r}")
         self.workdir = Path(workdir).resolve()
         self.port = port
         self.controller_port = controller_port
+        self.secure_port = secure_port
+        self.security = BrokerSecurity.ensure(self.workdir / "secrets") if security == LISTENER else None
         self.heap = heap
         self.overrides = dict(overrides or {})
         self._proc: subprocess.Popen[bytes] | None = None
@@ -58,10 +68,26 @@ class LocalKafka:
 
     @property
     def bootstrap(self) -> str:
-        """``127.0.0.1:<port>`` of the PLAINTEXT listener."""
+        """``127.0.0.1:<port>`` of the client listener: SASL_SSL if secured, else PLAINTEXT."""
+        if self.security is None:
+            return self.plaintext_bootstrap
+        if self.secure_port is None:
+            raise BrokerError("broker has no port yet: call start() first")
+        return f"127.0.0.1:{self.secure_port}"
+
+    @property
+    def plaintext_bootstrap(self) -> str:
+        """``127.0.0.1:<port>`` of the PLAINTEXT listener (inter-broker, and every client if not secured)."""
         if self.port is None:
             raise BrokerError("broker has no port yet: call start() first")
         return f"127.0.0.1:{self.port}"
+
+    def client_env(self, user: str | None = None) -> dict[str, str]:
+        """Environment for a telering part to reach this broker (KAFKA_BOOTSTRAP and, if secured,
+        KAFKA_SECURITY_PROTOCOL, the SASL user with a password file, the CA file)."""
+        if self.security is None:
+            return {"KAFKA_BOOTSTRAP": self.bootstrap}
+        return self.security.client_env(self.bootstrap, *([user] if user else []))
 
     @property
     def log_path(self) -> Path:
@@ -92,6 +118,8 @@ class LocalKafka:
             self.kill()
             raise
         log.info("Kafka broker ready at %s (pid %s)", self.bootstrap, self.pid)
+        if self.security is not None:
+            log.info("  SASL_SSL, SCRAM users %s, CA %s", ", ".join(self.security.passwords), self.security.ca_file)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM the broker (a clean shutdown); SIGKILL it if it outlasts ``timeout``."""
@@ -145,11 +173,13 @@ class LocalKafka:
         self.stop()
 
     def _assign_ports(self) -> None:
-        if self.port is None or self.controller_port is None:
-            taken = {p for p in (self.port, self.controller_port) if p is not None}
-            candidates = [p for p in free_ports(3) if p not in taken]
+        if self.port is None or self.controller_port is None or self.secure_port is None:
+            taken = {p for p in (self.port, self.controller_port, self.secure_port) if p is not None}
+            candidates = [p for p in free_ports(4) if p not in taken]
             self.port = self.port or candidates.pop(0)
             self.controller_port = self.controller_port or candidates.pop(0)
+            if self.security is not None:
+                self.secure_port = self.secure_port or candidates.pop(0)
 
     def _write_config(self) -> Path:
         assert self.port is not None and self.controller_port is not None
@@ -161,6 +191,8 @@ class LocalKafka:
                 controller_port=self.controller_port,
                 data_dir=self.workdir / "data",
                 overrides=self.overrides,
+                secure_port=self.secure_port,
+                security=self.security.server_properties() if self.security else None,
             )
         )
         return path
@@ -194,6 +226,7 @@ class LocalKafka:
             random_cluster_id(),
             "-c",
             str(config),
+            *(self.security.format_arguments() if self.security else []),
         ]
         with self.log_path.open("ab") as out:
             rc = subprocess.run(
@@ -219,7 +252,7 @@ class LocalKafka:
         log.info("Started Kafka broker pid %d in %s", self._proc.pid, self.workdir)
 
     def _wait_ready(self, deadline: float, timeout: float) -> None:
-        while not broker_answers(self.bootstrap, timeout=2.0):
+        while not broker_answers(self.plaintext_bootstrap, timeout=2.0):
             if (rc := self.wait(_POLL_S)) is not None:
                 raise BrokerError(
                     f"Kafka broker exited with code {rc} during start-up; "

@@ -38,15 +38,27 @@ _DEFAULTS: dict[str, str] = {
 
 
 def server_properties(
-    *, port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, str] | None = None
+    *,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    overrides: Mapping[str, str] | None = None,
+    secure_port: int | None = None,
+    security: Mapping[str, str] | None = None,
 ) -> str:
-    """Render the broker configuration as ``key=value`` lines."""
+    """Render the broker configuration as ``key=value`` lines; with ``security`` (the
+    properties of kafka_local.secure) a SASL_SSL listener on ``secure_port`` too."""
     props = dict(_DEFAULTS)
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+    if security is not None:
+        listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")
+        props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+        props.update(security)
     props.update(
         {
             "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{controller_port}"]),
+            "advertised.listeners": ",".join(listeners),
             "log.dirs": str(data_dir),
         }
     )

@@ -1,4 +1,4 @@
-"""`telering-keys`: make, list and retire grant keys."""
+"""`telering-keys`: make, list and retire grant keys; make, list and revoke reader tokens."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from protocol import readers
 from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
 from protocol.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    default_file = Settings().telering_keys_file
+    settings = Settings()
+    default_file = settings.telering_keys_file
     file_help = f"key file (one key a line, newest last; default TELERING_KEYS_FILE={default_file})"
     parser = argparse.ArgumentParser(prog="telering-keys", description=__doc__)
     parser.add_argument("--file", type=Path, default=default_file, help=file_help)
@@ -25,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "retire", parents=[common], help="drop the oldest key (after every part verifies with the newer one)"
     )
+    _add_reader_commands(sub, settings.telering_readers_file)
     args = parser.parse_args(argv)
+    if args.command == "reader":
+        return _reader(args)
 
     path: Path = args.file
     if args.command == "ensure" and path.exists() and read_key_file(path):
@@ -47,6 +52,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"telering-keys: {exc}", file=sys.stderr)
             return 1
         print(f"{path}: retired key {fingerprint(key)}")
+    return 0
+
+
+def _add_reader_commands(sub: argparse._SubParsersAction, default: Path) -> None:
+    reader = sub.add_parser(
+        "reader",
+        help="reader tokens for the read API and the live socket",
+        description="Reader tokens, kept hashed (SHA-256) in TELERING_READERS_FILE; the web node "
+        "reloads the file within a second of a change.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--file",
+        dest="readers_file",
+        type=Path,
+        default=default,
+        help=f"readers file (TELERING_READERS_FILE={default})",
+    )
+    named = argparse.ArgumentParser(add_help=False, parents=[common])
+    named.add_argument("--name", required=True, help="the reader's name (letters, digits, _ . @ -)")
+    actions = reader.add_subparsers(dest="action", required=True)
+    actions.add_parser("new", parents=[named], help="make a reader; prints its token once, as the last line")
+    actions.add_parser("list", parents=[common], help="print every reader's name (never a token)")
+    actions.add_parser("revoke", parents=[named], help="delete a reader: its token stops working within a second")
+
+
+def _reader(args: argparse.Namespace) -> int:
+    path: Path = args.readers_file
+    try:
+        if args.action == "new":
+            token = readers.add_reader(path, args.name)
+            print(f"{path}: added reader {args.name!r}; its token, shown only now:")
+            print(token)
+        elif args.action == "list":
+            for name in sorted(readers.read_readers(path)):
+                print(name)
+        else:
+            readers.revoke_reader(path, args.name)
+            print(f"{path}: revoked reader {args.name!r}")
+    except (readers.ReadersError, OSError) as exc:
+        print(f"telering-keys: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

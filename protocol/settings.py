@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,3 +35,83 @@ class Settings(BaseSettings):
     # The worker's own web server (Faust's): GET /healthz and /metrics.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")
     worker_web_port: int = Field(default=6066, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
+
+    # Kafka connection security (protocol/kafka_security.py turns these into client options).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    kafka_sasl_password_file: Path | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD_FILE")
+    kafka_ssl_cafile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_KEYFILE")
+
+    # The web node over HTTPS, and who may read from it (web_node/tls.py, web_node/auth.py).
+    web_node_tls_cert: Path | None = Field(default=None, validation_alias="WEB_NODE_TLS_CERT")
+    web_node_tls_key: Path | None = Field(default=None, validation_alias="WEB_NODE_TLS_KEY")
+    web_node_ca_file: Path | None = Field(default=None, validation_alias="WEB_NODE_CA_FILE")
+    telering_readers_file: Path = Field(default=Path("telering.readers"), validation_alias="TELERING_READERS_FILE")
+    # None: `required` unless WEB_NODE_HOST is a loopback address (see `read_auth_required`)
+    web_node_read_auth: Literal["required", "off"] | None = Field(default=None, validation_alias="WEB_NODE_READ_AUTH")
+    web_node_metrics_auth: Literal["required", "off"] | None = Field(
+        default=None, validation_alias="WEB_NODE_METRICS_AUTH"
+    )
+    telering_reader_token: SecretStr | None = Field(default=None, validation_alias="TELERING_READER_TOKEN")
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("web_node_read_auth", "web_node_metrics_auth", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password_file",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "web_node_tls_cert",
+        "web_node_tls_key",
+        "web_node_ca_file",
+        "web_node_read_auth",
+        "web_node_metrics_auth",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose files and shells pass unset knobs as empty strings
+        return None if value == "" else value
+
+    @property
+    def read_auth_required(self) -> bool:
+        """Whether reads need a reader token: WEB_NODE_READ_AUTH, else `required` off loopback."""
+        if self.web_node_read_auth is not None:
+            return self.web_node_read_auth == "required"
+        return not is_loopback(self.web_node_host)
+
+    @property
+    def metrics_auth_required(self) -> bool:
+        """Whether /metrics needs a reader token: WEB_NODE_METRICS_AUTH, else as reads."""
+        if self.web_node_metrics_auth is not None:
+            return self.web_node_metrics_auth == "required"
+        return self.read_auth_required
+
+
+def is_loopback(host: str) -> bool:
+    """`127.0.0.1`, `::1`, `localhost`: an address only this machine reaches."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -201,7 +201,12 @@ def _stored(db_path: Path, summary: dict, start_seq: int) -> int:
 def _dlq_count(bootstrap: str, topic: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    from protocol.kafka_security import kafka_python_options
+    from protocol.settings import Settings
+
+    # an external KAFKA_BOOTSTRAP may be secured: the same KAFKA_SECURITY_PROTOCOL etc. as the children
+    connection = kafka_python_options(Settings().model_copy(update={"kafka_bootstrap": bootstrap}))
+    consumer = KafkaConsumer(**connection)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(tps).values()) - sum(consumer.beginning_offsets(tps).values())

@@ -92,7 +92,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+def config_from_args(args: argparse.Namespace, settings: Settings | None = None) -> SimulatorConfig:
     faults = FaultConfig(
         invalid_fraction=args.invalid_fraction,
         duplicate_fraction=args.duplicate_fraction,
@@ -113,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         day_length_s=args.day_length,
         summary_json=args.summary_json,
         progress=None if args.quiet else print_progress,
+        kafka=settings,
     )
 
 
@@ -127,14 +128,15 @@ def print_progress(progress: Progress) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(Settings())
+    settings = Settings()
+    parser = build_parser(settings)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
     try:
-        config = config_from_args(args)
+        config = config_from_args(args, settings)
     except ValueError as exc:
         parser.error(str(exc))
     try:

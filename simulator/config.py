@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocol.settings import Settings
 from simulator.faults import FaultConfig
 from simulator.signals import DEFAULT_DAY_LENGTH_S
 
@@ -50,6 +51,9 @@ class SimulatorConfig:
     flush_timeout_s: float = 120.0
     progress: Callable[[Progress], None] | None = None
     producer_options: dict[str, Any] = field(default_factory=dict)
+    # how to connect (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*, TOPIC_REPLICATION);
+    # None: from the environment. `bootstrap` above wins over its KAFKA_BOOTSTRAP.
+    kafka: Settings | None = None
 
     def __post_init__(self) -> None:
         _require(self.sensors >= 1, "sensors", self.sensors, "must be >= 1")

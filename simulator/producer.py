@@ -8,10 +8,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
+from protocol.kafka_preflight import check_connection
+from protocol.kafka_security import KafkaSecurityError, kafka_python_options
+from protocol.settings import Settings
+from protocol.topic_admin import TopicAdminError, ensure_topics, readings_topic
 from simulator.encoding import message_key
 from simulator.messages import Outgoing
 from simulator.summary import Tally
@@ -30,21 +33,22 @@ PRODUCER_OPTIONS: dict[str, Any] = {
 MAX_PENDING = 50_000  # sent but not yet acknowledged; beyond this, wait for the broker
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    """Create `topic` unless it exists: left to auto-creation it would get the broker's default
-    partition count, and the number of partitions is the number of receivers."""
+def check_kafka(settings: Settings) -> None:
+    """Fail at once, naming the setting, on a refused password or an untrusted certificate."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="telering-simulator")
-    except KafkaError as exc:
-        raise ProducerError(f"cannot connect to Kafka at {bootstrap!r}: {exc}") from exc
+        check_connection(settings)
+    except KafkaSecurityError as exc:
+        raise ProducerError(str(exc)) from exc
+
+
+def ensure_topic(settings: Settings, topic: str, partitions: int) -> None:
+    """Create `topic` unless it exists (protocol.topic_admin, honouring TOPIC_REPLICATION): left to
+    auto-creation it would get the broker's default partition count, and the number of partitions
+    is the number of receivers."""
     try:
-        if topic not in admin.list_topics():
-            admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-            log.info("created topic %s with %d partitions", topic, partitions)
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
+        ensure_topics(settings, [readings_topic(settings, topic, partitions)])
+    except (TopicAdminError, KafkaSecurityError) as exc:
+        raise ProducerError(str(exc)) from exc
 
 
 class ProducerError(RuntimeError):
@@ -54,14 +58,15 @@ class ProducerError(RuntimeError):
 class ReadingProducer:
     """Sends `Outgoing` messages keyed by sensor id; deliveries and failures go to a `Tally`."""
 
-    def __init__(self, bootstrap: str, topic: str, tally: Tally, **options: Any) -> None:
+    def __init__(self, settings: Settings, topic: str, tally: Tally, **options: Any) -> None:
         self._topic = topic
         self._tally = tally
         self.submitted = 0
         try:
-            self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), **{**PRODUCER_OPTIONS, **options})
-        except KafkaError as exc:
-            raise ProducerError(f"cannot connect to Kafka at {bootstrap!r}: {exc}") from exc
+            connection = kafka_python_options(settings)
+            self._producer = KafkaProducer(**connection, **{**PRODUCER_OPTIONS, **options})
+        except (KafkaError, KafkaSecurityError) as exc:
+            raise ProducerError(f"cannot connect to Kafka at {settings.kafka_bootstrap!r}: {exc}") from exc
 
     def send(self, message: Outgoing) -> None:
         """Queue one message; its delivery (or failure) is counted when the broker answers."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
+from protocol.settings import Settings
 from simulator.config import Progress, SimulatorConfig
 from simulator.messages import MessageSource, sensor_ids
-from simulator.producer import Pacer, ReadingProducer, ensure_topic
+from simulator.producer import Pacer, ReadingProducer, check_kafka, ensure_topic
 from simulator.summary import Summary, Tally
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,13 @@ def run(config: SimulatorConfig) -> Summary:
         config.seed,
         config.start_seq,
     )
+    kafka = (config.kafka if config.kafka is not None else Settings()).model_copy(
+        update={"kafka_bootstrap": config.bootstrap}
+    )
+    check_kafka(kafka)
     if config.partitions:
-        ensure_topic(config.bootstrap, config.topic, config.partitions)
-    with ReadingProducer(config.bootstrap, config.topic, tally, **config.producer_options) as producer:
+        ensure_topic(kafka, config.topic, config.partitions)
+    with ReadingProducer(kafka, config.topic, tally, **config.producer_options) as producer:
         started = time.monotonic()
         try:
             _produce(config, source, producer, tally, started)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from protocol.kafka_security import KafkaSecurityError, validate
 from protocol.keys import KeysMissing, load_keys
 from protocol.settings import Settings
 
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         load_keys(Settings())  # every worker may become the coordinator: fail early, clearly
-    except KeysMissing as exc:
+        validate(Settings())  # and a Kafka security setting that cannot work
+    except (KeysMissing, KafkaSecurityError) as exc:
         logging.basicConfig()
         log.error("%s", exc)
         return 2

@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
+from protocol.kafka_preflight import check_connection_async
+from protocol.kafka_security import KafkaSecurityError, aiokafka_options
 from protocol.settings import Settings
+from protocol.topic_admin import TopicAdminError, ensure_topics
 from protocol.topics import Topics
 from stream_app import health
 from stream_app.consumer import HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
 from stream_app.metrics import registry_for
-from stream_app.topics_admin import ensure_topics
 from stream_app.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 class TeleringApp(faust.App):
-    """A Faust app that creates telering's topics before its consumer subscribes to them
-    (left to Kafka's auto-creation, `readings` would get the broker's default partition count)."""
+    """A Faust app that checks its Kafka credentials and creates telering's topics before its
+    consumer subscribes to them (left to Kafka's auto-creation, `readings` would get the broker's
+    default partition count)."""
 
     telering_settings: Settings
     worker: Worker
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
-        await ensure_topics(self.telering_settings)
+        settings = self.telering_settings
+        try:
+            # a refused password or certificate ends the worker here, not in a retry loop
+            await check_connection_async(settings)
+            await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings)
+        except (KafkaSecurityError, TopicAdminError) as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust's form of the Kafka security settings (protocol/kafka_security.py builds them)."""
+    options = aiokafka_options(settings)
+    protocol = options["security_protocol"]
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            ssl_context=options.get("ssl_context"),
+            mechanism=options["sasl_mechanism"],
+        )
+    return None
 
 
 def build_app(settings: Settings) -> TeleringApp:
@@ -33,6 +64,7 @@ def build_app(settings: Settings) -> TeleringApp:
     app = TeleringApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from protocol.settings import Settings
+from protocol.web_tls import client_ssl_context
 
 # Answers that say something about the batch or the grant; anything else (5xx, 404 from a wrong
 # WEB_NODE_URL, a proxy's 502) means "not now": retry, settle nothing.
@@ -31,8 +32,10 @@ class PostResult:
 
 
 def open_session(settings: Settings) -> aiohttp.ClientSession:
-    """The worker's HTTP session to the web node (one per worker, closed with it)."""
-    return aiohttp.ClientSession()
+    """The worker's HTTP session to the web node (one per worker, closed with it): an `https://`
+    WEB_NODE_URL is verified against WEB_NODE_CA_FILE (the system's trust store if unset)."""
+    context = client_ssl_context(settings)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context if context is not None else True))
 
 
 class WebNodeClient:

@@ -35,22 +35,29 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def workdir_and_broker(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
-    """The work directory and a broker bootstrap for the run; both cleaned up afterwards."""
+def work_directory(args: argparse.Namespace) -> Iterator[Path]:
+    """`--workdir`, or a temporary directory removed afterwards."""
     tmp = None
     if args.workdir is None:
         tmp = Path(tempfile.mkdtemp(prefix="telering-bench-"))
     workdir = args.workdir or tmp
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        yield workdir
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def workdir_and_broker(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
+    """The work directory and a broker bootstrap for the run; both cleaned up afterwards."""
+    with work_directory(args) as workdir:
         if args.bootstrap:
             yield workdir, args.bootstrap
         else:
             with broker_from_env(workdir / "kafka") as bootstrap:
                 yield workdir, bootstrap
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def start_pipeline(

@@ -14,9 +14,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from kafka import KafkaConsumer, TopicPartition
@@ -41,11 +42,19 @@ class TokenWatcher:
     """Every message of the token topic, as it arrives (a consumer on a background thread).
 
     With a `keyring`, only the messages a worker would act on (signed with one of its keys):
-    what the ring really did, whatever else a hostile client wrote to the topic."""
+    what the ring really did, whatever else a hostile client wrote to the topic. `options`:
+    kafka-python connection options of a secured cluster."""
 
-    def __init__(self, bootstrap: str, topic: str, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        keyring: Keyring | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
         self._keyring = keyring
+        self._options = options
         self._tp = TopicPartition(topic, 0)
         self._records: list[TokenRecord] = []
         self._offsets: list[int] = []
@@ -53,7 +62,7 @@ class TokenWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"token-watcher-{topic}", daemon=True)
-        self._probe = _consumer(bootstrap)
+        self._probe = _consumer(bootstrap, options=options)
 
     def __enter__(self) -> TokenWatcher:
         self._thread.start()
@@ -93,7 +102,7 @@ class TokenWatcher:
         eventually(lambda: self._next_offset >= end, timeout=timeout, message="token watcher lagging")
 
     def _run(self) -> None:
-        consumer = _consumer(self._bootstrap)
+        consumer = _consumer(self._bootstrap, options=self._options)
         try:
             consumer.assign([self._tp])
             consumer.seek_to_beginning(self._tp)
@@ -169,11 +178,12 @@ class FenceWatcher:
 class TopicCounter:
     """How many messages the `readings` topic holds, and how many a group has not committed."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, group: str, options: Mapping[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._group = group
-        self._consumer = _consumer(bootstrap)
+        self._options = options
+        self._consumer = _consumer(bootstrap, options=options)
 
     def close(self) -> None:
         self._consumer.close()
@@ -190,7 +200,7 @@ class TopicCounter:
         """Messages past the group's committed offsets: read but not yet acked, or not read."""
         tps = self._partitions()
         end = self._consumer.end_offsets(tps)
-        group = _consumer(self._bootstrap, group_id=self._group)
+        group = _consumer(self._bootstrap, group_id=self._group, options=self._options)
         try:
             return sum(end[tp] - (group.committed(tp) or 0) for tp in tps)
         finally:
@@ -238,9 +248,11 @@ def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str, time
     )
 
 
-def _consumer(bootstrap: str, group_id: str | None = None) -> KafkaConsumer:
+def _consumer(bootstrap: str, group_id: str | None = None, options: Mapping[str, Any] | None = None) -> KafkaConsumer:
+    """`options`: kafka-python connection options of a secured cluster (PipelineHarness.kafka_options)."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
+        **{k: v for k, v in (options or {}).items() if k != "bootstrap_servers"},
         group_id=group_id,
         enable_auto_commit=False,
         request_timeout_ms=20_000,

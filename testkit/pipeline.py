@@ -1,4 +1,9 @@
-"""A whole telering pipeline on the session broker: web node and worker processes, one SQLite file."""
+"""A whole telering pipeline on the session broker: web node and worker processes, one SQLite file.
+
+Secured, if asked: `kafka_env` holds the Kafka client security settings of a SASL_SSL broker
+(`LocalKafka.client_env()`), `web_tls` makes the web node serve HTTPS with a certificate of
+its own CA, and `read_auth=True` makes reads take the reader token the harness creates.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,17 @@ import json
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from protocol import token
+from protocol import readers, token
+from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
+from protocol.settings import Settings
 from protocol.topics import Topics
 from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
 from testkit.waiting import eventually
@@ -28,6 +36,9 @@ class PipelineHarness:
     batch_max: int = 5000
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}-")
     processes: list[ManagedProcess] = field(default_factory=list)
+    kafka_env: dict[str, str] = field(default_factory=dict)
+    web_tls: WebTls | None = None
+    read_auth: bool = False
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -37,13 +48,30 @@ class PipelineHarness:
             add_key(self.keys_file)
         self.db_path = self.workdir / "telering.db"
         self.web_port = free_port()
-        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.web_url = f"{'https' if self.web_tls else 'http'}://127.0.0.1:{self.web_port}"
         self.app_id = f"{self.prefix}app"
+        self.readers_file = self.workdir / "telering.readers"
+        self.reader_token = readers.add_reader(self.readers_file, "harness") if self.read_auth else None
+
+    @property
+    def kafka_options(self) -> dict[str, Any]:
+        """kafka-python connection options for this pipeline's broker (secured or not)."""
+        return kafka_python_options(Settings(**{**self.kafka_env, "KAFKA_BOOTSTRAP": self.bootstrap}))
+
+    @property
+    def verify(self) -> str | bool:
+        """What `requests` verifies the web node with."""
+        return str(self.web_tls.ca_file) if self.web_tls else True
+
+    @property
+    def read_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.reader_token}"} if self.reader_token else {}
 
     @property
     def env(self) -> dict[str, str]:
         return child_env(
             {
+                **self.kafka_env,
                 "KAFKA_BOOTSTRAP": self.bootstrap,
                 "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
                 "TELERING_KEYS_FILE": str(self.keys_file),
@@ -55,6 +83,9 @@ class PipelineHarness:
                 "BATCH_MAX_READINGS": str(self.batch_max),
                 "TELERING_TOPIC_PREFIX": self.prefix,
                 "TELERING_APP_ID": self.app_id,
+                "TELERING_READERS_FILE": str(self.readers_file),
+                "WEB_NODE_READ_AUTH": "required" if self.read_auth else "off",
+                **(self.web_tls.env() if self.web_tls else {}),
             }
         )
 
@@ -62,7 +93,7 @@ class PipelineHarness:
         n = sum(p.name.startswith("web") for p in self.processes)
         proc = ManagedProcess(f"web{n}", python_argv("web_node"), self.env, self.workdir / f"web{n}.log").start()
         self.processes.append(proc)
-        wait_healthy(self.web_url, proc)
+        wait_healthy(self.web_url, proc, verify=self.verify)
         return proc
 
     def start_worker(self, env: dict[str, str] | None = None, argv: list[str] | None = None) -> ManagedProcess:
@@ -118,10 +149,10 @@ class PipelineHarness:
             raise AssertionError(f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}") from exc
 
     def token_messages(self) -> list[token.TokenMessage]:
-        return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token)]
+        return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]
 
     def dlq_messages(self) -> list:
-        return list(read_records(self.bootstrap, self.topics.dlq))
+        return list(read_records(self.bootstrap, self.topics.dlq, options=self.kafka_options))
 
     def simulate(self, *args: str, timeout: float = 600) -> dict:
         """Run the real simulator (`python -m simulator`) on this pipeline's topic; its summary."""
@@ -170,9 +201,17 @@ class PipelineHarness:
             proc.stop()
 
 
-def read_records(bootstrap: str, topic: str, timeout_ms: int = 2000) -> Iterator:
+def read_records(
+    bootstrap: str, topic: str, timeout_ms: int = 2000, options: Mapping[str, Any] | None = None
+) -> Iterator:
+    """Every record of `topic`; `options`: kafka-python connection options of a secured cluster."""
+    connection = {k: v for k, v in (options or {}).items() if k != "bootstrap_servers"}
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=timeout_ms,
+        **connection,
     )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
@@ -194,5 +233,32 @@ def read_records(bootstrap: str, topic: str, timeout_ms: int = 2000) -> Iterator
         consumer.close()
 
 
-def read_topic(bootstrap: str, topic: str) -> list[bytes]:
-    return [r.value for r in read_records(bootstrap, topic)]
+def read_topic(bootstrap: str, topic: str, options: Mapping[str, Any] | None = None) -> list[bytes]:
+    return [r.value for r in read_records(bootstrap, topic, options=options)]
+
+
+@dataclass(frozen=True)
+class WebTls:
+    """The web node's certificate and key, and the CA file its clients verify it with."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> WebTls:
+        """A fresh CA and a certificate for 127.0.0.1 / localhost (kafka_local.certs)."""
+        from kafka_local import certs
+
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = certs.new_ca("telering web test CA")
+        ca.write_pem(directory / "web-ca.crt")
+        certs.issue(ca, ["localhost", "127.0.0.1"]).write_pem(directory / "web.crt", directory / "web.key")
+        return cls(directory / "web.crt", directory / "web.key", directory / "web-ca.crt")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "WEB_NODE_TLS_CERT": str(self.cert_file),
+            "WEB_NODE_TLS_KEY": str(self.key_file),
+            "WEB_NODE_CA_FILE": str(self.ca_file),
+        }

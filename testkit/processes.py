@@ -104,11 +104,13 @@ def health(proc: ManagedProcess, timeout: float = 2.0) -> tuple[int, dict] | Non
         return None
 
 
-def wait_healthy(url: str, proc: ManagedProcess, timeout: float = 30.0) -> None:
+def wait_healthy(url: str, proc: ManagedProcess, timeout: float = 30.0, verify: str | bool = True) -> None:
+    """Until `url`/healthz answers 200; `verify`: the CA file of an https:// web node."""
+
     def healthy() -> bool:
         assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
         try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+            return requests.get(f"{url}/healthz", timeout=2, verify=verify).status_code == 200
         except requests.RequestException:
             return False
 

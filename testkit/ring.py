@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from protocol import token
 from testkit.pipeline import read_records
@@ -22,10 +23,10 @@ class Turn:
     duplicates: int = 0
 
 
-def read_turns(bootstrap: str, topic: str) -> list[Turn]:
+def read_turns(bootstrap: str, topic: str, options: Mapping[str, Any] | None = None) -> list[Turn]:
     """Every grant on the token topic, matched with its release (by epoch), in grant order."""
     turns: dict[int, Turn] = {}
-    for record in read_records(bootstrap, topic):
+    for record in read_records(bootstrap, topic, options=options):
         try:
             message = token.decode(record.value)
         except ValueError:

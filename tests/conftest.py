@@ -8,5 +8,6 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.web",
     "tests.support.pipeline",
+    "tests.support.secure",
     "tests.support.x11",
 ]

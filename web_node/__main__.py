@@ -14,6 +14,8 @@ from protocol.keys import KeysMissing
 from protocol.settings import Settings
 from web_node import schema
 from web_node.app import create_app
+from web_node.auth import ReadAuthUnavailable
+from web_node.tls import TlsSettingsError, server_ssl_context
 
 log = logging.getLogger("web_node")
 
@@ -62,12 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_migrate and not _schema_is_current(settings.database_url):
         return 2
     try:
+        ssl_context = server_ssl_context(settings)  # HTTPS with WEB_NODE_TLS_CERT / _KEY
         app = create_app(settings, migrate=not args.no_migrate)
-    except KeysMissing as exc:
+    except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
         log.error("%s", exc)
         return 2
     web.run_app(
-        app, host=settings.web_node_host, port=settings.web_node_port, print=None, access_log=None, shutdown_timeout=5
+        app,
+        host=settings.web_node_host,
+        port=settings.web_node_port,
+        ssl_context=ssl_context,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
     )
     return 0
 

@@ -12,6 +12,7 @@ from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node.appkeys import keyring_key, settings_key, storage_key
+from web_node.auth import reader_auth
 from web_node.batches import batch_observers_key, stored_listeners_key
 from web_node.errors import json_errors
 from web_node.live import LiveHub, live_hub_key
@@ -28,7 +29,8 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     """Build the application; the database opens on start-up and closes on clean-up."""
     keyring = Keyring(keys) if keys is not None else Keyring.from_settings(settings)
     max_body = max_batch_bytes(settings.batch_max_readings)
-    app = web.Application(middlewares=[json_errors], client_max_size=max_body)
+    auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
+    app = web.Application(middlewares=[json_errors, *([auth] if auth else [])], client_max_size=max_body)
     app[settings_key] = settings
     app[keyring_key] = keyring
     # a live client may fall two full batches behind before it is dropped

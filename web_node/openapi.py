@@ -21,6 +21,7 @@ from protocol import bodies
 from protocol.readings import MAX_FUTURE_S, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
+from web_node.auth import READER_REFUSED, READER_SCHEME
 from web_node.live import HEARTBEAT_S
 from web_node.params import MAX_UNIX_S, MIN_UNIX_S
 
@@ -72,6 +73,7 @@ ANSWERS = {
     "Superseded": Answer(
         "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
     ),
+    "ReaderRefused": _error(READER_REFUSED),
     "TooLarge": _error("More readings or bytes than the web node accepts in one batch (`too_large`)"),
     "InvalidReadings": _error(
         "Invalid readings (`invalid_readings`, with `items`: per index, the errors) "
@@ -85,10 +87,12 @@ SECURITY_SCHEMES = {
         "scheme": "bearer",
         "bearerFormat": "itsdangerous URLSafeTimedSerializer token (salt telering.grant.v1)",
         "description": "A grant signed by the coordinator: {receiver, epoch, expires_at}.",
-    }
+    },
+    "reader": READER_SCHEME,
 }
+_READER = ("reader",)
 
-_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 503: "DatabaseUnavailable"}
+_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "DatabaseUnavailable"}
 
 OPERATIONS = (
     Operation(
@@ -120,6 +124,7 @@ OPERATIONS = (
         "/api/v1/sensors",
         "listSensors",
         "Every sensor with its count, first and last timestamps and latest reading",
+        security=_READER,
         responses={200: Answer("Sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
     ),
     Operation(
@@ -127,6 +132,7 @@ OPERATIONS = (
         "/api/v1/sensors/{id}/readings",
         "sensorReadings",
         "One sensor's readings, newest first, one page at a time",
+        security=_READER,
         description=(
             "Readings with since <= ts < until, newest first. When more readings match than `limit`, "
             "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page."
@@ -144,6 +150,7 @@ OPERATIONS = (
         "/api/v1/readings/latest",
         "latestReadings",
         "The newest readings over all sensors, newest first",
+        security=_READER,
         parameters=("Limit",),
         responses={200: Answer("The newest readings", bodies.ReadingList), **_READ_ERRORS},
     ),
@@ -152,6 +159,7 @@ OPERATIONS = (
         "/api/v1/stats",
         "stats",
         "min / max / mean per sensor per time bucket, computed by the database",
+        security=_READER,
         description=(
             "Buckets are aligned to multiples of `bucket` seconds since the unix epoch (`t` is the bucket's "
             "start; the first may start before `since`, but only readings with since <= ts < until count). "
@@ -176,6 +184,7 @@ OPERATIONS = (
         "/api/v1/live",
         "live",
         "WebSocket: every newly stored reading as one JSON text message (a ReadingOut)",
+        security=_READER,
         description=(
             f"Messages come in store order per sensor. The server pings every {HEARTBEAT_S:.0f} s. A client more "
             f"than its queue behind (twice BATCH_MAX_READINGS messages: {2 * _BATCH_MAX:,} by default) is closed "
@@ -183,7 +192,7 @@ OPERATIONS = (
             "WebSocket handshake) is answered 400 `websocket_required`."
         ),
         parameters=("Sensors",),
-        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket"},
+        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket", 401: "ReaderRefused"},
     ),
     Operation(
         "GET",
@@ -209,12 +218,13 @@ OPERATIONS = (
         "/metrics",
         "metrics",
         "Prometheus text exposition",
+        security=_READER,
         description=(
             "telering_batches_accepted_total, telering_batches_refused_total{reason}, "
             "telering_readings_stored_total, telering_readings_duplicate_total, telering_store_seconds "
             "(histogram), telering_live_clients, telering_live_dropped_total."
         ),
-        responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}})},
+        responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}}), 401: "ReaderRefused"},
     ),
 )
 

@@ -53,3 +53,18 @@ def test_pipeline_benchmark_writes_its_figures(kafka_broker, tmp_path):
     assert at_rate["p50_latency_ms"] is not None and at_rate["p99_latency_ms"] >= at_rate["p50_latency_ms"]
     assert at_rate["ring"]["turns"] > 0 and at_rate["ring"]["receivers_seen"] == 2
     assert figures["lost"] == 0 and figures["duplicated"] == 0
+
+
+def test_secure_pipeline_benchmark_compares_with_plaintext(tmp_path):
+    """`--secure` starts its own SASL_SSL broker: the same drain over PLAINTEXT and over
+    SASL_SSL + HTTPS + reader tokens, both exact, and their ratios."""
+    out = tmp_path / "secure.json"
+    argv = ["--secure", "--workdir", str(tmp_path / "work"), "--partitions", "2", "--readings", "1500"]
+    assert pipeline.main([*argv, "--sensors", "10", "--producers", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["secure"]
+    for name in ("plaintext", "secure"):
+        assert figures[name]["lost"] == figures[name]["duplicated"] == 0
+        assert figures[name]["readings_per_s"] > 0
+        # a tiny drain may fit between two CPU samples (0 µs): reported, not judged
+        assert figures[name]["worker_cpu_us_per_reading"] >= 0 and figures[name]["web_cpu_us_per_reading"] >= 0
+    assert figures["throughput_ratio"] > 0

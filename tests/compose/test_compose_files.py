@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from protocol.settings import Settings
+from protocol.topic_admin import TOKEN_RETENTION_MS, telering_topics
 from protocol.topics import Topics
-from stream_app.topics_admin import TOKEN_RETENTION_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -92,7 +92,10 @@ def test_only_known_compose_attributes(project):
             assert target in project["services"], f"{name} depends on unknown service {target}"
             assert set(spec) <= {"condition", "restart", "required"}, name
         for secret in service.get("secrets", []):
-            assert secret in project["secrets"], f"{name}: undeclared secret {secret}"
+            source = secret if isinstance(secret, str) else secret["source"]
+            assert source in project["secrets"], f"{name}: undeclared secret {source}"
+            if not isinstance(secret, str):
+                assert set(secret) <= {"source", "target", "uid", "gid", "mode"}, name
         for volume in service.get("volumes", []):
             assert volume.split(":")[0] in project["volumes"], f"{name}: undeclared volume {volume}"
 
@@ -132,7 +135,7 @@ def test_parts_agree_on_partitions_brokers_and_replication(project):
     assert sorted(b.split(":")[0] for b in bootstrap) == sorted(brokers)
     replication = int(next(iter(kafka_users.values()))["TOPIC_REPLICATION"])
     assert replication == len(brokers)
-    assert envs["worker"]["WEB_NODE_URL"] == "http://web-node:8080"
+    assert envs["worker"]["WEB_NODE_URL"] == "https://web-node:8080"
     assert envs["web-node"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
 
 
@@ -149,7 +152,7 @@ def test_brokers_form_one_kraft_quorum(project):
         )
     }
     for name, env in envs.items():
-        assert f"PLAINTEXT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+        assert f"SASL_SSL://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
         if len(brokers) == 3:
             assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2" and env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
             assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
@@ -190,14 +193,61 @@ def test_worker_scales(project):
     assert not [n for n, s in project["services"].items() if "container_name" in s]
 
 
-def test_topic_init_makes_the_protocol_topics():
-    script = "\n".join(_load(BASE)["services"]["topic-init"]["command"])
-    topics = Topics()
-    for topic in (topics.readings, topics.token, topics.dlq):
-        assert f"--topic {topic} " in script
-    assert f"retention.ms={TOKEN_RETENTION_MS}" in script
-    assert '--partitions "$$READINGS_PARTITIONS"' in script
-    assert script.count('--replication-factor "$$TOPIC_REPLICATION"') == 3
+def test_topic_init_makes_the_protocol_topics(project):
+    """One place creates topics: compose runs the same `telering-topics` (protocol.topic_admin)
+    the workers and the simulator call, with their partitions, replication and credentials."""
+    init = project["services"]["topic-init"]
+    assert init["command"] == ["telering-topics"]
+    assert init["image"] == project["services"]["worker"]["image"]
+    env = _env(init)
+    assert {k: env[k] for k in ("READINGS_PARTITIONS", "TOPIC_REPLICATION")} == {
+        k: _env(project["services"]["worker"])[k] for k in ("READINGS_PARTITIONS", "TOPIC_REPLICATION")
+    }
+    settings = Settings(**{k: v for k, v in env.items() if not v.startswith("${")})
+    assert [t.name for t in telering_topics(settings)] == [Topics().readings, Topics().token, Topics().dlq]
+    assert telering_topics(settings)[1].configs["retention.ms"] == str(TOKEN_RETENTION_MS)
+
+
+def _secret_targets(service: dict) -> dict[str, str]:
+    return {
+        (s if isinstance(s, str) else s["source"]): (f"/run/secrets/{s}" if isinstance(s, str) else s["target"])
+        for s in service.get("secrets", [])
+    }
+
+
+def test_every_hop_is_secured(project):
+    """Kafka clients over SASL_SSL with their password and CA as secrets, every broker listener but
+    the controller's SASL_SSL (the apache/kafka image's keystore and JAAS conventions), the web
+    node on HTTPS with reader tokens, its clients verifying it."""
+    services = project["services"]
+    for name in ("topic-init", "worker", "simulator"):
+        env, mounted = _env(services[name]), set(_secret_targets(services[name]).values())
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_USERNAME"] == "telering"
+        assert {env["KAFKA_SASL_PASSWORD_FILE"], env["KAFKA_SSL_CAFILE"]} <= mounted, name
+        assert "KAFKA_SASL_PASSWORD" not in env
+    for name, broker in _brokers(project).items():
+        env, mounted = _env(broker), _secret_targets(broker)
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        for listener in env["KAFKA_LISTENERS"].split(","):
+            listener_name = listener.split("://")[0]
+            assert protocols[listener_name] == ("PLAINTEXT" if listener_name == "CONTROLLER" else "SASL_SSL")
+        assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "SASL_SSL"
+        for variable in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+            assert f"/etc/kafka/secrets/{env[variable]}" in mounted.values(), (name, variable)
+        assert "/etc/kafka/secrets/kafka_jaas.conf" in env["KAFKA_OPTS"] and "kafka_jaas" in mounted
+        assert "--command-config /etc/kafka/secrets/client.properties" in broker["healthcheck"]["test"][1]
+    keystores = [
+        next(s["source"] for s in broker["secrets"] if not isinstance(s, str) and s["target"].endswith(".p12"))
+        for broker in _brokers(project).values()
+    ]
+    assert len({project["secrets"][k]["file"] for k in keystores}) == len(keystores), "each broker its own keystore"
+    web = _env(services["web-node"])
+    mounted = set(_secret_targets(services["web-node"]).values())
+    assert {web["WEB_NODE_TLS_CERT"], web["WEB_NODE_TLS_KEY"], web["TELERING_READERS_FILE"]} <= mounted
+    assert web["WEB_NODE_READ_AUTH"] == "required"
+    assert "https://127.0.0.1:8080/healthz" in services["web-node"]["healthcheck"]["test"][-1]
+    worker = _env(services["worker"])
+    assert worker["WEB_NODE_CA_FILE"] in set(_secret_targets(services["worker"]).values())
 
 
 def test_keys_arrive_as_a_secret(project):
@@ -216,6 +266,34 @@ def test_keys_arrive_as_a_secret(project):
         line.strip() in ("compose/secrets/*", "compose/secrets/")
         for line in (ROOT / ".gitignore").read_text().splitlines()
     )
+
+
+def test_make_secrets_makes_every_secret_the_files_name(tmp_path, capsys):
+    """scripts/make_secrets.py: every `secrets:` file of both variants, private where it may be,
+    a reader token printed last; a second run keeps what exists."""
+    import importlib.util
+    import stat
+
+    spec = importlib.util.spec_from_file_location("make_secrets", ROOT / "scripts" / "make_secrets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "secrets"
+    assert module.main(["--dir", str(out), "--host", "kafka.example"]) == 0
+    token = capsys.readouterr().out.splitlines()[-1]
+    project = _merge(_load(BASE), _load(KAFKA3))
+    for name, secret in project["secrets"].items():
+        assert (out / Path(secret["file"]).name).is_file(), name
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for private in ("telering.keys", "telering.readers", "web-node.key", "kafka_password", "ca.key"):
+        assert stat.S_IMODE((out / private).stat().st_mode) == 0o600, private
+    from protocol.readers import Readers
+
+    assert Readers(out / "telering.readers").identify(token) == "dashboard"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert module.main(["--dir", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    jaas = (out / "kafka_jaas.conf").read_text()
+    assert f'user_telering="{(out / "kafka_password").read_text().strip()}"' in jaas
 
 
 def _looks_random(token: str) -> bool:

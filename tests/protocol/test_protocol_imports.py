@@ -17,6 +17,12 @@ MODULES = [
     "protocol.settings",
     "protocol.topics",
     "protocol.partitioning",
+    "protocol.readers",
+    "protocol.kafka_security",
+    "protocol.kafka_preflight",
+    "protocol.topic_admin",
+    "protocol.topics_cli",
+    "protocol.web_tls",
 ]
 
 

@@ -25,6 +25,21 @@ ENV_NAMES = [
     "RECEIVER_BUFFER_MAX",
     "TOPIC_REPLICATION",
     "WEB_NODE_CHECK_PARTITION",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SASL_PASSWORD_FILE",
+    "KAFKA_SSL_CAFILE",
+    "KAFKA_SSL_CERTFILE",
+    "KAFKA_SSL_KEYFILE",
+    "WEB_NODE_TLS_CERT",
+    "WEB_NODE_TLS_KEY",
+    "WEB_NODE_CA_FILE",
+    "TELERING_READERS_FILE",
+    "WEB_NODE_READ_AUTH",
+    "WEB_NODE_METRICS_AUTH",
+    "TELERING_READER_TOKEN",
 ]
 
 
@@ -97,3 +112,25 @@ def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, 
     clean_env.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         Settings()
+
+
+def test_security_names_and_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings()
+    assert (s.kafka_security_protocol, s.kafka_sasl_mechanism, s.kafka_ssl_cafile) == ("PLAINTEXT", None, None)
+    assert s.telering_readers_file == Path("telering.readers") and s.web_node_read_auth is None
+    assert not s.read_auth_required and not s.metrics_auth_required  # loopback: the demo stays open
+    clean_env.setenv("WEB_NODE_HOST", "0.0.0.0")
+    assert Settings().read_auth_required and Settings().metrics_auth_required
+    clean_env.setenv("WEB_NODE_METRICS_AUTH", "off")
+    clean_env.setenv("KAFKA_SECURITY_PROTOCOL", "sasl_ssl")
+    clean_env.setenv("KAFKA_SASL_MECHANISM", "scram-sha-256")
+    clean_env.setenv("KAFKA_SSL_CAFILE", str(tmp_path / "ca.crt"))
+    clean_env.setenv("WEB_NODE_TLS_CERT", "")  # compose passes unset knobs as empty strings
+    s = Settings()
+    assert s.read_auth_required and not s.metrics_auth_required
+    assert (s.kafka_security_protocol, s.kafka_sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-256")
+    assert s.kafka_ssl_cafile == tmp_path / "ca.crt" and s.web_node_tls_cert is None
+    for host, loopback in (("127.0.0.1", True), ("::1", True), ("localhost", True), ("10.0.0.5", False)):
+        clean_env.setenv("WEB_NODE_HOST", host)
+        clean_env.delenv("WEB_NODE_READ_AUTH", raising=False)
+        assert Settings().read_auth_required is not loopback, host

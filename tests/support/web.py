@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -52,20 +53,24 @@ def web_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
 
 @pytest.fixture
 async def web_node_factory(web_settings) -> AsyncIterator[Callable[..., RunningWebNode]]:
-    """Factory: start a real web node (aiohttp server on 127.0.0.1, random port)."""
+    """Factory: start a real web node (aiohttp server on 127.0.0.1, random port); with
+    `ssl_context` (e.g. web_node.tls.server_ssl_context) it serves HTTPS."""
     started: list[web.AppRunner] = []
 
-    async def start(keys: list[str] | None = None, **overrides: object) -> RunningWebNode:
+    async def start(
+        keys: list[str] | None = None, *, ssl_context: ssl.SSLContext | None = None, **overrides: object
+    ) -> RunningWebNode:
         settings = web_settings(**overrides)
         keys = keys or ["test-key-one"]
         app = create_app(settings, keys=keys)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         started.append(runner)
         port = site._server.sockets[0].getsockname()[1]
-        return RunningWebNode(f"http://127.0.0.1:{port}", app, settings, keys, runner)
+        scheme = "https" if ssl_context else "http"
+        return RunningWebNode(f"{scheme}://127.0.0.1:{port}", app, settings, keys, runner)
 
     yield start
     for runner in reversed(started):

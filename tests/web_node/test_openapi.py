@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from protocol import readers
 from protocol.bodies import PAGE_LIMIT_MAX
 from protocol.readings import QUANTITIES, SENSOR_ID_PATTERN, Measurements, ReadingOut, reading_out
 from protocol.settings import Settings
@@ -25,6 +26,14 @@ FUZZ_SEED = int(os.environ.get("TELERING_FUZZ_SEED", "20261124"))  # fixed: the 
 
 # Answers to schema-valid requests that the document cannot rule out, each for a stated reason.
 SCHEMATHESIS_CONFIG = """
+# each security scheme of the document gets its own token: a grant for batches, a reader token
+# for reads (the `ignored_auth` check also sends requests without them and expects 401)
+[auth.openapi.grant]
+bearer = "${TELERING_FUZZ_GRANT}"
+
+[auth.openapi.reader]
+bearer = "${TELERING_FUZZ_READER}"
+
 [[operations]]
 include-path = "/api/v1/stats"
 # the 10,000-point cap depends on since, until, bucket and sensor together
@@ -99,7 +108,9 @@ async def test_served_document_is_the_generated_one(web_node_factory, http):
 
 @pytest.mark.timeout(240)
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(web_node_factory, http, tmp_path):
-    node = await web_node_factory()
+    readers_file = tmp_path / "telering.readers"
+    reader = readers.add_reader(readers_file, "fuzzer")
+    node = await web_node_factory(web_node_read_auth="required", telering_readers_file=readers_file)
     await Writer(http, node).store(
         [
             reading_at(sid, seq, 1_764_000_000.0 + 10 * seq)
@@ -129,12 +140,16 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(web_no
         str(FUZZ_SEED),
         "--workers",
         "1",
-        "--header",
-        f"Authorization: Bearer {grant}",
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "COLUMNS": "120",
+            "TELERING_FUZZ_GRANT": grant,
+            "TELERING_FUZZ_READER": reader,
+        },
     )
     output, _ = await proc.communicate()
     text = output.decode(errors="replace")
