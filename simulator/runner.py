@@ -40,7 +40,7 @@ def run(config: SimulatorConfig) -> Summary:
     if config.partitions:
         ensure_topic(kafka, config.topic, config.partitions)
     with ReadingProducer(kafka, config.topic, tally, **config.producer_options) as producer:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         try:
             _produce(config, source, producer, tally, started)
         except KeyboardInterrupt:
@@ -49,7 +49,7 @@ def run(config: SimulatorConfig) -> Summary:
             producer.send(message)
         producer.flush(config.flush_timeout_s)
         elapsed = time.monotonic() - started
-    summary = tally.summary(elapsed)
+    summary = tally.summary(elapsed, started_at)
     if summary.failed:
         log.warning("%d message(s) were not delivered; last error: %s", summary.failed, tally.last_error)
     if config.summary_json is not None:

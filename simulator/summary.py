@@ -61,6 +61,7 @@ class Summary:
     per_sensor: dict[str, dict[str, int | None]] = field(default_factory=dict)
     elapsed_s: float = 0.0
     rate: float = 0.0
+    started_at: float = 0.0  # unix time the first message was offered (after start-up)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -74,6 +75,7 @@ class Summary:
             "per_sensor": self.per_sensor,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate": round(self.rate, 1),
+            "started_at": round(self.started_at, 3),
         }
 
     def to_json(self) -> str:
@@ -122,7 +124,7 @@ class Tally:
         with self._lock:
             return self._lock.wait_for(lambda: self.completed() >= count, timeout=timeout_s)
 
-    def summary(self, elapsed_s: float) -> Summary:
+    def summary(self, elapsed_s: float, started_at: float = 0.0) -> Summary:
         with self._lock:
             return Summary(
                 sent_valid=self.distinct,
@@ -135,4 +137,5 @@ class Tally:
                 per_sensor={s: {"sent": len(q), "last_seq": q.last} for s, q in sorted(self._seqs.items())},
                 elapsed_s=elapsed_s,
                 rate=self.delivered / elapsed_s if elapsed_s > 0 else 0.0,
+                started_at=started_at,
             )

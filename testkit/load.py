@@ -17,7 +17,7 @@ class Load:
     """Running (or finished) simulators and, once `wait()`ed, their merged summary."""
 
     procs: list[tuple[ManagedProcess, Path]]
-    started_at: float
+    started_at: float  # when the simulators were spawned; once `wait()`ed, when the first began sending
     summary: dict = field(default_factory=dict)
 
     def wait(self, timeout: float = 3600) -> dict:
@@ -28,6 +28,8 @@ class Load:
             if code != 0:
                 raise RuntimeError(f"{proc.name} exited {code}:\n{proc.log_tail()}")
         self.summary = merge([json.loads(path.read_text()) for _, path in self.procs])
+        # measure from when the load really began: a simulator's start-up on a busy machine is seconds
+        self.started_at = max(self.started_at, self.summary.get("started_at") or 0.0)
         return self.summary
 
 
@@ -69,6 +71,7 @@ def merge(summaries: list[dict]) -> dict:
     merged["per_sensor"] = {k: v for s in summaries for k, v in s["per_sensor"].items()}
     merged["rate"] = sum(s["rate"] for s in summaries)
     merged["elapsed_s"] = max(s["elapsed_s"] for s in summaries)
+    merged["started_at"] = min((s.get("started_at") or 0.0 for s in summaries), default=0.0)
     return merged
 
 

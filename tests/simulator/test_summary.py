@@ -58,6 +58,7 @@ def test_tally_counts_each_kind_and_distinct_readings() -> None:
         },
         "elapsed_s": 2.0,
         "rate": 4.0,
+        "started_at": 0.0,
     }
     assert tally.completed() == 9
     assert "broker gone" in (tally.last_error or "")
@@ -95,6 +96,7 @@ def test_summary_json_and_file(tmp_path: Path) -> None:
         "per_sensor",
         "elapsed_s",
         "rate",
+        "started_at",
     ]
 
 
