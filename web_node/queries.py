@@ -7,44 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Double, Row, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Double, Row, and_, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from protocol.readings import QUANTITIES, Reading
+from web_node.rollups import bucket_index
 from web_node.storage import Storage, StorageError
 
 readings = Reading.__table__
 _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))
-
-
-class bucket_index(FunctionElement[int]):
-    """floor(ts / bucket) as an integer, the same on every backend.
-
-    A plain CAST would not do: SQLite truncates toward zero, PostgreSQL rounds to nearest."""
-
-    type = BigInteger()
-    inherit_cache = True
-    name = "bucket_index"
-
-
-@compiles(bucket_index)
-def _bucket_index_floor(element: bucket_index, compiler: Any, **kw: Any) -> str:
-    ts, bucket = element.clauses
-    return compiler.process(cast(func.floor(ts / bucket), BigInteger), **kw)
-
-
-@compiles(bucket_index, "sqlite")
-def _bucket_index_sqlite(element: bucket_index, compiler: Any, **kw: Any) -> str:
-    # floor() is an optional SQLite build feature; truncate, then step down for negative fractions
-    ts, bucket = element.clauses
-    quotient = ts / bucket
-    truncated = cast(quotient, BigInteger)
-    return compiler.process(truncated - case((quotient < truncated, 1), else_=0), **kw)
 
 
 @asynccontextmanager
