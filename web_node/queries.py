@@ -5,15 +5,14 @@ Stats are computed by the database (GROUP BY sensor, time bucket), never by fetc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import ColumnElement, Double, Row, and_, func, literal, select
+from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.readings import QUANTITIES, Reading
-from web_node.rollups import bucket_index
 from web_node.storage import Storage, StorageError
 
 readings = Reading.__table__
@@ -64,7 +63,7 @@ async def sensor_readings(
         .order_by(readings.c.ts.desc(), readings.c.id.desc())
         .limit(limit)
     )
-    stmt = stmt.where(*_time_range(since, until))
+    stmt = stmt.where(*time_range(since, until))
     return list((await conn.execute(stmt)).all())
 
 
@@ -79,40 +78,7 @@ async def latest(conn: AsyncConnection, limit: int) -> list[Row]:
     return list((await conn.execute(stmt)).all())
 
 
-async def stats(
-    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
-) -> list[Row]:
-    """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
-    bucket: (sensor_id, b, count, then min, max, mean of each quantity in QUANTITIES order)."""
-    filters = _time_range(since, until)
-    if sensor_ids:
-        filters.append(readings.c.sensor_id.in_(sensor_ids))
-    # a subquery, so GROUP BY names a column rather than repeating an expression with its own
-    # bind parameter (which PostgreSQL would not recognise as the same expression)
-    rows = (
-        select(
-            readings.c.sensor_id,
-            bucket_index(readings.c.ts, literal(float(bucket), Double)).label("b"),
-            *(readings.c[q] for q in QUANTITIES),
-        )
-        .where(*filters)
-        .subquery()
-    )
-    aggregates = [
-        agg(rows.c[q]).label(f"{q}_{name}")
-        for q in QUANTITIES
-        for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))
-    ]
-    stmt = (
-        select(rows.c.sensor_id, rows.c.b, func.count().label("count"), *aggregates)
-        .group_by(rows.c.sensor_id, rows.c.b)
-        .order_by(rows.c.sensor_id, rows.c.b)
-        .limit(limit)
-    )
-    return list((await conn.execute(stmt)).all())
-
-
-def _time_range(since: float | None, until: float | None) -> list[ColumnElement[bool]]:
+def time_range(since: float | None, until: float | None) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     if since is not None:
         filters.append(readings.c.ts >= since)

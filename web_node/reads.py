@@ -21,7 +21,7 @@ from protocol.bodies import (
     STATS_MAX_POINTS,
 )
 from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
-from web_node import params, queries
+from web_node import params, queries, stats_queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
 from web_node.storage import StorageError
@@ -99,7 +99,7 @@ async def stats(request: web.Request) -> web.Response:
     if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:
         raise _too_many_points(query, bucket, f"{buckets} buckets × {max(1, len(sensor_ids))} sensor(s)")
     async with _database(request) as conn:
-        rows = await queries.stats(
+        rows = await stats_queries.stats(
             conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=STATS_MAX_POINTS + 1
         )
     if len(rows) > STATS_MAX_POINTS:
