@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import ColumnElement, Row, and_, func, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.readings import QUANTITIES, Reading
+from web_node.rollups import SensorSummary
 from web_node.storage import Storage, StorageError
 
 readings = Reading.__table__
+summary = SensorSummary.__table__
 _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))
 
 
@@ -29,28 +31,21 @@ async def read_connection(storage: Storage) -> AsyncIterator[AsyncConnection]:
         raise StorageError(f"database read failed: {exc.__class__.__name__}") from exc
 
 
-async def sensors(conn: AsyncConnection) -> list[Row]:
-    """Per sensor: count, first/last ts, and its latest reading, ordered by sensor_id."""
-    per_sensor = (
-        select(
-            readings.c.sensor_id,
-            func.count().label("count"),
-            func.min(readings.c.ts).label("first_seen"),
-            func.max(readings.c.ts).label("last_seen"),
-        )
-        .group_by(readings.c.sensor_id)
-        .subquery()
+async def sensors(conn: AsyncConnection, *, after: str | None, limit: int) -> list[Row]:
+    """Sensors with sensor_id > after, by sensor_id, at most `limit`: count, first/last ts and the
+    latest reading (columns named as a reading's), from `sensor_summary` (no raw row is read)."""
+    stmt = select(
+        summary.c.sensor_id,
+        summary.c["count"],
+        summary.c.first_ts.label("first_seen"),
+        summary.c.last_ts.label("last_seen"),
+        summary.c.last_seq.label("seq"),
+        summary.c.last_ts.label("ts"),
+        *(summary.c[f"last_{q}"].label(q) for q in QUANTITIES),
     )
-    stmt = (
-        select(per_sensor.c.count, per_sensor.c.first_seen, per_sensor.c.last_seen, *_READING_COLUMNS)
-        .join(readings, and_(readings.c.sensor_id == per_sensor.c.sensor_id, readings.c.ts == per_sensor.c.last_seen))
-        .order_by(readings.c.sensor_id, readings.c.id.desc())
-    )
-    rows = (await conn.execute(stmt)).all()
-    latest: dict[str, Row] = {}
-    for row in rows:  # two readings at the same latest ts: the last stored wins
-        latest.setdefault(row.sensor_id, row)
-    return list(latest.values())
+    if after is not None:
+        stmt = stmt.where(summary.c.sensor_id > after)
+    return list((await conn.execute(stmt.order_by(summary.c.sensor_id).limit(limit))).all())
 
 
 async def sensor_readings(
