@@ -19,12 +19,20 @@ _CREATE_TEMP = (
     + ", ".join(f"{c} double precision NOT NULL" for c in ("ts", *QUANTITIES, "stored_at"))
     + ") ON COMMIT DELETE ROWS"
 )
-_UPSERTS = ", ".join(f"rollup_{i} AS ({sql})" for i, sql in enumerate(upsert_statements("postgresql", "inserted")))
-_INSERT = (
-    f"WITH inserted AS (INSERT INTO readings ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM {_TEMP} "
-    f"ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)}), {_UPSERTS} "
-    "SELECT sensor_id, seq FROM inserted"
-)
+
+
+def insert_statement(*, rollups: bool = True) -> str:
+    """The one statement of a batch (without rollups: only for measuring what they cost)."""
+    merges = [f"rollup_{i} AS ({sql})" for i, sql in enumerate(upsert_statements("postgresql", "inserted"))]
+    return (
+        f"WITH inserted AS (INSERT INTO readings ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM {_TEMP} "
+        f"ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)})"
+        + "".join(f", {m}" for m in (merges if rollups else []))
+        + " SELECT sensor_id, seq FROM inserted"
+    )
+
+
+_INSERT = insert_statement()
 
 
 async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: float) -> set[tuple[str, int]] | None:
