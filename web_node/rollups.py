@@ -105,41 +105,91 @@ def upsert_statements(dialect: str, source: str) -> list[str]:
     return [*(_rollup_upsert(dialect, table.name, width, source) for width, table in LEVELS), _summary(dialect, source)]
 
 
+_STATS = ", ".join(f"min_{q}, max_{q}, sum_{q}" for q in QUANTITIES)
+_OF_ROWS = ", ".join(f"min({q}), max({q}), sum({q})" for q in QUANTITIES)
+_OF_ROLLUPS = ", ".join(f"min(min_{q}), max(max_{q}), sum(sum_{q})" for q in QUANTITIES)
+_LATEST = ("last_seq", *(f"last_{q}" for q in QUANTITIES))
+DELTA = "rollup_delta"  # SQLite: a batch's new rows per sensor and minute (a temporary table)
+
+
 def _rollup_upsert(dialect: str, table: str, width: int, source: str) -> str:
+    return (
+        f"INSERT INTO {table} (sensor_id, bucket, count, {_STATS}) SELECT sensor_id, b, count(*), {_OF_ROWS} "
+        f"FROM (SELECT sensor_id, {_bucket(dialect, 'ts', width)} AS b, {', '.join(QUANTITIES)} FROM {source}) AS r "
+        f"WHERE true GROUP BY sensor_id, b {_merge_rollup(dialect, table)}"
+    )
+
+
+def _merge_rollup(dialect: str, table: str) -> str:
     least, greatest = _least_greatest(dialect)
-    aggregates = ", ".join(f"min({q}), max({q}), sum({q})" for q in QUANTITIES)
-    columns = ", ".join(f"min_{q}, max_{q}, sum_{q}" for q in QUANTITIES)
     merges = ", ".join(
         f"min_{q} = {least}({table}.min_{q}, excluded.min_{q}), "
         f"max_{q} = {greatest}({table}.max_{q}, excluded.max_{q}), "
         f"sum_{q} = {table}.sum_{q} + excluded.sum_{q}"
         for q in QUANTITIES
     )
-    bucket = f"{_sql(dialect, bucket_index(column('ts'), literal(float(width), Double)))} * {width}"
-    return (
-        f"INSERT INTO {table} (sensor_id, bucket, count, {columns}) "
-        f"SELECT sensor_id, b, count(*), {aggregates} "
-        f"FROM (SELECT sensor_id, {bucket} AS b, {', '.join(QUANTITIES)} FROM {source}) AS r "
-        "WHERE true GROUP BY sensor_id, b "
-        f"ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = {table}.count + excluded.count, {merges}"
-    )
+    return f"ON CONFLICT (sensor_id, bucket) DO UPDATE SET count = {table}.count + excluded.count, {merges}"
 
 
 def _summary(dialect: str, source: str) -> str:
-    least, greatest = _least_greatest(dialect)
-    latest = ("last_seq", *(f"last_{q}" for q in QUANTITIES))
-    newer = "excluded.last_ts >= sensor_summary.last_ts"  # a tie: the later stored wins
-    merges = ", ".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE sensor_summary.{c} END" for c in latest)
     return (
-        f"INSERT INTO sensor_summary (sensor_id, count, first_ts, last_ts, {', '.join(latest)}) "
+        f"INSERT INTO sensor_summary (sensor_id, count, first_ts, last_ts, {', '.join(_LATEST)}) "
         f"SELECT sensor_id, n, f, ts, seq, {', '.join(QUANTITIES)} FROM ("
         f"SELECT sensor_id, seq, ts, {', '.join(QUANTITIES)}, count(*) OVER w AS n, min(ts) OVER w AS f, "
         "row_number() OVER (PARTITION BY sensor_id ORDER BY ts DESC, id DESC) AS rn "
-        f"FROM {source} WINDOW w AS (PARTITION BY sensor_id)) AS latest WHERE rn = 1 "
+        f"FROM {source} WINDOW w AS (PARTITION BY sensor_id)) AS latest WHERE rn = 1 {_merge_summary(dialect)}"
+    )
+
+
+def _merge_summary(dialect: str) -> str:
+    least, greatest = _least_greatest(dialect)
+    newer = "excluded.last_ts >= sensor_summary.last_ts"  # a tie: the later stored wins
+    merges = ", ".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE sensor_summary.{c} END" for c in _LATEST)
+    return (
         "ON CONFLICT (sensor_id) DO UPDATE SET count = sensor_summary.count + excluded.count, "
         f"first_ts = {least}(sensor_summary.first_ts, excluded.first_ts), "
         f"last_ts = {greatest}(sensor_summary.last_ts, excluded.last_ts), {merges}"
     )
+
+
+def sqlite_delta_statements(source: str) -> tuple[str, list[str]]:
+    """SQLite's cheaper way to the same merge: the new rows are sorted and aggregated once, per
+    sensor and minute, into DELTA (the CREATE statement, then the statements of a batch); the
+    hours and the summary are merged from that, the latest reading found by index."""
+    fill = (
+        f"INSERT INTO {DELTA} (sensor_id, bucket, count, min_ts, max_ts, {_STATS}) "
+        f"SELECT sensor_id, b, count(*), min(ts), max(ts), {_OF_ROWS} FROM (SELECT sensor_id, "
+        f"{_bucket('sqlite', 'ts', 60)} AS b, ts, {', '.join(QUANTITIES)} FROM {source}) AS r GROUP BY sensor_id, b"
+    )
+    minutes = (
+        f"INSERT INTO readings_1m (sensor_id, bucket, count, {_STATS}) SELECT sensor_id, bucket, count, {_STATS} "
+        f"FROM {DELTA} WHERE true {_merge_rollup('sqlite', 'readings_1m')}"
+    )
+    hours = (
+        f"INSERT INTO readings_1h (sensor_id, bucket, count, {_STATS}) SELECT sensor_id, "
+        f"{_bucket('sqlite', 'bucket', 3600)} AS b, sum(count), {_OF_ROLLUPS} FROM {DELTA} "
+        f"WHERE true GROUP BY sensor_id, b {_merge_rollup('sqlite', 'readings_1h')}"
+    )
+    summary = (
+        f"INSERT INTO sensor_summary (sensor_id, count, first_ts, last_ts, {', '.join(_LATEST)}) "
+        f"SELECT d.sensor_id, d.n, d.f, d.l, r.seq, {', '.join(f'r.{q}' for q in QUANTITIES)} "
+        f"FROM (SELECT sensor_id, sum(count) AS n, min(min_ts) AS f, max(max_ts) AS l FROM {DELTA} "
+        "GROUP BY sensor_id) AS d JOIN readings AS r ON r.id = (SELECT id FROM readings "
+        "WHERE sensor_id = d.sensor_id AND ts = d.l ORDER BY id DESC LIMIT 1) "
+        f"WHERE true {_merge_summary('sqlite')}"
+    )
+    create = (
+        f"CREATE TEMP TABLE IF NOT EXISTS {DELTA} (sensor_id TEXT NOT NULL, bucket INTEGER NOT NULL, "
+        "count INTEGER NOT NULL, min_ts REAL NOT NULL, max_ts REAL NOT NULL, "
+        + ", ".join(f"{c.strip()} REAL NOT NULL" for c in _STATS.split(","))
+        + ")"
+    )
+    return create, [fill, minutes, hours, summary, f"DELETE FROM {DELTA}"]
+
+
+def _bucket(dialect: str, name: str, width: int) -> str:
+    """The start of `name`'s bucket of `width` s: floor(name / width) * width, as stats has it."""
+    return f"{_sql(dialect, bucket_index(column(name), literal(float(width), Double)))} * {width}"
 
 
 def _least_greatest(dialect: str) -> tuple[str, str]:

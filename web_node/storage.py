@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Every SQLite connection of the web node runs these, the writer thread's own included.
 # synchronous=FULL: a batch answered 200 (whose Kafka offsets are then committed) is on disk.
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000")
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "temp_store=MEMORY")
 
 Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 

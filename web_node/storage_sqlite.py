@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, upsert_statements
+from web_node.rollups import SOURCE_COLUMNS, sqlite_delta_statements
 
 _COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
 _INSERT = (
@@ -23,7 +23,7 @@ _INSERT = (
 )
 # the rows this transaction added: SQLite gives new rows ids above the highest before
 _NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings WHERE id > ?) AS new_rows"
-_UPSERTS = upsert_statements("sqlite", _NEW_ROWS)
+_CREATE_DELTA, _UPSERTS = sqlite_delta_statements(_NEW_ROWS)
 _RAISE_FENCE = (
     "UPDATE grant_fence SET epoch = ?, receiver = ?, updated_at = ? "
     "WHERE id = 1 AND (epoch < ? OR (epoch = ? AND receiver = ?))"
@@ -65,6 +65,7 @@ class SqliteWriter:
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=True)
             for pragma in self._pragmas:
                 conn.execute(f"PRAGMA {pragma}")
+            conn.execute(_CREATE_DELTA)
             self._conn = conn
         return self._conn
 
@@ -107,7 +108,7 @@ class SqliteWriter:
         added = conn.executemany(_INSERT, params).rowcount
         if added:
             for statement in _UPSERTS:
-                conn.execute(statement, (before,))
+                conn.execute(statement, (before,) if "?" in statement else ())
         if added == len(rows):
             return None
         return set(conn.execute("SELECT sensor_id, seq FROM readings WHERE id > ?", (before,)).fetchall())

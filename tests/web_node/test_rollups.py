@@ -118,6 +118,10 @@ async def test_rollups_equal_raw_group_by_across_replays_and_duplicates(database
         # a later reading at a sensor's last ts: the later stored is the latest
         last = max((r for r in rows if r["sensor_id"] == SENSORS[0]), key=lambda r: r["ts"])
         await storage.store([{**last, "seq": 10**6, "temperature": -1.5}], epoch=epoch, receiver=0)
+        # two at a new last ts in one batch: the later in the batch is the latest
+        later = {**last, "ts": datetime.fromtimestamp(T0 + 5 * 3600, tz=UTC)}
+        pair = [{**later, "seq": 10**6 + 1, "humidity": 1.0}, {**later, "seq": 10**6 + 2, "humidity": 2.0}]
+        await storage.store(pair, epoch=epoch, receiver=0)
         await _check_rollups(storage)
         before = await _raw(storage)
         for start in range(0, len(rows), 500):  # the whole lot again: nothing new
@@ -127,7 +131,7 @@ async def test_rollups_equal_raw_group_by_across_replays_and_duplicates(database
     again = Storage(database_url)
     await again.open()
     try:
-        assert len(await _raw(again)) == len(before) == 1501
+        assert len(await _raw(again)) == len(before) == 1503
         await _check_rollups(again)
     finally:
         await again.close()
