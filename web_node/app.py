@@ -18,6 +18,7 @@ from web_node.errors import json_errors
 from web_node.live import LiveHub, live_hub_key
 from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
+from web_node.placement import Placement, placement_key
 from web_node.routes import setup_routes
 from web_node.storage import Storage
 
@@ -35,8 +36,10 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app[keyring_key] = keyring
     # a live client may fall two full batches behind before it is dropped
     hub = LiveHub(queue_size=2 * settings.batch_max_readings)
-    metrics = Metrics(hub)
+    placement = Placement(settings.readings_partitions, enabled=settings.check_partition)
+    metrics = Metrics(hub, placement)
     app[live_hub_key] = hub
+    app[placement_key] = placement
     app[metrics_key] = metrics
     app[stored_listeners_key] = [hub.publish]
     app[batch_observers_key] = [metrics.observe_batch]
