@@ -18,6 +18,7 @@ from web_node.errors import json_errors
 from web_node.live import LiveHub, live_hub_key
 from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
+from web_node.outage import StorageOutage, storage_errors, storage_outage_key
 from web_node.placement import Placement, placement_key
 from web_node.routes import setup_routes
 from web_node.storage import Storage
@@ -31,7 +32,9 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     keyring = Keyring(keys) if keys is not None else Keyring.from_settings(settings)
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
-    app = web.Application(middlewares=[json_errors, *([auth] if auth else [])], client_max_size=max_body)
+    app = web.Application(
+        middlewares=[json_errors, storage_errors, *([auth] if auth else [])], client_max_size=max_body
+    )
     app[settings_key] = settings
     app[keyring_key] = keyring
     # a live client may fall two full batches behind before it is dropped
@@ -40,6 +43,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     metrics = Metrics(hub, placement)
     app[live_hub_key] = hub
     app[placement_key] = placement
+    app[storage_outage_key] = StorageOutage()
     app[metrics_key] = metrics
     app[stored_listeners_key] = [hub.publish]
     app[batch_observers_key] = [metrics.observe_batch]

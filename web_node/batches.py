@@ -22,6 +22,7 @@ from protocol.keyring import Keyring
 from protocol.readings import ReadingIn, reading_fields_schema
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.errors import ApiError, error_code
+from web_node.outage import STORAGE_ERRORS, storage_outage_key
 from web_node.placement import placement_key
 from web_node.storage import Row, StoreResult, Superseded
 
@@ -85,10 +86,14 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     if named is None:  # a worker older than the field: only murmur2 can say whose readings these are
         placement.check_unnamed(readings, grant.receiver)
     started = time.perf_counter()
+    outage = request.app[storage_outage_key]
     try:
         result = await storage.store(readings, epoch=grant.epoch, receiver=grant.receiver)
     except Superseded as exc:
         raise _superseded(exc.epoch) from None
+    except STORAGE_ERRORS as exc:  # nothing is stored: the worker retries the same chunk (503)
+        raise outage.failed("write", request, exc) from None
+    outage.succeeded("write")
     seconds = time.perf_counter() - started
     if named is not None:
         placement.observe(grant.receiver, result.stored)

@@ -28,6 +28,7 @@ REFUSAL_CODES = (
     "too_large",
     "invalid_body",
     "invalid_readings",
+    "storage_unavailable",
 )
 STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
