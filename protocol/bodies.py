@@ -105,6 +105,9 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
     fence_epoch: int | None = Field(default=None, description="The highest grant epoch accepted")
+    reason: str | None = Field(
+        default=None, description="Why not ready: unreachable, or no answer within the deadline (0.8 s)"
+    )
 
 
 class Error(BaseModel):

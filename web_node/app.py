@@ -15,6 +15,7 @@ from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.auth import reader_auth
 from web_node.batches import batch_observers_key, stored_listeners_key
 from web_node.errors import json_errors
+from web_node.health import probe_ctx
 from web_node.live import LiveHub, live_hub_key
 from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app[batch_observers_key] = [metrics.observe_batch]
     app[migrate_key] = migrate
     app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.on_shutdown.append(close_live_clients)
     setup_routes(app)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
