@@ -34,7 +34,11 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
     app = web.Application(
-        middlewares=[json_errors, storage_errors, *([auth] if auth else [])], client_max_size=max_body
+        middlewares=[json_errors, storage_errors, *([auth] if auth else [])],
+        client_max_size=max_body,
+        # aiohttp closes a connection still waiting for a complete request this long after it opened
+        # or answered the last one (its keep-alive timer): WEB_NODE_HEADER_TIMEOUT_S, whatever runs the app
+        handler_args={"keepalive_timeout": settings.web_node_header_timeout_s},
     )
     app[settings_key] = settings
     app[keyring_key] = keyring
