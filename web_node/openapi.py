@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from protocol import bodies
+from protocol import bodies, durations
 from protocol.readings import MAX_FUTURE_S, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
@@ -172,8 +172,16 @@ OPERATIONS = (
             "Until",
             Param(
                 "bucket",
-                "Bucket width in seconds",
-                _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                "Bucket width: whole seconds (`300`), or a duration with a unit s, m, h or d (`300s`, `5m`, "
+                f"`1h`, `1d`), from 1 s to {bodies.STATS_BUCKET_MAX_S} s",
+                {
+                    "anyOf": [
+                        _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                        {"type": "string", "pattern": durations.PATTERN},
+                    ],
+                    "default": bodies.STATS_BUCKET_DEFAULT_S,
+                },
+                example="5m",
             ),
             "Sensors",
         ),
