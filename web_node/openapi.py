@@ -230,7 +230,10 @@ OPERATIONS = (
         description=(
             "telering_batches_accepted_total, telering_batches_refused_total{reason}, "
             "telering_readings_stored_total, telering_readings_duplicate_total, telering_store_seconds "
-            "(histogram), telering_live_clients, telering_live_dropped_total."
+            "(histogram), telering_live_clients, telering_live_dropped_total; retention: "
+            "telering_retention_expired_total{table}, telering_retention_runs_total, "
+            "telering_retention_failures_total, telering_retention_vacuumed_pages_total, "
+            "telering_retention_last_run_timestamp_seconds."
         ),
         responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}}), 401: "ReaderRefused"},
     ),
