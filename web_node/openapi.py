@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from protocol import bodies, durations
-from protocol.readings import MAX_FUTURE_S, SensorId
+from protocol.readings import MAX_FUTURE_S, QUANTITIES, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
 from web_node.auth import READER_REFUSED, READER_SCHEME
@@ -144,6 +144,30 @@ OPERATIONS = (
             "Limit",
         ),
         responses={200: Answer("A page of readings", bodies.ReadingPage), 404: "UnknownSensor", **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/sensors/{id}/readings.csv",
+        "sensorReadingsCsv",
+        "One sensor's readings in a range as CSV, oldest first, streamed",
+        security=_READER,
+        description=(
+            "Every kept reading with since <= ts < until (the whole kept history without them), oldest first "
+            "(by ts, then store order), as RFC 4180 CSV in UTF-8: a header row `ts,unix_s,sensor_id,seq,"
+            f"{','.join(QUANTITIES)}`, then one row per reading (`ts` RFC 3339 UTC, `unix_s` and the quantities "
+            "as stored, digit for digit). Streamed in pages, in constant memory, however long the range; if "
+            "the database fails part way the connection is cut, so a download is complete or visibly broken."
+        ),
+        parameters=(
+            Param("id", "The sensor's id", _SENSOR_ID, location="path", example="sensor-1"),
+            "Since",
+            "Until",
+        ),
+        responses={
+            200: Answer("CSV, a header row and one row per reading", content={"text/csv": {"type": "string"}}),
+            404: "UnknownSensor",
+            **_READ_ERRORS,
+        },
     ),
     Operation(
         "GET",
