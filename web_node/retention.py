@@ -90,8 +90,6 @@ class Retention:
             expired[name] = await self._expire_rollup(name, int(now - self.rollups_s))
         if self.storage.dialect == "sqlite" and any(expired.values()):
             self.metrics.vacuumed.inc(await _reclaim_pages(self.storage))
-        for name, rows in expired.items():
-            self.metrics.expired.labels(name).inc(rows)
         self.metrics.runs.inc()
         self.metrics.last_run.set(time.time())
         if any(expired.values()):
@@ -111,7 +109,7 @@ class Retention:
     async def _expire_raw(self, cutoff: float) -> int:
         readings = table(RAW_TABLE, column("id"), column("ts"))
         oldest = select(readings.c.id).where(readings.c.ts < cutoff).order_by(readings.c.ts).limit(self.batch_rows)
-        return await self._in_batches(delete(readings).where(readings.c.id.in_(oldest)))
+        return await self._in_batches(RAW_TABLE, delete(readings).where(readings.c.id.in_(oldest)))
 
     async def _expire_rollup(self, name: str, cutoff: int) -> int:
         # sensor by sensor, along the (sensor_id, bucket) key: no index on bucket alone is needed
@@ -125,13 +123,14 @@ class Retention:
                 .limit(self.batch_rows)
             )
             stmt = delete(rollup).where(rollup.c.sensor_id == sensor_id, rollup.c.bucket.in_(oldest))
-            deleted += await self._in_batches(stmt)
+            deleted += await self._in_batches(name, stmt)
         return deleted
 
-    async def _in_batches(self, stmt) -> int:
+    async def _in_batches(self, name: str, stmt) -> int:
         deleted = 0
         while True:
             rows = await self.storage.maintain(stmt)
+            self.metrics.expired.labels(name).inc(rows)  # as each batch commits: /metrics keeps up
             deleted += rows
             if rows < self.batch_rows:
                 return deleted
