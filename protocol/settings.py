@@ -6,8 +6,10 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.durations import DurationError, parse_duration
 
 
 class Settings(BaseSettings):
@@ -64,6 +66,30 @@ class Settings(BaseSettings):
         default=None, validation_alias="WEB_NODE_METRICS_AUTH"
     )
     telering_reader_token: SecretStr | None = Field(default=None, validation_alias="TELERING_READER_TOKEN")
+
+    # How long the web node keeps data (web_node/retention.py), in seconds; the variables take
+    # durations (protocol/durations.py: 300, 90s, 30m, 36h, 7d).
+    telering_retention_raw: float = Field(default=7 * 86_400.0, gt=0, validation_alias="TELERING_RETENTION_RAW")
+    telering_retention_rollups: float = Field(
+        default=400 * 86_400.0, gt=0, validation_alias="TELERING_RETENTION_ROLLUPS"
+    )
+    # how often expired rows are looked for: at least once a minute
+    telering_retention_interval: float = Field(
+        default=60.0, gt=0, le=60.0, validation_alias="TELERING_RETENTION_INTERVAL"
+    )
+
+    @field_validator(
+        "telering_retention_raw", "telering_retention_rollups", "telering_retention_interval", mode="before"
+    )
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value.strip())
+        except DurationError as exc:
+            variable = cls.model_fields[info.field_name].validation_alias
+            raise ValueError(f"{variable}: {exc}") from None
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
 from web_node.outage import StorageOutage, storage_errors, storage_outage_key
 from web_node.placement import Placement, placement_key
+from web_node.retention import retention_ctx
 from web_node.routes import setup_routes
 from web_node.storage import Storage
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app[migrate_key] = migrate
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
+    app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
     app.on_shutdown.append(close_live_clients)
     setup_routes(app)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from protocol import bodies
-from protocol.readings import MAX_FUTURE_S, SensorId
+from protocol import bodies, durations
+from protocol.readings import MAX_FUTURE_S, QUANTITIES, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
 from web_node.auth import READER_REFUSED, READER_SCHEME
@@ -156,6 +156,30 @@ OPERATIONS = (
     ),
     Operation(
         "GET",
+        "/api/v1/sensors/{id}/readings.csv",
+        "sensorReadingsCsv",
+        "One sensor's readings in a range as CSV, oldest first, streamed",
+        security=_READER,
+        description=(
+            "Every kept reading with since <= ts < until (the whole kept history without them), oldest first "
+            "(by ts, then store order), as RFC 4180 CSV in UTF-8: a header row `ts,unix_s,sensor_id,seq,"
+            f"{','.join(QUANTITIES)}`, then one row per reading (`ts` RFC 3339 UTC, `unix_s` and the quantities "
+            "as stored, digit for digit). Streamed in pages, in constant memory, however long the range; if "
+            "the database fails part way the connection is cut, so a download is complete or visibly broken."
+        ),
+        parameters=(
+            Param("id", "The sensor's id", _SENSOR_ID, location="path", example="sensor-1"),
+            "Since",
+            "Until",
+        ),
+        responses={
+            200: Answer("CSV, a header row and one row per reading", content={"text/csv": {"type": "string"}}),
+            404: "UnknownSensor",
+            **_READ_ERRORS,
+        },
+    ),
+    Operation(
+        "GET",
         "/api/v1/readings/latest",
         "latestReadings",
         "The newest readings over all sensors, newest first",
@@ -181,8 +205,16 @@ OPERATIONS = (
             "Until",
             Param(
                 "bucket",
-                "Bucket width in seconds",
-                _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                "Bucket width: whole seconds (`300`), or a duration with a unit s, m, h or d (`300s`, `5m`, "
+                f"`1h`, `1d`), from 1 s to {bodies.STATS_BUCKET_MAX_S} s",
+                {
+                    "anyOf": [
+                        _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                        {"type": "string", "pattern": durations.PATTERN},
+                    ],
+                    "default": bodies.STATS_BUCKET_DEFAULT_S,
+                },
+                example="5m",
             ),
             "Sensors",
         ),
@@ -231,7 +263,10 @@ OPERATIONS = (
         description=(
             "telering_batches_accepted_total, telering_batches_refused_total{reason}, "
             "telering_readings_stored_total, telering_readings_duplicate_total, telering_store_seconds "
-            "(histogram), telering_live_clients, telering_live_dropped_total."
+            "(histogram), telering_live_clients, telering_live_dropped_total; retention: "
+            "telering_retention_expired_total{table}, telering_retention_runs_total, "
+            "telering_retention_failures_total, telering_retention_vacuumed_pages_total, "
+            "telering_retention_last_run_timestamp_seconds."
         ),
         responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}}), 401: "ReaderRefused"},
     ),

@@ -93,7 +93,7 @@ async def stats(request: web.Request) -> web.Response:
     since = params.instant(query, "since")
     since = now - STATS_SINCE_DEFAULT_S if since is None else since
     until = params.instant(query, "until")
-    bucket = params.integer(query, "bucket", default=BUCKET_DEFAULT, low=1, high=BUCKET_MAX)
+    bucket = params.duration(query, "bucket", default=BUCKET_DEFAULT, low=1, high=BUCKET_MAX)
     sensor_ids = params.sensors(query)
     buckets = math.ceil((until if until is not None else now + MAX_FUTURE_S) / bucket) - math.floor(since / bucket)
     if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:

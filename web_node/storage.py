@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, event, select, text, update
+from sqlalchemy import BigInteger, Column, Executable, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel
 
@@ -132,6 +133,21 @@ class Storage:
             self.fence_epoch = max(self.fence_epoch, row.epoch)
             raise Superseded(row.epoch, row.receiver)
 
+    async def maintain(self, statement: Executable, *, transaction: bool = True) -> int:
+        """One short maintenance statement through the writer (retention's deletes, SQLite's
+        vacuums), between batches: the rows it changed or returned. Each holds the writer only
+        for itself, so a batch waits at most one statement. `transaction=False` runs it in
+        autocommit (VACUUM cannot run in a transaction; incremental_vacuum is stepped to the end)."""
+        try:
+            async with self._write_lock, self.writer.connect() as conn:
+                if not transaction:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                async with conn.begin():
+                    result = await conn.execute(statement)
+                    return len(result.all()) if result.returns_rows else result.rowcount
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database maintenance failed: {exc.__class__.__name__}: {exc}") from exc
+
     async def ping(self) -> None:
         async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -213,6 +229,9 @@ def _engine(url: str, *, pool_size: int) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
+    # before any table exists, so a new file reclaims the pages retention frees (an older file
+    # is converted once by web_node/retention.py)
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
