@@ -131,6 +131,8 @@ async def test_postgres_stopped_then_started(web_node_factory, http, own_postgre
                 "storage_unavailable",
                 "1",
             ), path
+    async with http.get(f"{node.url}/healthz") as r:
+        assert (r.status, (await r.json())["database"]) == (503, "unreachable")
     own_postgres.start_server()
 
     async def stored_again():
@@ -145,6 +147,8 @@ async def test_postgres_stopped_then_started(web_node_factory, http, own_postgre
     assert (replay.status, replay.stored, replay.duplicates) == (200, 0, 250)
     assert await count_rows(node) == 300  # sent = stored: nothing lost, nothing doubled
     async with http.get(f"{node.url}/api/v1/sensors") as r:
+        assert r.status == 200
+    async with http.get(f"{node.url}/healthz") as r:
         assert r.status == 200
     write_failures = len([r for r in storage_log(caplog) if "unavailable (write)" in r.getMessage()])
     assert write_failures >= 4  # 4 posts while stopped, and any retry that met a cut connection
