@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import BigInteger, Column, event, select, text, update
+from sqlalchemy import BigInteger, Column, Executable, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,8 +30,16 @@ from web_node.storage_sqlite import FenceRefused, SqliteWriter
 log = logging.getLogger(__name__)
 
 # Every SQLite connection of the web node runs these, the writer thread's own included.
-# synchronous=FULL: a batch answered 200 (whose Kafka offsets are then committed) is on disk.
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "temp_store=MEMORY")
+# auto_vacuum first, before any table exists, so a new file reclaims the pages retention frees
+# (an older file is converted once by web_node/retention.py); synchronous=FULL: a batch answered
+# 200 (whose Kafka offsets are then committed) is on disk.
+SQLITE_PRAGMAS = (
+    "auto_vacuum=INCREMENTAL",
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    "busy_timeout=30000",
+    "temp_store=MEMORY",
+)
 
 Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 
@@ -150,6 +158,21 @@ class Storage:
         if accepted.rowcount != 1:
             row = (await conn.execute(select(fence.c.epoch, fence.c.receiver))).one()
             raise FenceRefused(row.epoch, row.receiver)
+
+    async def maintain(self, statement: Executable, *, transaction: bool = True) -> int:
+        """One short maintenance statement through the writer (retention's deletes, SQLite's
+        vacuums), between batches: the rows it changed or returned. Each holds the writer only
+        for itself, so a batch waits at most one statement. `transaction=False` runs it in
+        autocommit (VACUUM cannot run in a transaction; incremental_vacuum is stepped to the end)."""
+        try:
+            async with self._write_lock, self.writer.connect() as conn:
+                if not transaction:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                async with conn.begin():
+                    result = await conn.execute(statement)
+                    return len(result.all()) if result.returns_rows else result.rowcount
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database maintenance failed: {exc.__class__.__name__}: {exc}") from exc
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:

@@ -1,0 +1,206 @@
+"""Retention: the web node's background task that deletes what is older than it keeps.
+
+Raw `readings` older than TELERING_RETENTION_RAW (by `ts`) and rollup rows (`readings_1m`,
+`readings_1h`, by `bucket`) older than TELERING_RETENTION_ROLLUPS go, at start and then every
+TELERING_RETENTION_INTERVAL (at most a minute), in batches of BATCH_ROWS rows: each batch is
+one statement in its own short transaction through the storage's writer, so a batch of
+readings waits for at most one of them. On SQLite the freed pages are then given back to the
+file system (`auto_vacuum=INCREMENTAL`, `PRAGMA incremental_vacuum`), so the file stops
+growing; PostgreSQL's autovacuum reuses them on its own.
+
+The task is supervised: a failed round is logged, counted and retried at the next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import column, delete, inspect, select, table, text
+
+from protocol.durations import format_duration
+from web_node.appkeys import settings_key, storage_key
+from web_node.metrics import metrics_key
+from web_node.storage import Storage
+
+log = logging.getLogger(__name__)
+
+RAW_TABLE = "readings"
+ROLLUP_TABLES = ("readings_1m", "readings_1h")
+BATCH_ROWS = 2000  # rows per DELETE: a few milliseconds of the writer
+VACUUM_PAGES = 2000  # pages per PRAGMA incremental_vacuum (8 MB of 4 KiB pages)
+
+
+class RetentionMetrics:
+    """telering_retention_*: rows expired per table, rounds run and failed, pages reclaimed."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.expired = Counter(
+            "telering_retention_expired", "Rows deleted by retention, by table", ["table"], registry=registry
+        )
+        self.runs = Counter("telering_retention_runs", "Retention rounds completed", registry=registry)
+        self.failures = Counter("telering_retention_failures", "Retention rounds that failed", registry=registry)
+        self.vacuumed = Counter(
+            "telering_retention_vacuumed_pages", "SQLite pages given back to the file system", registry=registry
+        )
+        self.last_run = Gauge(
+            "telering_retention_last_run_timestamp_seconds", "When a retention round last completed", registry=registry
+        )
+        for name in (RAW_TABLE, *ROLLUP_TABLES):
+            self.expired.labels(name)
+
+
+@dataclass
+class Retention:
+    """Deletes expired rows of `storage`, keeping `raw_s` seconds of readings, `rollups_s` of rollups."""
+
+    storage: Storage
+    raw_s: float
+    rollups_s: float
+    metrics: RetentionMetrics
+    clock: Callable[[], float] = time.time
+    batch_rows: int = BATCH_ROWS
+    rollup_tables: tuple[str, ...] = field(default=())
+
+    async def open(self) -> None:
+        """Find the rollup tables (once: they exist or not for the life of the schema) and, on a
+        SQLite file made before auto_vacuum=INCREMENTAL, convert it (one VACUUM, logged)."""
+        async with self.storage.reader.connect() as conn:
+            names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        self.rollup_tables = tuple(name for name in ROLLUP_TABLES if name in names)
+        if self.storage.dialect == "sqlite":
+            await _incremental_auto_vacuum(self.storage)
+        log.info(
+            "retention: readings for %s, rollups (%s) for %s",
+            format_duration(self.raw_s),
+            ", ".join(self.rollup_tables) or "none yet",
+            format_duration(self.rollups_s),
+        )
+
+    async def run_once(self) -> dict[str, int]:
+        """One round: rows deleted per table."""
+        now = self.clock()
+        expired = {RAW_TABLE: await self._expire_raw(now - self.raw_s)}
+        for name in self.rollup_tables:
+            expired[name] = await self._expire_rollup(name, int(now - self.rollups_s))
+        if self.storage.dialect == "sqlite" and any(expired.values()):
+            self.metrics.vacuumed.inc(await _reclaim_pages(self.storage))
+        self.metrics.runs.inc()
+        self.metrics.last_run.set(time.time())
+        if any(expired.values()):
+            log.info("retention: expired %s", ", ".join(f"{rows} from {name}" for name, rows in expired.items()))
+        return expired
+
+    async def run(self, interval_s: float) -> None:
+        """Rounds for ever, one at once and then every `interval_s`; a failed round is retried."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # supervised: logged, counted, retried; never a silently dead task
+                self.metrics.failures.inc()
+                log.exception("retention round failed; retrying in %s", format_duration(interval_s))
+            await asyncio.sleep(interval_s)  # the schedule, not a synchronisation
+
+    async def _expire_raw(self, cutoff: float) -> int:
+        readings = table(RAW_TABLE, column("id"), column("ts"))
+        oldest = select(readings.c.id).where(readings.c.ts < cutoff).order_by(readings.c.ts).limit(self.batch_rows)
+        return await self._in_batches(RAW_TABLE, delete(readings).where(readings.c.id.in_(oldest)))
+
+    async def _expire_rollup(self, name: str, cutoff: int) -> int:
+        # sensor by sensor, along the (sensor_id, bucket) key: no index on bucket alone is needed
+        rollup = table(name, column("sensor_id"), column("bucket"))
+        deleted = 0
+        for sensor_id in await self._sensors(name):
+            oldest = (
+                select(rollup.c.bucket)
+                .where(rollup.c.sensor_id == sensor_id, rollup.c.bucket < cutoff)
+                .order_by(rollup.c.bucket)
+                .limit(self.batch_rows)
+            )
+            stmt = delete(rollup).where(rollup.c.sensor_id == sensor_id, rollup.c.bucket.in_(oldest))
+            deleted += await self._in_batches(name, stmt)
+        return deleted
+
+    async def _in_batches(self, name: str, stmt) -> int:
+        deleted = 0
+        while True:
+            rows = await self.storage.maintain(stmt)
+            self.metrics.expired.labels(name).inc(rows)  # as each batch commits: /metrics keeps up
+            deleted += rows
+            if rows < self.batch_rows:
+                return deleted
+            await asyncio.sleep(0)  # let the batches waiting for the writer go first
+
+    async def _sensors(self, name: str) -> list[str]:
+        """The distinct sensor ids of a table keyed (sensor_id, ...): a loose index scan, one
+        index probe per sensor, where SELECT DISTINCT would read the whole index."""
+        walk = text(
+            f"WITH RECURSIVE s(sensor_id) AS ("
+            f" SELECT min(sensor_id) FROM {name}"
+            f" UNION ALL SELECT (SELECT min(sensor_id) FROM {name} WHERE sensor_id > s.sensor_id)"
+            f" FROM s WHERE s.sensor_id IS NOT NULL"
+            f") SELECT sensor_id FROM s WHERE sensor_id IS NOT NULL"
+        )
+        async with self.storage.reader.connect() as conn:
+            return list((await conn.execute(walk)).scalars())
+
+
+async def _incremental_auto_vacuum(storage: Storage) -> None:
+    async with storage.reader.connect() as conn:
+        mode = (await conn.exec_driver_sql("PRAGMA auto_vacuum")).scalar_one()
+    if mode == 2:  # INCREMENTAL
+        return
+    log.warning("converting the SQLite file to auto_vacuum=INCREMENTAL (one VACUUM, once; a large file takes a while)")
+    started = time.monotonic()
+    await storage.maintain(text("PRAGMA auto_vacuum=INCREMENTAL"), transaction=False)
+    await storage.maintain(text("VACUUM"), transaction=False)
+    log.info("SQLite file converted to auto_vacuum=INCREMENTAL in %.1f s", time.monotonic() - started)
+
+
+async def _reclaim_pages(storage: Storage) -> int:
+    """Give the free pages back to the file system, VACUUM_PAGES per statement; how many were."""
+    before = free = await _free_pages(storage)
+    while free > 0:
+        await storage.maintain(text(f"PRAGMA incremental_vacuum({VACUUM_PAGES})"), transaction=False)
+        now_free = await _free_pages(storage)
+        if now_free >= free:  # nothing more to give back (e.g. a reader still holds old pages)
+            break
+        free = now_free
+        await asyncio.sleep(0)
+    return before - free
+
+
+async def _free_pages(storage: Storage) -> int:
+    async with storage.reader.connect() as conn:
+        return (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar_one()
+
+
+retention_key = web.AppKey("retention", Retention)
+
+
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the retention task runs while the app does (after the storage opened)."""
+    settings = app[settings_key]
+    retention = Retention(
+        app[storage_key],
+        raw_s=settings.telering_retention_raw,
+        rollups_s=settings.telering_retention_rollups,
+        metrics=RetentionMetrics(app[metrics_key].registry),
+    )
+    await retention.open()
+    app[retention_key] = retention
+    task = asyncio.create_task(retention.run(settings.telering_retention_interval), name="retention")
+    task.add_done_callback(_died)
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _died(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the retention task died: %r", task.exception())
