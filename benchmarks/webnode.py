@@ -163,7 +163,12 @@ def run(
         start_pipeline(harness, 1, sampler)
         preloaded = preload(harness, args)
         load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
-        eventually(lambda: harness.stored() > preloaded, timeout=60, interval=0.1, message="ingestion never started")
+        eventually(
+            lambda: harness.stored() > history_stored + preloaded,
+            timeout=60,
+            interval=0.1,
+            message="ingestion never started",
+        )
         loads = routes(asked)
         log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds, args.ingest_rate)
         started = time.time()
