@@ -19,6 +19,7 @@ from protocol.readings import QUANTITIES, Measurements, ReadingIn, ReadingOut, S
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 100, 1000
 STATS_BUCKET_DEFAULT_S, STATS_BUCKET_MAX_S = 60, 86_400
 STATS_MAX_POINTS = 10_000  # sensor buckets per /api/v1/stats answer
+SENSORS_LIMIT_DEFAULT = SENSORS_LIMIT_MAX = 1000  # sensors per /api/v1/sensors page
 
 
 class _Answer(BaseModel):
@@ -59,7 +60,11 @@ class Sensor(_Answer):
 
 
 class SensorList(_Answer):
-    sensors: list[Sensor] = Field(description="Sorted by sensor_id")
+    sensors: list[Sensor] = Field(max_length=SENSORS_LIMIT_MAX, description="Sorted by sensor_id")
+    next_after: SensorId | None = Field(
+        description="sensor_id of the last sensor returned when there are more: the `after` of the next page; "
+        "null on the last page"
+    )
 
 
 class ReadingPage(_Answer):

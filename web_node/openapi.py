@@ -52,6 +52,14 @@ PARAMETERS = {
     "Limit": Param(
         "limit", "At most this many readings", _integer(1, bodies.PAGE_LIMIT_MAX, bodies.PAGE_LIMIT_DEFAULT)
     ),
+    "SensorsLimit": Param(
+        "limit",
+        "At most this many sensors",
+        _integer(1, bodies.SENSORS_LIMIT_MAX, bodies.SENSORS_LIMIT_DEFAULT),
+    ),
+    "After": Param(
+        "after", "Only sensors whose sensor_id sorts after this one (the `next_after` of a page)", _SENSOR_ID
+    ),
     "Sensors": Param("sensor", "Only these sensors (repeat the parameter for several)", _SENSOR_ID, repeatable=True),
 }
 
@@ -132,9 +140,10 @@ OPERATIONS = (
         "GET",
         "/api/v1/sensors",
         "listSensors",
-        "Every sensor with its count, first and last timestamps and latest reading",
+        "The sensors with their count, first and last timestamps and latest reading, a page at a time",
         security=_READER,
-        responses={200: Answer("Sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
+        parameters=("SensorsLimit", "After"),
+        responses={200: Answer("A page of sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
     ),
     Operation(
         "GET",

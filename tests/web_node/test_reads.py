@@ -21,7 +21,7 @@ async def get(http, node, path: str, params=None) -> tuple[int, dict]:
 
 async def test_empty_database_answers_empty(web_node_factory, http):
     node = await web_node_factory()
-    assert await get(http, node, "/api/v1/sensors") == (200, {"sensors": []})
+    assert await get(http, node, "/api/v1/sensors") == (200, {"sensors": [], "next_after": None})
     assert await get(http, node, "/api/v1/readings/latest") == (200, {"readings": []})
     assert await get(http, node, "/api/v1/stats") == (200, {"bucket_s": 60, "series": []})
 
@@ -37,6 +37,30 @@ async def test_sensors_with_counts_and_latest(web_node_factory, http):
         {"sensor_id": "a-1", "count": 5, "first_seen": iso(T0), "last_seen": iso(T0 + 40), "latest": batch[-1]},
         {"sensor_id": "b-2", "count": 3, "first_seen": iso(T0), "last_seen": iso(T0 + 2), "latest": batch[2]},
     ]
+    assert body["next_after"] is None
+
+
+async def test_sensors_in_pages_by_sensor_id(web_node_factory, http):
+    node = await web_node_factory()
+    ids = [f"page-{i:03d}" for i in range(23)]
+    writer = Writer(http, node)
+    await writer.store([reading_at(sid, seq, T0 + seq) for sid in reversed(ids) for seq in range(2)])
+    await writer.store([reading_at(ids[0], 0, T0 + 99)])  # a replay: counts nothing
+    seen, after, pages = [], None, 0
+    while True:
+        status, body = await get(http, node, "/api/v1/sensors", {"limit": "5", **({"after": after} if after else {})})
+        assert status == 200, body
+        pages += 1
+        seen += [(s["sensor_id"], s["count"]) for s in body["sensors"]]
+        after = body["next_after"]
+        if after is None:
+            break
+        assert after == body["sensors"][-1]["sensor_id"] and len(body["sensors"]) == 5
+    assert seen == [(sid, 2) for sid in ids] and pages == 5
+    status, body = await get(http, node, "/api/v1/sensors", {"after": ids[-1]})
+    assert (status, body) == (200, {"sensors": [], "next_after": None})
+    status, body = await get(http, node, "/api/v1/sensors", {"limit": "20"})
+    assert len(body["sensors"]) == 20 and body["next_after"] == ids[19]
 
 
 async def test_sensor_readings_newest_first_in_pages(web_node_factory, http):
@@ -187,6 +211,10 @@ async def test_stats_point_cap(web_node_factory, http):
         ("/api/v1/readings/latest", "limit=1&limit=2", "limit", ["1", "2"]),
         ("/api/v1/readings/latest", "offset=3", "offset", "3"),
         ("/api/v1/sensors", "verbose=1", "verbose", "1"),
+        ("/api/v1/sensors", "limit=0", "limit", "0"),
+        ("/api/v1/sensors", "limit=1001", "limit", "1001"),
+        ("/api/v1/sensors", "after=no%20spaces", "after", "no spaces"),
+        ("/api/v1/sensors", "after=a&after=b", "after", ["a", "b"]),
         ("/api/v1/sensors/known/readings", "since=yesterday", "since", "yesterday"),
         ("/api/v1/sensors/known/readings", "since=nan", "since", "nan"),
         ("/api/v1/sensors/known/readings", "until=1e400", "until", "1e400"),
