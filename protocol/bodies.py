@@ -35,9 +35,9 @@ class BatchIn(BaseModel):
     receiver: int | None = Field(
         default=None,
         ge=0,
-        le=2**63 - 1,
-        description="The receiver (Kafka partition) these readings were consumed from; when given, it must be "
-        "the grant's receiver",
+        le=2**31 - 1,
+        description="The receiver (Kafka partition, an int32) these readings were consumed from; when given, it "
+        "must be the grant's receiver, and the readings are stored whatever partitioner put them there",
     )
     readings: list[ReadingIn]
 
@@ -105,6 +105,9 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
     fence_epoch: int | None = Field(default=None, description="The highest grant epoch accepted")
+    reason: str | None = Field(
+        default=None, description="Why not ready: unreachable, or no answer within the deadline (0.8 s)"
+    )
 
 
 class Error(BaseModel):

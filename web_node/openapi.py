@@ -63,13 +63,21 @@ ANSWERS = {
     "UnknownSensor": _error(
         "No reading of this sensor is stored (`unknown_sensor`, with `sensor_id`), or no such route (`not_found`)"
     ),
-    "DatabaseUnavailable": _error("The database cannot be read right now (`database_unavailable`)"),
+    "StorageUnavailable": _error(
+        "The database cannot be used right now (`storage_unavailable`); nothing was stored: retry after the "
+        "`Retry-After` seconds"
+    ),
     "NotWebSocket": _error("Not a WebSocket handshake (`websocket_required`), or a bad `sensor` (`invalid_parameter`)"),
     "InvalidJson": _error("The body is not JSON (`invalid_json`)"),
     "GrantRefused": _error(
-        "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature) or `grant_expired`"
+        "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature, receiver outside "
+        "0..2^31-1, epoch outside 0..2^63-1, expires_at more than max(60 s, 4 x GRANT_TTL_S) ahead) or "
+        "`grant_expired`"
     ),
-    "WrongReceiver": _error("A reading's sensor belongs to another receiver than the grant's (`grant_wrong_receiver`)"),
+    "WrongReceiver": _error(
+        "The batch's `receiver` is not the grant's, or (a body without `receiver`) a reading's sensor hashes "
+        "(murmur2) to another receiver (`grant_wrong_receiver`)"
+    ),
     "Superseded": Answer(
         "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
     ),
@@ -92,7 +100,7 @@ SECURITY_SCHEMES = {
 }
 _READER = ("reader",)
 
-_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "DatabaseUnavailable"}
+_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "StorageUnavailable"}
 
 OPERATIONS = (
     Operation(
@@ -101,8 +109,8 @@ OPERATIONS = (
         "postBatch",
         "Store a batch of readings under a grant",
         description=(
-            "Checks, in order: the grant's signature, its expiry, the batch's body, the receiver of every "
-            "reading's sensor, then the epoch fence (in the same transaction as the insert). A refused batch "
+            "Checks, in order: the grant's signature and fields, its expiry, the batch's body, its `receiver` "
+            "against the grant's, then the epoch fence (in the same transaction as the insert). A refused batch "
             "stores nothing. Readings already stored (same sensor_id and seq) are counted as duplicates, not "
             "stored twice. The number of readings per batch is limited by the web node's setting "
             f"BATCH_MAX_READINGS ({_BATCH_MAX} by default; 413 beyond)."
@@ -117,6 +125,7 @@ OPERATIONS = (
             409: "Superseded",
             413: "TooLarge",
             422: "InvalidReadings",
+            503: "StorageUnavailable",
         },
     ),
     Operation(

@@ -24,7 +24,7 @@ from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
 from web_node import params, queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
-from web_node.storage import StorageError
+from web_node.outage import STORAGE_ERRORS, storage_outage_key
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,10 @@ def _too_many_points(query: Any, bucket: int, why: str) -> ApiError:
 
 @asynccontextmanager
 async def _database(request: web.Request) -> AsyncIterator[AsyncConnection]:
+    outage = request.app[storage_outage_key]
     try:
         async with queries.read_connection(request.app[storage_key]) as conn:
             yield conn
-    except StorageError as exc:
-        log.warning("%s %s: %s", request.method, request.path, exc)
-        raise ApiError(503, "database_unavailable", "the database cannot be read right now; retry") from None
+    except STORAGE_ERRORS as exc:  # StorageError from queries, or a driver's OSError on connect
+        raise outage.failed("read", request, exc) from None
+    outage.succeeded("read")

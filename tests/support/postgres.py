@@ -46,6 +46,7 @@ class PostgresCluster:
     root: Path
     port: int
     run_as: list[str]  # prefix that runs a server binary as a non-root user, or []
+    options: str = ""  # the server's -o options, to start it again after `stop_server`
 
     @functools.cached_property
     def server_version(self) -> int:
@@ -98,6 +99,16 @@ class PostgresCluster:
         return _as_user(
             self.run_as, [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"]
         )
+
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown: connections are cut), keeping its data; `start_server` again."""
+        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"]
+        _as(self.run_as, argv, self.root, "pg_ctl stop")
+
+    def start_server(self) -> None:
+        """Start the server stopped by `stop_server`, on the same port."""
+        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "server.log")]
+        _as(self.run_as, [*argv, "-w", "-t", "60", "-o", self.options, "start"], self.root, "pg_ctl start")
 
     def stop(self) -> None:
         subprocess.run(self.stop_command(), capture_output=True, timeout=60)
@@ -180,7 +191,7 @@ def start_cluster(*, attempts: int = 3) -> PostgresCluster:
                 root,
                 "pg_ctl start",
             )
-            return PostgresCluster(bindir, root, port, run_as)
+            return PostgresCluster(bindir, root, port, run_as, options)
         except PostgresUnavailable:
             if attempt == attempts - 1:  # a port race is retried; anything else is reported
                 shutil.rmtree(root, ignore_errors=True)
