@@ -75,7 +75,7 @@ async def check_summaries(node) -> None:
 
 async def test_expired_rows_go_and_kept_rows_stay(web_node_factory, http, database_url):
     """One round with 1 d of readings and 3 d of rollups kept (the node's own task keeps the
-    defaults, 7 d and 400 d, which touch none of these rows)."""
+    tests' century, which touches none of these rows)."""
     stand_ins = await prepare_rollup_tables(database_url)
     node = await web_node_factory()
     now = time.time()
