@@ -6,9 +6,9 @@ TELERING_RETENTION_INTERVAL (at most a minute), in batches of BATCH_ROWS rows, o
 along the ts / bucket index: each batch is its own short transaction through the storage's
 writer, so a batch of readings waits for at most one of them. Where the schema has a
 per-sensor summary (`sensor_summary`), the same transaction brings its count and first_ts to
-what is kept, and drops the sensors nothing is kept of. On SQLite the freed pages are then given back to the
-file system (`auto_vacuum=INCREMENTAL`, `PRAGMA incremental_vacuum`), so the file stops
-growing; PostgreSQL's autovacuum reuses them on its own.
+what is kept, and drops the sensors nothing is kept of. On SQLite the freed pages are then
+given back to the file system (`auto_vacuum=INCREMENTAL`, `PRAGMA incremental_vacuum`), so the
+file stops growing; PostgreSQL's autovacuum reuses them on its own.
 
 The task is supervised: a failed round is logged, counted and retried at the next interval.
 """
@@ -39,7 +39,7 @@ ROLLUP_TABLES = ("readings_1m", "readings_1h")
 SUMMARY_TABLE = "sensor_summary"  # per sensor: count, first_ts, ... of the readings kept
 _READINGS = table(RAW_TABLE, column("id"), column("sensor_id"), column("ts"))
 _SUMMARY = table(SUMMARY_TABLE, column("sensor_id"), column("count"), column("first_ts"))
-BATCH_ROWS = 2000  # rows per DELETE: a few milliseconds of the writer
+BATCH_ROWS = 2000  # rows per batch (one transaction): a few milliseconds of the writer
 VACUUM_PAGES = 2000  # pages per PRAGMA incremental_vacuum (8 MB of 4 KiB pages)
 
 
