@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import random
 import sqlite3
 import sys
 import time
@@ -27,75 +26,16 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from protocol.durations import DurationError, format_duration, parse_duration
-from protocol.grants import Grant, GrantCodec
 from protocol.keys import add_key, read_key_file
-from protocol.partitioning import partition_for
-from protocol.readings import rfc3339
 from testkit.bench import work_directory
 from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from testkit.report import machine, slope_per_min, write_json
+from testkit.report import machine, percentile, slope_per_min, write_json
+from testkit.steady import SteadyWriter
 
 log = logging.getLogger(__name__)
 PARTITIONS = 4
 RESULTS = Path("benchmarks/results/soak.json")
 PLOT = Path("docs/soak.png")
-
-
-class SteadyWriter:
-    """`rate` readings/s in `ticks_per_s` batches, as the ring would post them."""
-
-    def __init__(self, http: aiohttp.ClientSession, url: str, keys: list[str], sensors: int, rate: float) -> None:
-        self.http, self.url, self.codec = http, url, GrantCodec(keys)
-        self.sensors = [f"soak-{i:03d}" for i in range(sensors)]
-        self.rate, self.seq, self.epoch = rate, dict.fromkeys(self.sensors, 0), 0
-        self.sent = self.stored = self.duplicates = 0
-        self.random = random.Random(20261202)
-
-    async def run(self, seconds: float, ticks_per_s: float = 5.0) -> None:
-        period, owed = 1.0 / ticks_per_s, 0.0
-        started = time.monotonic()
-        next_tick = started
-        while next_tick < started + seconds:
-            owed += self.rate * period
-            count, owed = int(owed), owed - int(owed)
-            await self._post_tick(count)
-            next_tick += period
-            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))  # pacing the offered load
-
-    async def _post_tick(self, count: int) -> None:
-        shares: dict[int, list[dict]] = {}
-        now = time.time()
-        for n in range(count):
-            sensor = self.sensors[(self.sent + n) % len(self.sensors)]
-            shares.setdefault(partition_for(sensor, PARTITIONS), []).append(self._reading(sensor, now))
-        for receiver, readings in sorted(shares.items()):
-            self.epoch += 1
-            grant = self.codec.sign(Grant(receiver, self.epoch, time.time() + 30))
-            async with self.http.post(
-                f"{self.url}/api/v1/batches",
-                json={"readings": readings},
-                headers={"Authorization": f"Bearer {grant}"},
-            ) as resp:
-                body = await resp.json()
-                if resp.status != 200:
-                    raise RuntimeError(f"batch refused: {resp.status} {body}")
-            self.sent += len(readings)
-            self.stored += body["stored"]
-            self.duplicates += body["duplicates"]
-
-    def _reading(self, sensor: str, now: float) -> dict:
-        seq = self.seq[sensor]
-        self.seq[sensor] = seq + 1
-        r = self.random.random()
-        return {
-            "sensor_id": sensor,
-            "seq": seq,
-            "ts": rfc3339(now),
-            "temperature": round(15 + 10 * r, 2),
-            "humidity": round(40 + 20 * r, 2),
-            "pressure": round(1000 + 20 * r, 2),
-            "battery": round(100 - 50 * r, 2),
-        }
 
 
 def database_figures(db_path: Path) -> dict:
@@ -129,7 +69,7 @@ async def scrape(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
 async def soak(args: argparse.Namespace, url: str, keys: list[str], db_path: Path) -> dict:
     samples: list[dict] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-        writer = SteadyWriter(http, url, keys, args.sensors, args.rate)
+        writer = SteadyWriter(http, url, keys, args.sensors, args.rate, partitions=PARTITIONS)
         started = time.monotonic()
 
         async def sample() -> None:
@@ -162,6 +102,10 @@ async def soak(args: argparse.Namespace, url: str, keys: list[str], db_path: Pat
         "sent": writer.sent,
         "stored": int(metrics["telering_readings_stored_total"]),
         "duplicates": writer.duplicates,
+        "batches": len(writer.latencies_ms),
+        "batch_p50_ms": percentile(writer.latencies_ms, 50),
+        "batch_p99_ms": percentile(writer.latencies_ms, 99),
+        "batch_max_ms": max(writer.latencies_ms, default=None),
         "expired": expired,
         "kept": kept,
         "lost": writer.sent - (kept + expired),
@@ -184,15 +128,17 @@ async def settled_counts(http: aiohttp.ClientSession, url: str, db_path: Path, s
 
 
 def levelling(samples: list[dict], settle_s: float) -> dict:
-    """Size after the retention has first caught up vs at the end, and the slope in between."""
-    steady = [s for s in samples if s["t_s"] >= settle_s]
-    size = [(s["t_s"], (s["db_bytes"] + s["wal_bytes"]) / 2**20) for s in steady]
+    """After the retention first caught up (`settle_s`): the size's maximum in the first and
+    the second half of the rest of the run (equal within the saw-tooth of rounds: levelled off)
+    and its least-squares slope."""
+    steady = [(s["t_s"], (s["db_bytes"] + s["wal_bytes"]) / 2**20) for s in samples if s["t_s"] >= settle_s]
+    half = len(steady) // 2
     return {
         "settle_s": settle_s,
-        "size_mb_at_settle": size[0][1] if size else None,
-        "size_mb_at_end": size[-1][1] if size else None,
-        "size_mb_max": max((v for _, v in size), default=None),
-        "slope_mb_per_min_after_settle": slope_per_min(size),
+        "size_mb_max_first_half": max((v for _, v in steady[:half]), default=None),
+        "size_mb_max_second_half": max((v for _, v in steady[half:]), default=None),
+        "size_mb_at_end": steady[-1][1] if steady else None,
+        "slope_mb_per_min_after_settle": slope_per_min(steady),
         "peak_size_mb_overall": max((s["db_bytes"] + s["wal_bytes"]) / 2**20 for s in samples),
     }
 
@@ -208,7 +154,7 @@ def plot(results: dict, path: Path) -> None:
     fig, size_ax = plt.subplots(figsize=(7, 4))
     size_ax.plot(minutes, [(s["db_bytes"] + s["wal_bytes"]) / 2**20 for s in samples], label="database + WAL (MB)")
     size_ax.plot(minutes, [s["db_bytes"] / 2**20 for s in samples], label="database file (MB)")
-    size_ax.plot(minutes, [s["wal_bytes"] / 2**20 for s in samples], label="WAL (MB)", alpha=0.6)
+    size_ax.plot(minutes, [s["wal_bytes"] / 2**20 for s in samples], label="WAL (MB)", color="tab:grey", alpha=0.7)
     size_ax.set_xlabel("minutes")
     size_ax.set_ylabel("MB")
     size_ax.axvline(results["retention_raw_s"] / 60, color="grey", linestyle=":", label="retention")
@@ -309,9 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nsoak: sent {results['sent']:,}  stored {results['stored']:,}  expired {results['expired']:,}  "
         f"kept {results['kept']:,}  lost {results['lost']}  duplicates {results['duplicates']}\n"
-        f"size after settling ({level['settle_s']:.0f} s): {level['size_mb_at_settle'] or 0:.1f} MB, "
-        f"at the end {level['size_mb_at_end'] or 0:.1f} MB, max {level['size_mb_max'] or 0:.1f} MB, "
-        f"slope {level['slope_mb_per_min_after_settle'] or 0:+.2f} MB/min"
+        f"batches {results['batches']:,}: p50 {results['batch_p50_ms'] or 0:.1f} ms, "
+        f"p99 {results['batch_p99_ms'] or 0:.1f} ms, max {results['batch_max_ms'] or 0:.1f} ms\n"
+        f"database + WAL after settling ({level['settle_s']:.0f} s): max {level['size_mb_max_first_half'] or 0:.1f} MB "
+        f"in the first half, {level['size_mb_max_second_half'] or 0:.1f} MB in the second, "
+        f"{level['size_mb_at_end'] or 0:.1f} MB at the end "
+        f"(slope {level['slope_mb_per_min_after_settle'] or 0:+.2f} MB/min)"
     )
     write_json(args.json, results)
     if args.plot:

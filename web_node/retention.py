@@ -2,11 +2,13 @@
 
 Raw `readings` older than TELERING_RETENTION_RAW (by `ts`) and rollup rows (`readings_1m`,
 `readings_1h`, by `bucket`) older than TELERING_RETENTION_ROLLUPS go, at start and then every
-TELERING_RETENTION_INTERVAL (at most a minute), in batches of BATCH_ROWS rows: each batch is
-one statement in its own short transaction through the storage's writer, so a batch of
-readings waits for at most one of them. On SQLite the freed pages are then given back to the
-file system (`auto_vacuum=INCREMENTAL`, `PRAGMA incremental_vacuum`), so the file stops
-growing; PostgreSQL's autovacuum reuses them on its own.
+TELERING_RETENTION_INTERVAL (at most a minute), in batches of BATCH_ROWS rows, oldest first
+along the ts / bucket index: each batch is its own short transaction through the storage's
+writer, so a batch of readings waits for at most one of them. Where the schema has a
+per-sensor summary (`sensor_summary`), the same transaction brings its count and first_ts to
+what is kept, and drops the sensors nothing is kept of. On SQLite the freed pages are then
+given back to the file system (`auto_vacuum=INCREMENTAL`, `PRAGMA incremental_vacuum`), so the
+file stops growing; PostgreSQL's autovacuum reuses them on its own.
 
 The task is supervised: a failed round is logged, counted and retried at the next interval.
 """
@@ -14,14 +16,16 @@ The task is supervised: a failed round is logged, counted and retried at the nex
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import column, delete, inspect, select, table, text
+from sqlalchemy import column, delete, func, inspect, select, table, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.durations import format_duration
 from web_node.appkeys import settings_key, storage_key
@@ -32,7 +36,10 @@ log = logging.getLogger(__name__)
 
 RAW_TABLE = "readings"
 ROLLUP_TABLES = ("readings_1m", "readings_1h")
-BATCH_ROWS = 2000  # rows per DELETE: a few milliseconds of the writer
+SUMMARY_TABLE = "sensor_summary"  # per sensor: count, first_ts, ... of the readings kept
+_READINGS = table(RAW_TABLE, column("id"), column("sensor_id"), column("ts"))
+_SUMMARY = table(SUMMARY_TABLE, column("sensor_id"), column("count"), column("first_ts"))
+BATCH_ROWS = 2000  # rows per batch (one transaction): a few milliseconds of the writer
 VACUUM_PAGES = 2000  # pages per PRAGMA incremental_vacuum (8 MB of 4 KiB pages)
 
 
@@ -66,13 +73,16 @@ class Retention:
     clock: Callable[[], float] = time.time
     batch_rows: int = BATCH_ROWS
     rollup_tables: tuple[str, ...] = field(default=())
+    summary: bool = False  # whether the schema has SUMMARY_TABLE
 
     async def open(self) -> None:
-        """Find the rollup tables (once: they exist or not for the life of the schema) and, on a
-        SQLite file made before auto_vacuum=INCREMENTAL, convert it (one VACUUM, logged)."""
+        """Find the rollup and summary tables (once: they exist or not for the life of the
+        schema) and, on a SQLite file made before auto_vacuum=INCREMENTAL, convert it (one
+        VACUUM, logged)."""
         async with self.storage.reader.connect() as conn:
             names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         self.rollup_tables = tuple(name for name in ROLLUP_TABLES if name in names)
+        self.summary = SUMMARY_TABLE in names
         if self.storage.dialect == "sqlite":
             await _incremental_auto_vacuum(self.storage)
         log.info(
@@ -107,47 +117,52 @@ class Retention:
             await asyncio.sleep(interval_s)  # the schedule, not a synchronisation
 
     async def _expire_raw(self, cutoff: float) -> int:
-        readings = table(RAW_TABLE, column("id"), column("ts"))
-        oldest = select(readings.c.id).where(readings.c.ts < cutoff).order_by(readings.c.ts).limit(self.batch_rows)
-        return await self._in_batches(RAW_TABLE, delete(readings).where(readings.c.id.in_(oldest)))
+        return await self._in_batches(RAW_TABLE, lambda conn: self._raw_batch(conn, cutoff))
 
     async def _expire_rollup(self, name: str, cutoff: int) -> int:
-        # sensor by sensor, along the (sensor_id, bucket) key: no index on bucket alone is needed
-        rollup = table(name, column("sensor_id"), column("bucket"))
-        deleted = 0
-        for sensor_id in await self._sensors(name):
-            oldest = (
-                select(rollup.c.bucket)
-                .where(rollup.c.sensor_id == sensor_id, rollup.c.bucket < cutoff)
-                .order_by(rollup.c.bucket)
-                .limit(self.batch_rows)
-            )
-            stmt = delete(rollup).where(rollup.c.sensor_id == sensor_id, rollup.c.bucket.in_(oldest))
-            deleted += await self._in_batches(name, stmt)
-        return deleted
+        return await self._in_batches(name, lambda conn: self._rollup_batch(conn, name, cutoff))
 
-    async def _in_batches(self, name: str, stmt) -> int:
+    async def _in_batches(self, name: str, batch: Callable[[AsyncConnection], Awaitable[int]]) -> int:
         deleted = 0
         while True:
-            rows = await self.storage.maintain(stmt)
+            rows = await self.storage.maintain(batch)
             self.metrics.expired.labels(name).inc(rows)  # as each batch commits: /metrics keeps up
             deleted += rows
             if rows < self.batch_rows:
                 return deleted
-            await asyncio.sleep(0)  # let the batches waiting for the writer go first
+            await asyncio.sleep(0)  # let the batches of readings waiting for the writer go first
 
-    async def _sensors(self, name: str) -> list[str]:
-        """The distinct sensor ids of a table keyed (sensor_id, ...): a loose index scan, one
-        index probe per sensor, where SELECT DISTINCT would read the whole index."""
-        walk = text(
-            f"WITH RECURSIVE s(sensor_id) AS ("
-            f" SELECT min(sensor_id) FROM {name}"
-            f" UNION ALL SELECT (SELECT min(sensor_id) FROM {name} WHERE sensor_id > s.sensor_id)"
-            f" FROM s WHERE s.sensor_id IS NOT NULL"
-            f") SELECT sensor_id FROM s WHERE sensor_id IS NOT NULL"
+    async def _raw_batch(self, conn: AsyncConnection, cutoff: float) -> int:
+        """The oldest `batch_rows` expired readings (along the ts index), and, where the schema
+        keeps a per-sensor summary, its count and first_ts brought to what is kept."""
+        oldest = select(_READINGS.c.id, _READINGS.c.sensor_id).where(_READINGS.c.ts < cutoff)
+        rows = (await conn.execute(oldest.order_by(_READINGS.c.ts).limit(self.batch_rows))).all()
+        if rows:
+            await conn.execute(delete(_READINGS).where(_READINGS.c.id.in_([row.id for row in rows])))
+            if self.summary:
+                await _shrink_summaries(conn, collections.Counter(row.sensor_id for row in rows))
+        return len(rows)
+
+    async def _rollup_batch(self, conn: AsyncConnection, name: str, cutoff: int) -> int:
+        rollup = table(name, column("sensor_id"), column("bucket"))
+        oldest = select(rollup.c.sensor_id, rollup.c.bucket).where(rollup.c.bucket < cutoff)
+        keys = (await conn.execute(oldest.order_by(rollup.c.bucket).limit(self.batch_rows))).tuples().all()
+        if keys:
+            await conn.execute(delete(rollup).where(tuple_(rollup.c.sensor_id, rollup.c.bucket).in_(keys)))
+        return len(keys)
+
+
+async def _shrink_summaries(conn: AsyncConnection, deleted: collections.Counter[str]) -> None:
+    """A sensor's summary counts what is kept and starts at its oldest kept reading; a sensor
+    with nothing kept has none (like a sensor never seen)."""
+    for sensor_id, rows in deleted.items():
+        oldest_kept = select(func.min(_READINGS.c.ts)).where(_READINGS.c.sensor_id == sensor_id).scalar_subquery()
+        await conn.execute(
+            update(_SUMMARY)
+            .where(_SUMMARY.c.sensor_id == sensor_id)
+            .values(count=_SUMMARY.c.count - rows, first_ts=func.coalesce(oldest_kept, _SUMMARY.c.first_ts))
         )
-        async with self.storage.reader.connect() as conn:
-            return list((await conn.execute(walk)).scalars())
+    await conn.execute(delete(_SUMMARY).where(_SUMMARY.c.sensor_id.in_(list(deleted)), _SUMMARY.c.count <= 0))
 
 
 async def _incremental_auto_vacuum(storage: Storage) -> None:
@@ -157,8 +172,8 @@ async def _incremental_auto_vacuum(storage: Storage) -> None:
         return
     log.warning("converting the SQLite file to auto_vacuum=INCREMENTAL (one VACUUM, once; a large file takes a while)")
     started = time.monotonic()
-    await storage.maintain(text("PRAGMA auto_vacuum=INCREMENTAL"), transaction=False)
-    await storage.maintain(text("VACUUM"), transaction=False)
+    await storage.maintain(_statement("PRAGMA auto_vacuum=INCREMENTAL"), transaction=False)
+    await storage.maintain(_statement("VACUUM"), transaction=False)
     log.info("SQLite file converted to auto_vacuum=INCREMENTAL in %.1f s", time.monotonic() - started)
 
 
@@ -166,13 +181,20 @@ async def _reclaim_pages(storage: Storage) -> int:
     """Give the free pages back to the file system, VACUUM_PAGES per statement; how many were."""
     before = free = await _free_pages(storage)
     while free > 0:
-        await storage.maintain(text(f"PRAGMA incremental_vacuum({VACUUM_PAGES})"), transaction=False)
+        await storage.maintain(_statement(f"PRAGMA incremental_vacuum({VACUUM_PAGES})"), transaction=False)
         now_free = await _free_pages(storage)
         if now_free >= free:  # nothing more to give back (e.g. a reader still holds old pages)
             break
         free = now_free
         await asyncio.sleep(0)
     return before - free
+
+
+def _statement(sql: str) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def run(conn: AsyncConnection) -> None:
+        await conn.exec_driver_sql(sql)
+
+    return run
 
 
 async def _free_pages(storage: Storage) -> int:

@@ -11,16 +11,16 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import BigInteger, Column, Executable, event, select, text, update
+from sqlalchemy import BigInteger, Column, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel
 
 from protocol.readings import ReadingIn
@@ -30,9 +30,9 @@ from web_node.storage_sqlite import FenceRefused, SqliteWriter
 log = logging.getLogger(__name__)
 
 # Every SQLite connection of the web node runs these, the writer thread's own included.
+# synchronous=FULL: a batch answered 200 (whose Kafka offsets are then committed) is on disk.
 # auto_vacuum first, before any table exists, so a new file reclaims the pages retention frees
-# (an older file is converted once by web_node/retention.py); synchronous=FULL: a batch answered
-# 200 (whose Kafka offsets are then committed) is on disk.
+# (an older file is converted once by web_node/retention.py)
 SQLITE_PRAGMAS = (
     "auto_vacuum=INCREMENTAL",
     "journal_mode=WAL",
@@ -41,6 +41,7 @@ SQLITE_PRAGMAS = (
     "temp_store=MEMORY",
 )
 
+T = TypeVar("T")
 Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 
 
@@ -159,18 +160,16 @@ class Storage:
             row = (await conn.execute(select(fence.c.epoch, fence.c.receiver))).one()
             raise FenceRefused(row.epoch, row.receiver)
 
-    async def maintain(self, statement: Executable, *, transaction: bool = True) -> int:
-        """One short maintenance statement through the writer (retention's deletes, SQLite's
-        vacuums), between batches: the rows it changed or returned. Each holds the writer only
-        for itself, so a batch waits at most one statement. `transaction=False` runs it in
-        autocommit (VACUUM cannot run in a transaction; incremental_vacuum is stepped to the end)."""
+    async def maintain(self, work: Callable[[AsyncConnection], Awaitable[T]], *, transaction: bool = True) -> T:
+        """`work(conn)` on the writer in one short transaction of its own (retention's batches),
+        between batches of readings: a batch waits for at most one of these. `transaction=False`
+        runs it in autocommit (VACUUM cannot run in a transaction)."""
         try:
             async with self._write_lock, self.writer.connect() as conn:
                 if not transaction:
                     conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 async with conn.begin():
-                    result = await conn.execute(statement)
-                    return len(result.all()) if result.returns_rows else result.rowcount
+                    return await work(conn)
         except SQLAlchemyError as exc:
             raise StorageError(f"database maintenance failed: {exc.__class__.__name__}: {exc}") from exc
 

@@ -224,30 +224,3 @@ def test_pieces_cut_ragged_ranges_into_aligned_rollup_spans():
     assert stats_queries.pieces(T0 + 30.5, None, 120) == [(None, T0 + 30.5, T0 + 60), (minute, T0 + 60, None)]
     assert stats_queries.pieces(T0, T0 + 50, 60) == [(None, T0, T0 + 50)]
     assert stats_queries.pieces(T0 + 1, T0 + 900, 45) == [(None, T0 + 1, T0 + 900)]
-
-
-async def test_summary_follows_deleted_readings_and_rollups_stay(database_url):
-    """Retention deletes raw rows: the summary's count and first ts follow (a trigger), a sensor
-    with none left is dropped; the rollups keep what they counted."""
-    rng = random.Random(5)
-    storage = Storage(database_url)
-    await storage.open()
-    try:
-        await _store_messily(storage, _readings(rng, 600), rng)
-        async with storage.reader.connect() as conn:
-            minutes_before = (await conn.execute(select(ReadingsMinute.__table__))).all()
-        cutoff = T0 + 600 + 3600
-        table = Reading.__table__
-        await storage.maintain(table.delete().where(table.c.ts < cutoff))
-        await storage.maintain(table.delete().where(table.c.sensor_id == SENSORS[4]))
-        raw = await _raw(storage)
-        async with storage.reader.connect() as conn:
-            summary = {r.sensor_id: r for r in (await conn.execute(select(SensorSummary.__table__))).all()}
-            assert (await conn.execute(select(ReadingsMinute.__table__))).all() == minutes_before
-        assert set(summary) == {r.sensor_id for r in raw} == set(SENSORS[:4])
-        for sensor, got in summary.items():
-            kept = [r for r in raw if r.sensor_id == sensor]
-            assert (got.count, got.first_ts) == (len(kept), min(r.ts for r in kept))
-            assert got.last_ts == max(r.ts for r in kept)
-    finally:
-        await storage.close()
