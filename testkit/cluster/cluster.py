@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import io
 import logging
 import os
@@ -28,6 +29,10 @@ VENV_BIN = Path(sys.executable).parent
 # The compose files' knobs for this machine: 2 cores shared by three brokers and the rest
 DEFAULT_VARIABLES = {"KAFKA_HEAP_OPTS": "-Xmx384m -Xms384m", "KAFKA_EXTERNAL_HOST": netns.GATEWAY}
 ONE_SHOT = {"topic-init"}
+# One cluster per machine at a time (the names and the subnet are fixed): whoever holds this lock
+# owns every `tlr-` namespace, so the sweep of leftovers never removes a live cluster of another run.
+LOCK_FILE = Path(tempfile.gettempdir()) / f"{netns.PREFIX}-cluster.lock"
+LOCK_WAIT_S = 1200.0
 _live: list[Cluster] = []
 _lock = threading.Lock()
 
@@ -54,6 +59,7 @@ class Cluster:
         self.published: list[Published] = []
         self.reader_token: str | None = None
         self._pg_roots: list[Path] = []
+        self._lock_file: io.TextIOWrapper | None = None
         self._closed = False
 
     # --- the hosts ----------------------------------------------------------------------------
@@ -119,6 +125,7 @@ class Cluster:
         if reason := netns.unavailable_reason():
             raise HostError(reason)
         _register(self)
+        self._take_lock()
         netns.sweep()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._make_secrets()
@@ -182,6 +189,31 @@ class Cluster:
         with _lock:
             if self in _live:
                 _live.remove(self)
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def _take_lock(self) -> None:
+        """Wait (up to LOCK_WAIT_S) for any other cluster run on this machine to finish."""
+        from testkit.waiting import eventually
+
+        handle = LOCK_FILE.open("a+")
+
+        def acquired() -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        if not acquired():
+            log.info("another cluster run holds %s; waiting for it", LOCK_FILE)
+            try:
+                eventually(acquired, timeout=LOCK_WAIT_S, interval=2.0, message=f"{LOCK_FILE} stayed locked")
+            except AssertionError as exc:
+                handle.close()
+                raise HostError(f"another cluster run still holds {LOCK_FILE}: {exc}") from exc
+        self._lock_file = handle
 
     def __enter__(self) -> Cluster:
         return self

@@ -5,7 +5,7 @@
   kafka.docker.KafkaDockerWrapper: `KAFKA_FOO_BAR` -> `foo.bar`, `___` -> `-`, `__` -> `_`; the
   SSL `_FILENAME` / `_CREDENTIALS` files under /etc/kafka/secrets), storage formatted with
   CLUSTER_ID, `kafka.Kafka` launched with KAFKA_HEAP_OPTS and KAFKA_OPTS;
-- `postgres`: Debian's PostgreSQL server, initialised as the image's entrypoint does
+- `postgres`: Debian's PostgreSQL server (testkit.cluster.postgres_image), initialised as the image's entrypoint does
   (POSTGRES_USER, POSTGRES_PASSWORD_FILE, POSTGRES_DB, `listen_addresses='*'`, scram for hosts);
 - `telering`: this repository's virtualenv (the Dockerfile's ENV, its WORKDIR).
 
@@ -15,8 +15,6 @@ files name (secrets, volumes, the working directory) is that path under `root`.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from kafka_local.jars import kafka_classpath
 from testkit.cluster.compose import ComposeError, Service
+from testkit.cluster.postgres_image import postgres_launch
 
 _LOG4J = Path(__file__).resolve().parents[2] / "kafka_local" / "log4j.properties"
 _KAFKA_SECRETS = "/etc/kafka/secrets"
@@ -94,7 +93,7 @@ def launch(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
     if service.image_name == "apache/kafka":
         return _kafka(service, fs)
     if service.image_name == "postgres":
-        return _postgres(service, fs)
+        return postgres_launch(service, fs)
     if service.image_name == "telering":
         return _telering(service, fs, venv_bin)
     raise ComposeError(f"{service.name}: no stand-in for image {service.image!r} on this machine")
@@ -195,67 +194,3 @@ def _kafka(service: Service, fs: HostFs) -> Launch:
             raise ComposeError(f"{service.name}: kafka-storage format failed: {formatted.stdout}{formatted.stderr}")
     argv = [*jvm, *heap.split(), *classpath, "kafka.Kafka", str(config)]
     return Launch(argv, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, fs.root)
-
-
-def _postgres(service: Service, fs: HostFs) -> Launch:
-    """The postgres image's first start (initdb, the user's password, the database), then `postgres`."""
-    bindir = pg_bindir()
-    if bindir is None:
-        raise ComposeError("PostgreSQL server binaries not found (apt-get install postgresql / make sysdeps)")
-    env = service.environment
-    user = env.get("POSTGRES_USER", "postgres")
-    database = env.get("POSTGRES_DB", user)
-    password_file = env.get("POSTGRES_PASSWORD_FILE")
-    data = fs.path(next(t for t in service.volumes if "postgresql" in t))
-    owner = pwd.getpwnam("postgres")
-    run_as = ["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--clear-groups", "--"]
-    if not (data / "PG_VERSION").exists():
-        data.mkdir(parents=True, exist_ok=True)
-        pwfile = data.parent / ".pwfile"
-        shutil.copyfile(fs.path(password_file) if password_file else os.devnull, pwfile)
-        for path in (data, pwfile):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-        _run(
-            [
-                *run_as,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                user,
-                f"--pwfile={pwfile}",
-                "-E",
-                "UTF8",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--no-sync",
-            ],
-            "initdb",
-        )
-        pwfile.unlink()
-        with (data / "pg_hba.conf").open("a") as hba:
-            hba.write("host all all all scram-sha-256\n")
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(f"listen_addresses = '*'\nunix_socket_directories = '{data}'\n")
-        if database != "postgres":
-            _run(
-                [*run_as, str(bindir / "postgres"), "--single", "-D", str(data), "postgres"],
-                "create database",
-                stdin=f'CREATE DATABASE "{database}";\n',
-            )
-    argv = [*run_as, str(bindir / "postgres"), "-D", str(data)]
-    return Launch(argv, {"PATH": f"{bindir}:/usr/bin:/bin", "LANG": "C.UTF-8"}, data, stop_signal="SIGINT")
-
-
-def pg_bindir() -> Path | None:
-    """The newest Debian PostgreSQL server (/usr/lib/postgresql/<major>/bin), or $PG_BINDIR."""
-    if os.environ.get("PG_BINDIR"):
-        return Path(os.environ["PG_BINDIR"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]), reverse=True)
-    return found[0].parent if found else None
-
-
-def _run(argv: list[str], what: str, stdin: str | None = None) -> None:
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=180)
-    if done.returncode != 0:
-        raise ComposeError(f"postgres {what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

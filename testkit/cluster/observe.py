@@ -18,7 +18,7 @@ from protocol.settings import Settings
 from testkit.cluster import netns
 from testkit.cluster.cluster import Cluster
 from testkit.cluster.hosts import Host
-from testkit.cluster.images import pg_bindir
+from testkit.cluster.postgres_image import pg_bindir
 
 READINGS = "readings"
 
