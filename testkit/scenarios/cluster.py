@@ -81,10 +81,12 @@ def worker_isolated(run: ClusterRun) -> ScenarioResult:
         stream.evidence["owned_during"] = {h.name: sorted(run.view.owned().get(h.name) or ()) for h in others}
     finally:
         victim.link(True)
-    lifted = time.monotonic()
+    lifted, mark = time.monotonic(), len(victim.log_text())
     recovery = stream.caught_up(lifted)
     stream.evidence["owned_after"] = {k: sorted(v or ()) for k, v in run.wait_ready().items()}
-    return stream.finish("worker-isolated", recovery)
+    result = stream.finish("worker-isolated", recovery)
+    result.evidence["refused_after_rejoin"] = victim.log_text()[mark:].count("refused the grant")
+    return result
 
 
 def webnode_isolated(run: ClusterRun) -> ScenarioResult:
@@ -125,11 +127,13 @@ def host_freeze(run: ClusterRun) -> ScenarioResult:
         stream.evidence["frozen_s"] = _hold(freeze_s)
     finally:
         victim.thaw()
-    lifted = time.monotonic()
+    lifted, mark = time.monotonic(), len(victim.log_text())
     recovery = stream.caught_up(lifted)
     stream.evidence["fence"] = [fence_before, run.view.fence_epoch()]
     run.wait_ready()
-    return stream.finish("host-freeze", recovery)
+    result = stream.finish("host-freeze", recovery)
+    result.evidence["refused_after_thaw"] = victim.log_text()[mark:].count("refused the grant")
+    return result
 
 
 def rolling_restart(run: ClusterRun) -> ScenarioResult:
