@@ -53,8 +53,8 @@ def broker_leader_kill(run: ClusterRun) -> ScenarioResult:
     stream.evidence["leaders_during"] = dict(run.view.leaders())
     stream.evidence["stored_during_outage"] = stream.stored() - stored_at_kill
     victim.start()
-    victim.wait_healthy()
     lifted = time.monotonic()
+    victim.wait_healthy()
     recovery = stream.caught_up(lifted)
     eventually(run.view.fully_replicated, timeout=120, interval=1.0, message="the ISR never refilled")
     stream.evidence["isr_refilled_s"] = round(time.monotonic() - lifted, 1)
@@ -110,8 +110,9 @@ def postgres_restart(run: ClusterRun) -> ScenarioResult:
     postgres.stop()
     stream.evidence["down_s"] = _hold(POSTGRES_DOWN_S)
     postgres.start()
+    lifted = time.monotonic()
     postgres.wait_healthy()
-    return stream.finish("postgres-restart", stream.caught_up(time.monotonic()))
+    return stream.finish("postgres-restart", stream.caught_up(lifted))
 
 
 def host_freeze(run: ClusterRun) -> ScenarioResult:
