@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", default=",".join(FAULTS), help=f"comma-separated subset of: {', '.join(FAULTS)} (default: all)"
     )
     parser.add_argument(
-        "--scale-count", type=int, default=20_000, help="readings per scale run (default 20000; 0: no scale runs)"
+        "--scale-count", type=int, default=40_000, help="readings per scale run (default 40000; 0: no scale runs)"
     )
     parser.add_argument("--workdir", type=Path, help="keep the hosts' logs here (default: a temporary directory)")
     args = parser.parse_args(argv)

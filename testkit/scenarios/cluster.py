@@ -164,23 +164,31 @@ FAULTS: dict[str, Callable[[ClusterRun], ScenarioResult]] = {
 
 
 def scale(run: ClusterRun, workers: int, count: int) -> dict:
-    """stored/s with `workers` worker hosts running (the others stopped): `count` readings offered
-    as fast as the simulator host can, timed from its first send until all are stored."""
-    for i, host in enumerate(run.workers()):
-        if i < workers and not host.alive:
-            host.start()
-        elif i >= workers and host.alive:
+    """stored/s with `workers` worker hosts: `count` readings put on `readings` while no worker
+    runs (the simulator host, as fast as it can), then `workers` of them started and the drain
+    timed between 10 % and 90 % of the count stored (their start-up and rebalance left out)."""
+    for host in run.workers():
+        if host.alive:
             host.stop()
-    run.wait_ready(timeout=180)
     stream = run.stream("--count", str(count), "--rate", "0")
     summary = stream.summary()
-    stream.wait_stored(summary["sent_valid"], timeout=600)
-    done = time.time()
-    elapsed = done - summary["started_at"]
+    sent = summary["sent_valid"]
+    for host in run.workers()[:workers]:
+        host.start()
+    samples: list[tuple[float, int]] = []
+
+    def drained() -> bool:
+        samples.append((time.monotonic(), stream.stored()))
+        return samples[-1][1] >= sent
+
+    eventually(drained, timeout=600, interval=0.25, message=f"the drain with {workers} worker(s) never finished")
+    lo = next(s for s in samples if s[1] >= 0.1 * sent)
+    hi = next(s for s in samples if s[1] >= 0.9 * sent)
+    run.wait_ready(timeout=180)
     return {
         "workers": workers,
-        "sent": summary["sent_valid"],
+        "sent": sent,
         "stored": stream.stored(),
         "offered_per_s": round(summary["rate"], 1),
-        "stored_per_s": round(stream.stored() / elapsed, 1) if elapsed > 0 else None,
+        "stored_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1) if hi[0] > lo[0] else None,
     }
