@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import KafkaError
 
 from protocol.kafka_security import kafka_python_options
 from protocol.settings import Settings
@@ -21,6 +23,7 @@ from testkit.cluster.hosts import Host
 from testkit.cluster.postgres_image import pg_bindir
 
 READINGS = "readings"
+T = TypeVar("T")
 
 
 class ClusterView:
@@ -52,15 +55,27 @@ class ClusterView:
 
     def close(self) -> None:
         if self._admin is not None:
-            self._admin.close()
+            try:
+                self._admin.close()
+            except KafkaError:
+                pass
             self._admin = None
 
+    def _ask(self, question: Callable[[KafkaAdminClient], T]) -> T:
+        """An admin request; a broker that is down or cut off makes it `AssertionError` (so
+        `eventually` tries again) and the next request opens a fresh client."""
+        try:
+            return question(self.admin)
+        except KafkaError as exc:
+            self.close()
+            raise AssertionError(f"Kafka admin request failed: {type(exc).__name__}: {exc}") from exc
+
     def partitions(self, topic: str = READINGS) -> list[dict]:
-        (description,) = self.admin.describe_topics([topic])
+        (description,) = self._ask(lambda admin: admin.describe_topics([topic]))
         return sorted(description["partitions"], key=lambda p: p["partition_index"])
 
     def brokers_in_metadata(self) -> set[int]:
-        return {b["broker_id"] for b in self.admin.describe_cluster()["brokers"]}
+        return {b["broker_id"] for b in self._ask(lambda admin: admin.describe_cluster())["brokers"]}
 
     def leaders(self, topic: str = READINGS) -> Counter[int]:
         """How many partitions of `topic` each broker (node id) leads."""
@@ -79,7 +94,7 @@ class ClusterView:
 
     def topic_config(self, topic: str = READINGS) -> dict[str, str]:
         """The topic's configs set on it (not the brokers' defaults)."""
-        answer = self.admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        answer = self._ask(lambda admin: admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]))
         return {name: config["value"] for name, config in answer["topic"][topic].items()}
 
     # --- the web node and the workers ---------------------------------------------------------

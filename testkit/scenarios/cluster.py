@@ -43,16 +43,21 @@ def _hold(seconds: float, condition: Callable[[], object] | None = None) -> floa
 
 def broker_leader_kill(run: ClusterRun) -> ScenarioResult:
     """kill -9 of the broker leading most `readings` partitions; restarted after BROKER_DOWN_S."""
+    eventually(run.view.fully_replicated, timeout=120, interval=1.0, message="the ISR is not full")
     stream = _stream(run, 45)
-    victim = run.view.leading_broker()
+    victim = eventually(run.view.leading_broker, timeout=60)
     node_id = int(victim.service.environment["KAFKA_NODE_ID"])
-    stream.evidence.update(killed=victim.name, leaders_before=dict(run.view.leaders()))
+    stream.evidence.update(killed=victim.name, leaders_before=dict(eventually(run.view.leaders, timeout=60)))
     stored_at_kill = stream.stored()
     victim.kill()
-    stream.evidence["outage_s"] = _hold(BROKER_DOWN_S, lambda: node_id not in run.view.leaders())
-    stream.evidence["leaders_during"] = dict(run.view.leaders())
-    stream.evidence["stored_during_outage"] = stream.stored() - stored_at_kill
-    victim.start()
+    try:  # down for BROKER_DOWN_S at least, and until the others lead and the pipeline stored without it
+        stream.evidence["outage_s"] = _hold(
+            BROKER_DOWN_S, lambda: node_id not in run.view.leaders() and stream.stored() > stored_at_kill
+        )
+        stream.evidence["leaders_during"] = dict(eventually(run.view.leaders, timeout=60))
+        stream.evidence["stored_during_outage"] = stream.stored() - stored_at_kill
+    finally:
+        victim.start()
     lifted = time.monotonic()
     victim.wait_healthy()
     recovery = stream.caught_up(lifted)
@@ -140,6 +145,7 @@ def host_freeze(run: ClusterRun) -> ScenarioResult:
 def rolling_restart(run: ClusterRun) -> ScenarioResult:
     """Each broker in turn stopped cleanly and started again, the next only once every partition
     is fully replicated again (how a rolling restart is done)."""
+    eventually(run.view.fully_replicated, timeout=120, interval=1.0, message="the ISR is not full")
     stream = _stream(run, 90)
     took = {}
     for broker in run.cluster.brokers():

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from protocol.keyring import Keyring
 from protocol.keys import read_key_file
 from protocol.topics import TOKEN
@@ -62,8 +64,13 @@ class ClusterRun:
             raise RuntimeError("the simulator host is still running the previous stream")
         summary = host.fs.path(f"/home/telering/summary-{n}.json")
         host.extra_args = ["--sensor-prefix", f"r{n}-", "--seed", str(n), "--summary-json", str(summary), *args]
+        marks = Marks(self.token.last_offset, {h.name: len(h.log_text()) for h in self.workers()}, self.refusals())
         host.start()
-        return Stream(self, host, f"r{n}-", summary, self.topic.messages())
+        return Stream(self, host, f"r{n}-", summary, marks)
+
+    def topic_messages(self) -> int:
+        """What `readings` holds (its end offsets), asked again while a broker is failing over."""
+        return eventually(self.topic.messages, timeout=90, interval=1.0, retry_on=(AssertionError, KafkaError)) or 0
 
     def stored_total(self) -> int:
         return self.view.stored()
@@ -93,13 +100,22 @@ class ClusterRun:
         return eventually(settled, timeout=timeout, interval=1.0, message="the workers never shared the receivers")
 
 
+@dataclass(frozen=True)
+class Marks:
+    """Where the token topic, the workers' logs and the web node's refusals stood at a stream's start."""
+
+    token_offset: int
+    log_lengths: dict[str, int]
+    refusals: dict[str, float]
+
+
 @dataclass
 class Stream:
     run: ClusterRun
     host: Host
     prefix: str
     summary_path: Any
-    topic_at_start: int
+    marks: Marks
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def stored(self) -> int:
@@ -110,7 +126,7 @@ class Stream:
 
     def caught_up(self, since: float, timeout: float = 180.0) -> float | None:
         """Seconds from `since` (time.monotonic) until everything the topic held now is stored."""
-        target = self.run.topic.messages()
+        target = self.run.topic_messages()
         try:
             eventually(lambda: self.run.stored_total() >= target, timeout=timeout, interval=0.3)
         except AssertionError:
@@ -132,15 +148,21 @@ class Stream:
         except AssertionError as exc:
             self.evidence["wait_stored"] = str(exc)[:300]
         self.run.token.sync()
-        epochs = [g.epoch for g in self.run.token.grants()]
-        logs = self.run.worker_logs()
+        epochs = [g.epoch for g in self.run.token.grants(self.marks.token_offset)]
+        logs = "".join(h.log_text()[self.marks.log_lengths.get(h.name, 0) :] for h in self.run.workers())
+        refused = self.run.refusals()
         self.evidence.update(
             simulator_failed=summary["failed"],
             grants=len(epochs),
+            # a coordinator that was frozen or cut off may sign a grant or two below the new
+            # leader's epochs before it learns it lost the lead: the web node's fence refuses them
             grant_epochs_increasing=all(b > a for a, b in itertools.pairwise(epochs)),
+            grant_epoch_drops=sum(b <= a for a, b in itertools.pairwise(epochs)),
             refused_401=logs.count("refused the grant (401"),
             refused_409=logs.count("refused the grant (409"),
-            web_refused=self.run.refusals(),
+            web_refused={
+                k: v - self.marks.refusals.get(k, 0) for k, v in refused.items() if v > self.marks.refusals.get(k, 0)
+            },
         )
         keys = self.run.view.stored_keys(self.prefix)
         per_sensor = Counter(sensor for sensor, _ in set(keys))
