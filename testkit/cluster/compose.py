@@ -85,7 +85,7 @@ class Project:
             visiting.discard(name)
             order.append(name)
 
-        for name in wanted or list(self.services):
+        for name in list(self.services) if wanted is None else wanted:
             visit(name)
         return order
 

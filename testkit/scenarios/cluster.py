@@ -59,8 +59,8 @@ def broker_leader_kill(run: ClusterRun) -> ScenarioResult:
     finally:
         victim.start()
     lifted = time.monotonic()
-    victim.wait_healthy()
     recovery = stream.caught_up(lifted)
+    victim.wait_healthy()
     eventually(run.view.fully_replicated, timeout=120, interval=1.0, message="the ISR never refilled")
     stream.evidence["isr_refilled_s"] = round(time.monotonic() - lifted, 1)
     return stream.finish("broker-leader-kill", recovery)
@@ -115,9 +115,9 @@ def postgres_restart(run: ClusterRun) -> ScenarioResult:
     postgres.stop()
     stream.evidence["down_s"] = _hold(POSTGRES_DOWN_S)
     postgres.start()
-    lifted = time.monotonic()
+    recovery = stream.caught_up(time.monotonic())
     postgres.wait_healthy()
-    return stream.finish("postgres-restart", stream.caught_up(lifted))
+    return stream.finish("postgres-restart", recovery)
 
 
 def host_freeze(run: ClusterRun) -> ScenarioResult:
@@ -170,17 +170,24 @@ FAULTS: dict[str, Callable[[ClusterRun], ScenarioResult]] = {
 
 
 def scale(run: ClusterRun, workers: int, count: int) -> dict:
-    """stored/s with `workers` worker hosts: `count` readings put on `readings` while no worker
-    runs (the simulator host, as fast as it can), then `workers` of them started and the drain
-    timed between 10 % and 90 % of the count stored (their start-up and rebalance left out)."""
-    for host in run.workers():
-        if host.alive:
+    """stored/s with `workers` worker hosts in a settled group (the others stopped): `count`
+    readings queued while the web node's link is cut (the simulator host, as fast as it can; the
+    workers read and buffer them), then the link restored and the drain timed between 10 % and
+    90 % of the count stored, so neither the producer sharing the cores nor a rebalance sets it."""
+    for i, host in enumerate(run.workers()):
+        if i < workers and not host.alive:
+            host.start()
+        elif i >= workers and host.alive:
             host.stop()
-    stream = run.stream("--count", str(count), "--rate", "0")
-    summary = stream.summary()
+    run.wait_ready(timeout=180)
+    web = run.cluster.replicas("web-node")[0]
+    web.link(False)
+    try:
+        stream = run.stream("--count", str(count), "--rate", "0")
+        summary = stream.summary()
+    finally:
+        web.link(True)
     sent = summary["sent_valid"]
-    for host in run.workers()[:workers]:
-        host.start()
     samples: list[tuple[float, int]] = []
 
     def drained() -> bool:
@@ -190,7 +197,6 @@ def scale(run: ClusterRun, workers: int, count: int) -> dict:
     eventually(drained, timeout=600, interval=0.25, message=f"the drain with {workers} worker(s) never finished")
     lo = next(s for s in samples if s[1] >= 0.1 * sent)
     hi = next(s for s in samples if s[1] >= 0.9 * sent)
-    run.wait_ready(timeout=180)
     return {
         "workers": workers,
         "sent": sent,
