@@ -137,6 +137,10 @@ def sweep() -> list[str]:
     if NETNS_ETC.exists():
         for entry in NETNS_ETC.glob(f"{PREFIX}-*"):
             shutil.rmtree(entry, ignore_errors=True)
+        try:
+            NETNS_ETC.rmdir()  # only if empty: another tool's entries stay
+        except OSError:
+            pass
     if removed:
         log.info("removed leftovers of an earlier cluster: %s", ", ".join(removed))
     return removed
