@@ -1,6 +1,7 @@
 """The whole pipeline on this machine, against baselines run on the same broker and input.
 
-Two phases, each on fresh topics, a fresh web node (SQLite file) and fresh workers:
+Two phases, each on fresh topics, a fresh web node and database (a SQLite file, or with
+`--database postgresql` a database of a throwaway PostgreSQL cluster) and fresh workers:
 
 - drain: the `readings` topic is pre-loaded with `--readings` readings before any worker
   starts, then the workers drain it as fast as they can. `readings_per_s` is the rate between
@@ -33,6 +34,8 @@ from benchmarks import baselines
 from kafka_local import LocalKafka
 from testkit.bench import (
     add_common_options,
+    add_database_option,
+    databases,
     integrity,
     query,
     start_pipeline,
@@ -55,7 +58,9 @@ def drain(args: argparse.Namespace, workdir: Path, bootstrap: str, secured: Loca
     security = {}
     if secured is not None:
         security = {"kafka_env": secured.client_env(), "web_tls": WebTls.make(workdir / "tls"), "read_auth": True}
-    harness = PipelineHarness(bootstrap, workdir / "drain", partitions=args.partitions, **security)
+    harness = PipelineHarness(
+        bootstrap, workdir / "drain", partitions=args.partitions, database_url=args.new_database(), **security
+    )
     sampler = ProcessSampler().start()
     try:
         log.info("pre-loading %d readings with %d producers", args.readings, args.producers)
@@ -127,7 +132,7 @@ def secure_cost(args: argparse.Namespace, workdir: Path) -> dict:
 
 
 def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
-    harness = PipelineHarness(bootstrap, workdir / "rate", partitions=args.partitions)
+    harness = PipelineHarness(bootstrap, workdir / "rate", partitions=args.partitions, database_url=args.new_database())
     sampler = ProcessSampler(interval=0.5).start()
     try:
         start_pipeline(harness, args.workers, sampler)
@@ -269,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="benchmarks.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_common_options(parser)
+    add_database_option(parser)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of `readings` = receivers (default 4)")
     parser.add_argument("--sensors", type=int, default=100, help="simulated sensors (default 100)")
@@ -303,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "partitions": args.partitions,
         "argv": sys.argv[1:] if argv is None else argv,
+        "database": args.database,
     }
+    args.new_database = lambda: None
     if args.secure:
         with work_directory(args) as workdir:
             results["secure"] = secure_cost(args, workdir)
@@ -313,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = sum(results["secure"][name][key] for name in ("plaintext", "secure"))
         write_json(args.json, results)
         return 0
-    with workdir_and_broker(args) as (workdir, bootstrap):
+    with workdir_and_broker(args) as (workdir, bootstrap), databases(args) as args.new_database:
         if "drain" in phases:
             results["drain"] = drain(args, workdir, bootstrap)
         if "rate" in phases:

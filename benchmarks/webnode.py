@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 import time
@@ -32,7 +33,16 @@ from pathlib import Path
 
 import aiohttp
 
-from testkit.bench import add_common_options, integrity, query, start_pipeline, workdir_and_broker
+from benchmarks import history
+from testkit.bench import (
+    add_common_options,
+    add_database_option,
+    databases,
+    integrity,
+    query,
+    start_pipeline,
+    workdir_and_broker,
+)
 from testkit.load import Load, start_load
 from testkit.pipeline import PipelineHarness
 from testkit.report import machine, percentile, table, write_json
@@ -47,7 +57,7 @@ class RouteLoad:
     """What the clients saw of one route."""
 
     path: str
-    params: dict[str, str]
+    params: dict[str, str] | list[tuple[str, str]]
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -70,11 +80,21 @@ class RouteLoad:
         }
 
 
-def routes(args: argparse.Namespace) -> dict[str, RouteLoad]:
-    since = str(round(time.time() - args.stats_since))
+def stats_query(args: argparse.Namespace, until: float) -> dict:
+    """The stats route's query: `--stats-since` s up to `until` over the history's sensors."""
+    sensors = history_sensors(args)
+    return {"since": until - args.stats_since, "until": until, "bucket": args.stats_bucket, "sensor_ids": sensors}
+
+
+def history_sensors(args: argparse.Namespace) -> list[str]:
+    return [f"hist-{i:03d}" for i in range(args.history_sensors)]
+
+
+def routes(query: dict) -> dict[str, RouteLoad]:
+    stats = [("since", str(query["since"])), ("until", str(query["until"])), ("bucket", str(query["bucket"]))]
     return {
         "latest": RouteLoad("/api/v1/readings/latest", {"limit": "100"}),
-        "stats": RouteLoad("/api/v1/stats", {"since": since, "bucket": str(args.stats_bucket)}),
+        "stats": RouteLoad("/api/v1/stats", stats + [("sensor", s) for s in query["sensor_ids"]]),
     }
 
 
@@ -128,28 +148,42 @@ def stop_load(load: Load) -> dict:
     return load.wait(timeout=120)
 
 
-def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, dict[str, list[float]]]:
+def run(
+    args: argparse.Namespace, workdir: Path, bootstrap: str, database_url: str | None
+) -> tuple[dict, dict[str, list[float]]]:
     """The measured figures, and every request's latency by route (for the plot)."""
-    harness = PipelineHarness(bootstrap, workdir / "webnode", partitions=args.partitions)
+    harness = PipelineHarness(bootstrap, workdir / "webnode", partitions=args.partitions, database_url=database_url)
     sampler = ProcessSampler(interval=0.5).start()
     try:
+        until = float(math.floor(time.time()))
+        rows = history.history_rows(history_sensors(args), args.history_hours, args.history_period, until)
+        log.info("storing %d readings of history (%d sensors)", len(rows), args.history_sensors)
+        history_stored = asyncio.run(history.store_history(harness.database_url, rows))
+        asked = stats_query(args, until)
         start_pipeline(harness, 1, sampler)
         preloaded = preload(harness, args)
         load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
         eventually(lambda: harness.stored() > preloaded, timeout=60, interval=0.1, message="ingestion never started")
-        loads = routes(args)
+        loads = routes(asked)
         log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds, args.ingest_rate)
         started = time.time()
         elapsed = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds))
         ended = started + elapsed
+        log.info("stats by rollups and by a raw GROUP BY, %d times each, ingestion going on", args.baseline_repeats)
+        baseline = asyncio.run(
+            history.compare_stats(harness.database_url, {**asked, "limit": 10_001}, args.baseline_repeats)
+        )
         sent = stop_load(load)
-        total = preloaded + sent["sent_valid"]
+        total = history_stored + preloaded + sent["sent_valid"]
         harness.wait_stored(total, timeout=120)
         during = query(
             harness, "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?", (started, ended)
         )[0][0]
         web_cpu = sampler.cpu_between("web", started, ended)
         figures = {
+            "database": args.database,
+            "stats_query": {k: asked[k] for k in ("since", "until", "bucket")} | {"sensors": len(asked["sensor_ids"])},
+            "stats_baseline": baseline,
             "seconds": elapsed,
             "concurrency": args.concurrency,
             "routes": {name: route.figures(elapsed) for name, route in loads.items()},
@@ -157,9 +191,11 @@ def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> tuple[dict, 
                 "offered_per_s": sent["rate"],
                 "stored_per_s_during_load": during / elapsed,
                 "preloaded": preloaded,
+                "history": history_stored,
                 **integrity(harness, total),
             },
             "web_cpu_fraction_during_load": web_cpu / elapsed,
+            "web_cpu_us_per_stored_reading": 1e6 * web_cpu / during if during else None,
             "web_peak_rss_mb": sampler.peak_rss("web") / 2**20,
         }
         return figures, {name: route.latencies_ms for name, route in loads.items()}
@@ -227,12 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="benchmarks.webnode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_common_options(parser)
+    add_database_option(parser)
     parser.add_argument("--seconds", type=float, default=30, help="length of the read load (default 30)")
     parser.add_argument(
         "--concurrency", type=int, default=16, help="concurrent clients, each one request at a time (default 16)"
     )
     parser.add_argument(
-        "--ingest-rate", type=float, default=500, help="readings/s the simulator offers during the load (default 500)"
+        "--ingest-rate", type=float, default=5000, help="readings/s the simulator offers during the load (default 5000)"
     )
     parser.add_argument("--preload", type=int, default=20_000, help="readings stored before the load (default 20000)")
     parser.add_argument(
@@ -242,17 +279,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stats-since",
         type=float,
-        default=3600,
-        help="the stats route's `since`, in seconds before the load starts (default 3600)",
+        default=86_400,
+        help="the stats route's span: `since` this many seconds before `until`, the end of the history (default 86400)",
     )
-    parser.add_argument("--stats-bucket", type=int, default=60, help="the stats route's `bucket` seconds (default 60)")
+    parser.add_argument(
+        "--stats-bucket",
+        type=int,
+        default=180,
+        help="the stats route's `bucket` seconds (default 180, what the dashboard asks for 24 h)",
+    )
+    parser.add_argument("--history-sensors", type=int, default=20, help="sensors of the stored history (default 20)")
+    parser.add_argument(
+        "--history-hours", type=float, default=24, help="hours of history stored before the load (default 24)"
+    )
+    parser.add_argument(
+        "--history-period", type=float, default=10, help="seconds between a history sensor's readings (default 10)"
+    )
+    parser.add_argument(
+        "--baseline-repeats",
+        type=int,
+        default=20,
+        help="times the stats query is answered by rollups and by a raw GROUP BY, in turn (default 20)",
+    )
+    parser.add_argument(
+        "--rollup-cost-readings",
+        type=int,
+        default=60_000,
+        help="readings stored with and without rollups to measure their CPU cost (0: skip; default 60000)",
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.seconds <= 0:
         parser.error("--concurrency must be >= 1 and --seconds > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
-    with workdir_and_broker(args) as (workdir, bootstrap):
-        measured, latencies = run(args, workdir, bootstrap)
+    with workdir_and_broker(args) as (workdir, bootstrap), databases(args) as new_database:
+        measured, latencies = run(args, workdir, bootstrap, new_database())
+        if args.rollup_cost_readings > 0:
+            log.info("the CPU cost of rollups: %d readings stored with, then without", args.rollup_cost_readings)
+            scratch = iter(range(2))
+            measured["rollup_cost"] = cost = history.rollup_cost(
+                lambda: new_database() or f"sqlite+aiosqlite:///{workdir / f'rollup-cost-{next(scratch)}.db'}",
+                args.rollup_cost_readings,
+            )
+            if measured["web_cpu_us_per_stored_reading"]:
+                cost["share_of_web_cpu_per_reading"] = (
+                    cost["added_cpu_us_per_reading"] / measured["web_cpu_us_per_stored_reading"]
+                )
     results = {"benchmark": "webnode", "machine": machine(), "argv": sys.argv[1:] if argv is None else argv, **measured}
     summarize(results)
     write_json(args.json, results)

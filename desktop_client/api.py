@@ -21,6 +21,7 @@ from desktop_client.records import (
     parse_sensors,
     parse_stats,
 )
+from protocol.bodies import SENSORS_LIMIT_MAX
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,19 @@ class ApiClient:
         # a reader token, on every request and the live handshake (web nodes off loopback need one)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def sensors(self) -> list[SensorInfo]:
-        return parse_sensors(await self._get("/api/v1/sensors"))
+    async def sensors(self, page_limit: int = SENSORS_LIMIT_MAX) -> list[SensorInfo]:
+        """Every sensor, following `next_after` from page to page."""
+        found: list[SensorInfo] = []
+        after: str | None = None
+        while True:
+            params = {"limit": str(page_limit), **({"after": after} if after is not None else {})}
+            page, next_after = parse_sensors(await self._get("/api/v1/sensors", params))
+            found.extend(page)
+            if next_after is None:
+                return found
+            if after is not None and next_after <= after:
+                raise WireError(f"/sensors: next_after {next_after!r} does not move past {after!r}")
+            after = next_after
 
     async def readings(
         self, sensor_id: str, since: float, until: float | None = None, limit: int = PAGE_LIMIT

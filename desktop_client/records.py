@@ -110,10 +110,12 @@ def parse_page(body: Mapping[str, Any]) -> tuple[list[Sample], float | None]:
     return [parse_sample(r) for r in readings], None if next_until is None else parse_time(next_until)
 
 
-def parse_sensors(body: Mapping[str, Any]) -> list[SensorInfo]:
-    """GET /api/v1/sensors, validated against `protocol.bodies.SensorList`."""
+def parse_sensors(body: Mapping[str, Any]) -> tuple[list[SensorInfo], str | None]:
+    """A page of GET /api/v1/sensors (validated against `protocol.bodies.SensorList`) and its
+    `next_after` (None: the last page)."""
     answer = _validated(SensorList, body, "/sensors")
-    return [SensorInfo(s.sensor_id, s.count, s.last_seen.timestamp(), _sample(vars(s.latest))) for s in answer.sensors]
+    infos = [SensorInfo(s.sensor_id, s.count, s.last_seen.timestamp(), _sample(vars(s.latest))) for s in answer.sensors]
+    return infos, answer.next_after
 
 
 def parse_stats(body: Mapping[str, Any]) -> list[Block]:

@@ -19,6 +19,7 @@ from protocol.readings import QUANTITIES, Measurements, ReadingIn, ReadingOut, S
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 100, 1000
 STATS_BUCKET_DEFAULT_S, STATS_BUCKET_MAX_S = 60, 86_400
 STATS_MAX_POINTS = 10_000  # sensor buckets per /api/v1/stats answer
+SENSORS_LIMIT_DEFAULT = SENSORS_LIMIT_MAX = 1000  # sensors per /api/v1/sensors page
 
 
 class _Answer(BaseModel):
@@ -35,9 +36,9 @@ class BatchIn(BaseModel):
     receiver: int | None = Field(
         default=None,
         ge=0,
-        le=2**63 - 1,
-        description="The receiver (Kafka partition) these readings were consumed from; when given, it must be "
-        "the grant's receiver",
+        le=2**31 - 1,
+        description="The receiver (Kafka partition, an int32) these readings were consumed from; when given, it "
+        "must be the grant's receiver, and the readings are stored whatever partitioner put them there",
     )
     readings: list[ReadingIn]
 
@@ -59,7 +60,11 @@ class Sensor(_Answer):
 
 
 class SensorList(_Answer):
-    sensors: list[Sensor] = Field(description="Sorted by sensor_id")
+    sensors: list[Sensor] = Field(max_length=SENSORS_LIMIT_MAX, description="Sorted by sensor_id")
+    next_after: SensorId | None = Field(
+        description="sensor_id of the last sensor returned when there are more: the `after` of the next page; "
+        "null on the last page"
+    )
 
 
 class ReadingPage(_Answer):
@@ -105,6 +110,9 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
     fence_epoch: int | None = Field(default=None, description="The highest grant epoch accepted")
+    reason: str | None = Field(
+        default=None, description="Why not ready: unreachable, or no answer within the deadline (0.8 s)"
+    )
 
 
 class Error(BaseModel):

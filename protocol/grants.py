@@ -14,6 +14,17 @@ from dataclasses import asdict, dataclass
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 GRANT_SALT = "telering.grant.v1"
+INT64_MAX = 2**63 - 1  # epochs are stored as BIGINT (the web node's fence)
+PARTITION_MAX = 2**31 - 1  # a receiver is a Kafka partition: an int32
+# A grant lives GRANT_TTL_S; one that claims far longer was not made by an honest coordinator
+# (a leaked key's grant must not be good for ever). The floor leaves room for clock skew.
+LIFETIME_FLOOR_S = 60.0
+LIFETIME_TTLS = 4
+
+
+def max_lifetime_s(ttl_s: float) -> float:
+    """How far ahead a grant's `expires_at` may lie: max(60 s, 4 x GRANT_TTL_S)."""
+    return max(LIFETIME_FLOOR_S, LIFETIME_TTLS * ttl_s)
 
 
 @dataclass(frozen=True)
@@ -51,15 +62,22 @@ class GrantCodec:
     def sign(self, grant: Grant) -> str:
         return self._serializer.dumps(asdict(grant))
 
-    def verify(self, token: str, now: float | None = None) -> Grant:
-        """Check the signature, then the payload's shape, then `expires_at`."""
+    def verify(self, token: str, now: float | None = None, *, max_lifetime_s: float | None = None) -> Grant:
+        """Check the signature, then the payload's shape, then `expires_at` (past: expired; more
+        than `max_lifetime_s` ahead, if given: invalid)."""
         try:
             payload = self._serializer.loads(token)
         except BadSignature as exc:
             raise GrantInvalid("signature does not verify with any known key") from exc
         grant = _grant_from_payload(payload)
-        if grant.remaining(now) <= 0:
+        remaining = grant.remaining(now)
+        if remaining <= 0:
             raise GrantExpired(f"grant for receiver {grant.receiver} epoch {grant.epoch} has expired")
+        if max_lifetime_s is not None and remaining > max_lifetime_s:
+            raise GrantInvalid(
+                f"grant for receiver {grant.receiver} epoch {grant.epoch} expires {remaining:.0f} s from now; "
+                f"a grant may live at most {max_lifetime_s:.0f} s (max(60 s, 4 x GRANT_TTL_S))"
+            )
         return grant
 
 
@@ -67,8 +85,10 @@ def _grant_from_payload(payload: object) -> Grant:
     if not isinstance(payload, dict) or set(payload) != {"receiver", "epoch", "expires_at"}:
         raise GrantInvalid("payload must be {receiver, epoch, expires_at}")
     receiver, epoch, expires_at = payload["receiver"], payload["epoch"], payload["expires_at"]
-    if not _is_int(receiver) or receiver < 0 or not _is_int(epoch) or epoch < 0:
-        raise GrantInvalid("receiver and epoch must be non-negative integers")
+    if not _is_int(receiver) or not 0 <= receiver <= PARTITION_MAX:
+        raise GrantInvalid(f"receiver must be an integer in 0..{PARTITION_MAX} (a Kafka partition)")
+    if not _is_int(epoch) or not 0 <= epoch <= INT64_MAX:
+        raise GrantInvalid(f"epoch must be an integer in 0..{INT64_MAX} (int64)")
     if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)) or not math.isfinite(expires_at):
         raise GrantInvalid("expires_at must be a finite number")
     return Grant(receiver=receiver, epoch=epoch, expires_at=float(expires_at))

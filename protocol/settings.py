@@ -6,8 +6,10 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.durations import DurationError, parse_duration
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     receiver_buffer_max: int = Field(default=50_000, ge=1, validation_alias="RECEIVER_BUFFER_MAX")
     topic_replication: int = Field(default=1, ge=1, le=5, validation_alias="TOPIC_REPLICATION")
     check_partition: bool = Field(default=True, validation_alias="WEB_NODE_CHECK_PARTITION")
+    # a connection whose request headers are not complete this long after it opened (or after the
+    # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
+    web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")
     # The worker's own web server (Faust's): GET /healthz and /metrics.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")
     worker_web_port: int = Field(default=6066, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
@@ -61,6 +66,30 @@ class Settings(BaseSettings):
         default=None, validation_alias="WEB_NODE_METRICS_AUTH"
     )
     telering_reader_token: SecretStr | None = Field(default=None, validation_alias="TELERING_READER_TOKEN")
+
+    # How long the web node keeps data (web_node/retention.py), in seconds; the variables take
+    # durations (protocol/durations.py: 300, 90s, 30m, 36h, 7d).
+    telering_retention_raw: float = Field(default=7 * 86_400.0, gt=0, validation_alias="TELERING_RETENTION_RAW")
+    telering_retention_rollups: float = Field(
+        default=400 * 86_400.0, gt=0, validation_alias="TELERING_RETENTION_ROLLUPS"
+    )
+    # how often expired rows are looked for: at least once a minute
+    telering_retention_interval: float = Field(
+        default=60.0, gt=0, le=60.0, validation_alias="TELERING_RETENTION_INTERVAL"
+    )
+
+    @field_validator(
+        "telering_retention_raw", "telering_retention_rollups", "telering_retention_interval", mode="before"
+    )
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value.strip())
+        except DurationError as exc:
+            variable = cls.model_fields[info.field_name].validation_alias
+            raise ValueError(f"{variable}: {exc}") from None
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from itsdangerous import BadSignature, Signer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-INT64_MAX = 2**63 - 1
-PARTITION_MAX = 2**31 - 1  # Kafka partitions are int32
+from protocol.grants import INT64_MAX, PARTITION_MAX
+
 MAX_MESSAGE_BYTES = 16 * 1024  # a presence of 1,024 partitions is ~6 KiB
 SIGNATURE_HEADER = "telering-signature"
 TOKEN_SALT = "telering.token-topic.v1"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from kafka_local import broker_from_env
+from testkit.database import postgres_databases
 from testkit.observers import owned
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
@@ -32,6 +32,27 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="keep processes' logs and databases here (default: a temporary directory, removed afterwards)",
     )
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the web node's database: a SQLite file in the work directory (default), or a database "
+        "of a throwaway PostgreSQL cluster started for the run (needs PostgreSQL's server binaries)",
+    )
+
+
+@contextmanager
+def databases(args: argparse.Namespace) -> Iterator[Callable[[], str | None]]:
+    """A factory of fresh databases of `--database` for harnesses (None: the harness's own SQLite
+    file); a PostgreSQL cluster lives as long as the context."""
+    if args.database == "sqlite":
+        yield lambda: None
+    else:
+        with postgres_databases() as make:
+            yield make
 
 
 @contextmanager
@@ -95,8 +116,7 @@ def _settled(harness: PipelineHarness, procs: list[ManagedProcess]) -> bool:
 
 
 def query(harness: PipelineHarness, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(harness.db_path, timeout=60) as conn:
-        return conn.execute(sql, params).fetchall()
+    return harness.query(sql, params)
 
 
 def worker_names(sampler: ProcessSampler) -> list[str]:

@@ -8,7 +8,6 @@ its own CA, and `read_auth=True` makes reads take the reader token the harness c
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
 from protocol.settings import Settings
 from protocol.topics import Topics
+from testkit import database
 from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
 from testkit.waiting import eventually
 
@@ -39,6 +39,7 @@ class PipelineHarness:
     kafka_env: dict[str, str] = field(default_factory=dict)
     web_tls: WebTls | None = None
     read_auth: bool = False
+    database_url: str | None = None  # default: a SQLite file in workdir
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,7 @@ class PipelineHarness:
         if not self.keys_file.exists():
             add_key(self.keys_file)
         self.db_path = self.workdir / "telering.db"
+        self.database_url = self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
         self.web_port = free_port()
         self.web_url = f"{'https' if self.web_tls else 'http'}://127.0.0.1:{self.web_port}"
         self.app_id = f"{self.prefix}app"
@@ -73,7 +75,7 @@ class PipelineHarness:
             {
                 **self.kafka_env,
                 "KAFKA_BOOTSTRAP": self.bootstrap,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
+                "DATABASE_URL": self.database_url,
                 "TELERING_KEYS_FILE": str(self.keys_file),
                 "WEB_NODE_HOST": "127.0.0.1",
                 "WEB_NODE_PORT": str(self.web_port),
@@ -129,18 +131,20 @@ class PipelineHarness:
     def all_worker_logs(self) -> str:
         return "".join(p.log_text() for p in self.processes if p.name.startswith("worker"))
 
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of `sql` (placeholders `?`) on the web node's database, SQLite or PostgreSQL."""
+        return database.query(self.database_url, sql, params)
+
     def stored(self) -> int:
-        if not self.db_path.exists():
+        if self.database_url.startswith("sqlite") and not self.db_path.exists():
             return 0
-        with sqlite3.connect(self.db_path, timeout=30) as conn:
-            try:
-                return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
-            except sqlite3.OperationalError:
-                return 0
+        try:
+            return self.query("SELECT count(*) FROM readings")[0][0]
+        except database.MissingTable:
+            return 0
 
     def stored_keys(self) -> list[tuple[str, int]]:
-        with sqlite3.connect(self.db_path, timeout=30) as conn:
-            return conn.execute("SELECT sensor_id, seq FROM readings ORDER BY sensor_id, seq").fetchall()
+        return self.query("SELECT sensor_id, seq FROM readings ORDER BY sensor_id, seq")
 
     def wait_stored(self, n: int, timeout: float = 90.0) -> None:
         try:

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.keys import KeysMissing
@@ -51,7 +52,14 @@ def _parser(env: Settings) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    env = Settings()
+    try:
+        env = Settings()
+    except ValidationError as exc:  # e.g. TELERING_RETENTION_RAW=7x: name the variable, no traceback
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        for error in exc.errors():
+            variable = ".".join(str(part) for part in error["loc"])
+            log.error("bad setting %s=%r: %s", variable, error.get("input"), error["msg"])
+        return 2
     args = _parser(env).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # web_node.schema says what changed

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import NoReturn
 
 from aiohttp import web
@@ -18,12 +17,13 @@ from pydantic import ValidationError
 from pydantic_core import SchemaValidator, core_schema
 
 from protocol.bodies import BatchIn
-from protocol.grants import Grant, GrantError
+from protocol.grants import PARTITION_MAX, Grant, GrantError, max_lifetime_s
 from protocol.keyring import Keyring
-from protocol.partitioning import partition_for
 from protocol.readings import ReadingIn, reading_fields_schema
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.errors import ApiError, error_code
+from web_node.outage import STORAGE_ERRORS, storage_outage_key
+from web_node.placement import placement_key
 from web_node.storage import Row, StoreResult, Superseded
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _notify(observers: list[BatchObserver], outcome: str, stored: int, duplicate
 async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     """Verify, validate and store; returns the result, the grant's epoch and the store time."""
     settings = request.app[settings_key]
-    grant = _verified_grant(request, request.app[keyring_key])
+    grant = _verified_grant(request, request.app[keyring_key], max_lifetime_s(settings.grant_ttl_s))
     storage = request.app[storage_key]
     if grant.epoch < storage.fence_epoch:
         raise _superseded(storage.fence_epoch)
@@ -82,23 +82,31 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
         raise ApiError(
             403, "grant_wrong_receiver", f"the batch is receiver {named}'s, the grant covers {grant.receiver}"
         )
-    if named is None and settings.check_partition:
-        _check_receiver(readings, grant.receiver, settings.readings_partitions)
+    placement = request.app[placement_key]
+    if named is None:  # a worker older than the field: only murmur2 can say whose readings these are
+        placement.check_unnamed(readings, grant.receiver)
     started = time.perf_counter()
+    outage = request.app[storage_outage_key]
     try:
         result = await storage.store(readings, epoch=grant.epoch, receiver=grant.receiver)
     except Superseded as exc:
         raise _superseded(exc.epoch) from None
-    return result, grant.epoch, time.perf_counter() - started
+    except STORAGE_ERRORS as exc:  # nothing is stored: the worker retries the same chunk (503)
+        raise outage.failed("write", request, exc) from None
+    outage.succeeded("write")
+    seconds = time.perf_counter() - started
+    if named is not None:
+        placement.observe(grant.receiver, result.stored)
+    return result, grant.epoch, seconds
 
 
-def _verified_grant(request: web.Request, keyring: Keyring) -> Grant:
+def _verified_grant(request: web.Request, keyring: Keyring, max_lifetime: float) -> Grant:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "grant_invalid", "missing `Authorization: Bearer <grant>` header")
     try:
-        return keyring.verify(token.strip())
+        return keyring.verify(token.strip(), max_lifetime_s=max_lifetime)
     except GrantError as exc:
         raise ApiError(401, exc.code, str(exc)) from None
 
@@ -150,7 +158,9 @@ def _batch_fields_validator() -> SchemaValidator | None:
     batch = core_schema.model_fields_schema(
         {
             "receiver": core_schema.model_field(
-                core_schema.with_default_schema(core_schema.int_schema(ge=0, le=2**63 - 1, strict=True), default=None)
+                core_schema.with_default_schema(
+                    core_schema.int_schema(ge=0, le=PARTITION_MAX, strict=True), default=None
+                )
             ),
             "readings": core_schema.model_field(core_schema.list_schema(fields)),
         },
@@ -197,20 +207,3 @@ def _item_errors(errors: list[dict]) -> list[dict]:
             field = ".".join(str(p) for p in loc[2:]) or "reading"
             by_index.setdefault(loc[1], []).append({"field": field, "msg": err["msg"]})
     return [{"index": i, "errors": errs} for i, errs in sorted(by_index.items())]
-
-
-def _check_receiver(readings: Sequence[Row], receiver: int, partitions: int) -> None:
-    for reading in readings:
-        sensor_id = reading["sensor_id"]
-        if _partition(sensor_id, partitions) != receiver:
-            raise ApiError(
-                403,
-                "grant_wrong_receiver",
-                f"sensor {sensor_id!r} belongs to receiver "
-                f"{_partition(sensor_id, partitions)}, the grant covers {receiver}",
-            )
-
-
-@lru_cache(maxsize=65536)
-def _partition(sensor_id: str, partitions: int) -> int:
-    return partition_for(sensor_id, partitions)

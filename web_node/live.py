@@ -24,7 +24,8 @@ from web_node.errors import ApiError
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0
-CLOSE_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 5.0  # shutdown (1001): a client's time to answer the close frame
+DROP_CLOSE_TIMEOUT_S = 1.0  # a client dropped for not reading (1013) will not read its close frame either
 MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say beyond pings and the close
 
 
@@ -32,6 +33,7 @@ MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say beyond pings and the cl
 class _Close:
     code: int
     reason: str
+    timeout_s: float = CLOSE_TIMEOUT_S
 
 
 class LiveClient:
@@ -41,6 +43,8 @@ class LiveClient:
         self.sensors = frozenset(sensors)
         self.queue: asyncio.Queue[str | _Close] = asyncio.Queue(maxsize=queue_size)
         self.closing = False
+        self.sending = False  # the sender is waiting for the socket to take a message
+        self.transport: asyncio.BaseTransport | None = None
 
     def wants(self, sensor_id: str) -> bool:
         return not self.sensors or sensor_id in self.sensors
@@ -53,14 +57,18 @@ class LiveClient:
             return False
         return True
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Discard what is queued (freeing it now) and have the sender close the socket."""
         if self.closing:
             return
         self.closing = True
         while not self.queue.empty():
             self.queue.get_nowait()
-        self.queue.put_nowait(_Close(code, reason))
+        self.queue.put_nowait(_Close(code, reason, timeout_s))
+        if self.sending and self.transport is not None:
+            # stuck writing to a client that does not read what it was sent: a close frame would
+            # only queue behind that, so the socket is released now (the sender's write fails)
+            self.transport.abort()
 
 
 class LiveHub:
@@ -104,7 +112,9 @@ class LiveHub:
         self.dropped += 1
         self._clients.discard(client)
         log.warning("dropping a live client %d messages behind (close 1013)", self.queue_size)
-        client.close(WSCloseCode.TRY_AGAIN_LATER, f"too slow: more than {self.queue_size} messages behind")
+        client.close(
+            WSCloseCode.TRY_AGAIN_LATER, f"too slow: more than {self.queue_size} messages behind", DROP_CLOSE_TIMEOUT_S
+        )
 
 
 live_hub_key = web.AppKey("live_hub", LiveHub)
@@ -121,7 +131,8 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     client = hub.subscribe(sensors)  # before the handshake: nothing stored after it is missed
     try:
         await ws.prepare(request)
-        sender = asyncio.create_task(_send(ws, client))
+        client.transport = request.transport
+        sender = asyncio.create_task(_send(ws, client, request.transport))
         try:
             async for _message in ws:  # nothing to read, but reading is what notices a close
                 pass
@@ -140,16 +151,30 @@ async def shutdown(app: web.Application) -> None:
     app[live_hub_key].close_all()
 
 
-async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
+async def _send(ws: web.WebSocketResponse, client: LiveClient, transport: asyncio.BaseTransport | None) -> None:
     while True:
         item = await client.queue.get()
         if isinstance(item, _Close):
-            try:
-                await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                log.info("a live client did not take its close frame within %.0f s", CLOSE_TIMEOUT_S)
+            await _close(ws, item, transport)
             return
+        client.sending = True
         try:
-            await ws.send_str(item)
-        except ConnectionError:  # the client went away; the reading loop notices too
+            await ws.send_str(item)  # waits only while the socket's buffer is full
+        except ConnectionError:  # the client went away (or was dropped); the reading loop notices too
             return
+        finally:
+            client.sending = False
+
+
+async def _close(ws: web.WebSocketResponse, item: _Close, transport: asyncio.BaseTransport | None) -> None:
+    """The close handshake, then the socket released at once: aiohttp's own close() leaves the
+    transport to close "gracefully", which waits for the client to read what is still buffered —
+    for a client too slow to keep up, possibly never (issue 11: a dropped client's socket was
+    still held 39 s later)."""
+    try:
+        await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), item.timeout_s)
+    except TimeoutError:
+        log.info("a live client did not take its close frame within %.0f s", item.timeout_s)
+    finally:
+        if transport is not None:
+            transport.abort()  # after a completed handshake nothing is left to send; otherwise it is dropped

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from web_node.batches import ACCEPTED
 from web_node.live import LiveHub
+from web_node.placement import Placement
 
 # Refusal codes of POST /api/v1/batches (docs/API.md), exported at 0 before they first happen.
 REFUSAL_CODES = (
@@ -27,6 +28,7 @@ REFUSAL_CODES = (
     "too_large",
     "invalid_body",
     "invalid_readings",
+    "storage_unavailable",
 )
 STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -34,7 +36,7 @@ STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 class Metrics:
     """The web node's counters, histogram and gauges, in their own registry."""
 
-    def __init__(self, hub: LiveHub) -> None:
+    def __init__(self, hub: LiveHub, placement: Placement) -> None:
         self.registry = CollectorRegistry()
         self.batches_accepted = Counter(
             "telering_batches_accepted", "Batches stored (HTTP 200)", registry=self.registry
@@ -57,6 +59,7 @@ class Metrics:
         for code in REFUSAL_CODES:
             self.batches_refused.labels(code)
         self.registry.register(_LiveCollector(hub))
+        self.registry.register(_PlacementCollector(placement))
 
     def observe_batch(self, outcome: str, stored: int, duplicates: int, seconds: float) -> None:
         """A batch observer: `outcome` is "accepted" or the refusal's error code."""
@@ -77,6 +80,19 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily("telering_live_clients", "Open live WebSocket clients", value=len(self._hub))
         yield CounterMetricFamily(
             "telering_live_dropped", "Live clients dropped for falling behind (close 1013)", value=self._hub.dropped
+        )
+
+
+class _PlacementCollector(Collector):
+    def __init__(self, placement: Placement) -> None:
+        self._placement = placement
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "telering_readings_unpartitioned",
+            "Readings stored from a partition other than murmur2(sensor_id) % READINGS_PARTITIONS (foreign "
+            "partitioners, keyless or gateway-keyed producers); stored all the same",
+            value=self._placement.unpartitioned,
         )
 
 

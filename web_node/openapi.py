@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from protocol import bodies
-from protocol.readings import MAX_FUTURE_S, SensorId
+from protocol import bodies, durations
+from protocol.readings import MAX_FUTURE_S, QUANTITIES, SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
 from web_node.auth import READER_REFUSED, READER_SCHEME
@@ -52,6 +52,14 @@ PARAMETERS = {
     "Limit": Param(
         "limit", "At most this many readings", _integer(1, bodies.PAGE_LIMIT_MAX, bodies.PAGE_LIMIT_DEFAULT)
     ),
+    "SensorsLimit": Param(
+        "limit",
+        "At most this many sensors",
+        _integer(1, bodies.SENSORS_LIMIT_MAX, bodies.SENSORS_LIMIT_DEFAULT),
+    ),
+    "After": Param(
+        "after", "Only sensors whose sensor_id sorts after this one (the `next_after` of a page)", _SENSOR_ID
+    ),
     "Sensors": Param("sensor", "Only these sensors (repeat the parameter for several)", _SENSOR_ID, repeatable=True),
 }
 
@@ -63,13 +71,21 @@ ANSWERS = {
     "UnknownSensor": _error(
         "No reading of this sensor is stored (`unknown_sensor`, with `sensor_id`), or no such route (`not_found`)"
     ),
-    "DatabaseUnavailable": _error("The database cannot be read right now (`database_unavailable`)"),
+    "StorageUnavailable": _error(
+        "The database cannot be used right now (`storage_unavailable`); nothing was stored: retry after the "
+        "`Retry-After` seconds"
+    ),
     "NotWebSocket": _error("Not a WebSocket handshake (`websocket_required`), or a bad `sensor` (`invalid_parameter`)"),
     "InvalidJson": _error("The body is not JSON (`invalid_json`)"),
     "GrantRefused": _error(
-        "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature) or `grant_expired`"
+        "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature, receiver outside "
+        "0..2^31-1, epoch outside 0..2^63-1, expires_at more than max(60 s, 4 x GRANT_TTL_S) ahead) or "
+        "`grant_expired`"
     ),
-    "WrongReceiver": _error("A reading's sensor belongs to another receiver than the grant's (`grant_wrong_receiver`)"),
+    "WrongReceiver": _error(
+        "The batch's `receiver` is not the grant's, or (a body without `receiver`) a reading's sensor hashes "
+        "(murmur2) to another receiver (`grant_wrong_receiver`)"
+    ),
     "Superseded": Answer(
         "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
     ),
@@ -92,7 +108,7 @@ SECURITY_SCHEMES = {
 }
 _READER = ("reader",)
 
-_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "DatabaseUnavailable"}
+_READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "StorageUnavailable"}
 
 OPERATIONS = (
     Operation(
@@ -101,8 +117,8 @@ OPERATIONS = (
         "postBatch",
         "Store a batch of readings under a grant",
         description=(
-            "Checks, in order: the grant's signature, its expiry, the batch's body, the receiver of every "
-            "reading's sensor, then the epoch fence (in the same transaction as the insert). A refused batch "
+            "Checks, in order: the grant's signature and fields, its expiry, the batch's body, its `receiver` "
+            "against the grant's, then the epoch fence (in the same transaction as the insert). A refused batch "
             "stores nothing. Readings already stored (same sensor_id and seq) are counted as duplicates, not "
             "stored twice. The number of readings per batch is limited by the web node's setting "
             f"BATCH_MAX_READINGS ({_BATCH_MAX} by default; 413 beyond)."
@@ -117,15 +133,17 @@ OPERATIONS = (
             409: "Superseded",
             413: "TooLarge",
             422: "InvalidReadings",
+            503: "StorageUnavailable",
         },
     ),
     Operation(
         "GET",
         "/api/v1/sensors",
         "listSensors",
-        "Every sensor with its count, first and last timestamps and latest reading",
+        "The sensors with their count, first and last timestamps and latest reading, a page at a time",
         security=_READER,
-        responses={200: Answer("Sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
+        parameters=("SensorsLimit", "After"),
+        responses={200: Answer("A page of sensors sorted by sensor_id", bodies.SensorList), **_READ_ERRORS},
     ),
     Operation(
         "GET",
@@ -144,6 +162,30 @@ OPERATIONS = (
             "Limit",
         ),
         responses={200: Answer("A page of readings", bodies.ReadingPage), 404: "UnknownSensor", **_READ_ERRORS},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/sensors/{id}/readings.csv",
+        "sensorReadingsCsv",
+        "One sensor's readings in a range as CSV, oldest first, streamed",
+        security=_READER,
+        description=(
+            "Every kept reading with since <= ts < until (the whole kept history without them), oldest first "
+            "(by ts, then store order), as RFC 4180 CSV in UTF-8: a header row `ts,unix_s,sensor_id,seq,"
+            f"{','.join(QUANTITIES)}`, then one row per reading (`ts` RFC 3339 UTC, `unix_s` and the quantities "
+            "as stored, digit for digit). Streamed in pages, in constant memory, however long the range; if "
+            "the database fails part way the connection is cut, so a download is complete or visibly broken."
+        ),
+        parameters=(
+            Param("id", "The sensor's id", _SENSOR_ID, location="path", example="sensor-1"),
+            "Since",
+            "Until",
+        ),
+        responses={
+            200: Answer("CSV, a header row and one row per reading", content={"text/csv": {"type": "string"}}),
+            404: "UnknownSensor",
+            **_READ_ERRORS,
+        },
     ),
     Operation(
         "GET",
@@ -172,8 +214,16 @@ OPERATIONS = (
             "Until",
             Param(
                 "bucket",
-                "Bucket width in seconds",
-                _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                "Bucket width: whole seconds (`300`), or a duration with a unit s, m, h or d (`300s`, `5m`, "
+                f"`1h`, `1d`), from 1 s to {bodies.STATS_BUCKET_MAX_S} s",
+                {
+                    "anyOf": [
+                        _integer(1, bodies.STATS_BUCKET_MAX_S, bodies.STATS_BUCKET_DEFAULT_S),
+                        {"type": "string", "pattern": durations.PATTERN},
+                    ],
+                    "default": bodies.STATS_BUCKET_DEFAULT_S,
+                },
+                example="5m",
             ),
             "Sensors",
         ),
@@ -222,7 +272,10 @@ OPERATIONS = (
         description=(
             "telering_batches_accepted_total, telering_batches_refused_total{reason}, "
             "telering_readings_stored_total, telering_readings_duplicate_total, telering_store_seconds "
-            "(histogram), telering_live_clients, telering_live_dropped_total."
+            "(histogram), telering_live_clients, telering_live_dropped_total; retention: "
+            "telering_retention_expired_total{table}, telering_retention_runs_total, "
+            "telering_retention_failures_total, telering_retention_vacuumed_pages_total, "
+            "telering_retention_last_run_timestamp_seconds."
         ),
         responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}}), 401: "ReaderRefused"},
     ),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from multidict import MultiMapping
 
+from protocol.durations import DurationError, parse_duration
 from protocol.readings import SENSOR_ID_PATTERN
 from web_node.errors import ApiError
 
@@ -49,6 +50,21 @@ def integer(query: MultiMapping[str], name: str, *, default: int, low: int, high
     if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
         raise invalid(name, raw, f"must be an integer {low}..{high}")
     return int(raw)
+
+
+def duration(query: MultiMapping[str], name: str, *, default: int, low: int, high: int) -> int:
+    """A whole number of seconds written as a duration (`300`, `300s`, `5m`, `1h`, `1d`)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    why = f"must be a duration of whole seconds {low}..{high} (300, 300s, 5m, 1h, 1d)"
+    try:
+        seconds = parse_duration(raw)
+    except DurationError:
+        raise invalid(name, raw, why) from None
+    if seconds != int(seconds) or not low <= seconds <= high:
+        raise invalid(name, raw, why)
+    return int(seconds)
 
 
 def instant(query: MultiMapping[str], name: str) -> float | None:

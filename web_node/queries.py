@@ -5,46 +5,20 @@ Stats are computed by the database (GROUP BY sensor, time bucket), never by fetc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Double, Row, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from protocol.readings import QUANTITIES, Reading
+from web_node.rollups import SensorSummary
 from web_node.storage import Storage, StorageError
 
 readings = Reading.__table__
+summary = SensorSummary.__table__
 _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))
-
-
-class bucket_index(FunctionElement[int]):
-    """floor(ts / bucket) as an integer, the same on every backend.
-
-    A plain CAST would not do: SQLite truncates toward zero, PostgreSQL rounds to nearest."""
-
-    type = BigInteger()
-    inherit_cache = True
-    name = "bucket_index"
-
-
-@compiles(bucket_index)
-def _bucket_index_floor(element: bucket_index, compiler: Any, **kw: Any) -> str:
-    ts, bucket = element.clauses
-    return compiler.process(cast(func.floor(ts / bucket), BigInteger), **kw)
-
-
-@compiles(bucket_index, "sqlite")
-def _bucket_index_sqlite(element: bucket_index, compiler: Any, **kw: Any) -> str:
-    # floor() is an optional SQLite build feature; truncate, then step down for negative fractions
-    ts, bucket = element.clauses
-    quotient = ts / bucket
-    truncated = cast(quotient, BigInteger)
-    return compiler.process(truncated - case((quotient < truncated, 1), else_=0), **kw)
 
 
 @asynccontextmanager
@@ -57,28 +31,21 @@ async def read_connection(storage: Storage) -> AsyncIterator[AsyncConnection]:
         raise StorageError(f"database read failed: {exc.__class__.__name__}") from exc
 
 
-async def sensors(conn: AsyncConnection) -> list[Row]:
-    """Per sensor: count, first/last ts, and its latest reading, ordered by sensor_id."""
-    per_sensor = (
-        select(
-            readings.c.sensor_id,
-            func.count().label("count"),
-            func.min(readings.c.ts).label("first_seen"),
-            func.max(readings.c.ts).label("last_seen"),
-        )
-        .group_by(readings.c.sensor_id)
-        .subquery()
+async def sensors(conn: AsyncConnection, *, after: str | None, limit: int) -> list[Row]:
+    """Sensors with sensor_id > after, by sensor_id, at most `limit`: count, first/last ts and the
+    latest reading (columns named as a reading's), from `sensor_summary` (no raw row is read)."""
+    stmt = select(
+        summary.c.sensor_id,
+        summary.c["count"],
+        summary.c.first_ts.label("first_seen"),
+        summary.c.last_ts.label("last_seen"),
+        summary.c.last_seq.label("seq"),
+        summary.c.last_ts.label("ts"),
+        *(summary.c[f"last_{q}"].label(q) for q in QUANTITIES),
     )
-    stmt = (
-        select(per_sensor.c.count, per_sensor.c.first_seen, per_sensor.c.last_seen, *_READING_COLUMNS)
-        .join(readings, and_(readings.c.sensor_id == per_sensor.c.sensor_id, readings.c.ts == per_sensor.c.last_seen))
-        .order_by(readings.c.sensor_id, readings.c.id.desc())
-    )
-    rows = (await conn.execute(stmt)).all()
-    latest: dict[str, Row] = {}
-    for row in rows:  # two readings at the same latest ts: the last stored wins
-        latest.setdefault(row.sensor_id, row)
-    return list(latest.values())
+    if after is not None:
+        stmt = stmt.where(summary.c.sensor_id > after)
+    return list((await conn.execute(stmt.order_by(summary.c.sensor_id).limit(limit))).all())
 
 
 async def sensor_readings(
@@ -91,7 +58,7 @@ async def sensor_readings(
         .order_by(readings.c.ts.desc(), readings.c.id.desc())
         .limit(limit)
     )
-    stmt = stmt.where(*_time_range(since, until))
+    stmt = stmt.where(*time_range(since, until))
     return list((await conn.execute(stmt)).all())
 
 
@@ -106,40 +73,7 @@ async def latest(conn: AsyncConnection, limit: int) -> list[Row]:
     return list((await conn.execute(stmt)).all())
 
 
-async def stats(
-    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
-) -> list[Row]:
-    """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
-    bucket: (sensor_id, b, count, then min, max, mean of each quantity in QUANTITIES order)."""
-    filters = _time_range(since, until)
-    if sensor_ids:
-        filters.append(readings.c.sensor_id.in_(sensor_ids))
-    # a subquery, so GROUP BY names a column rather than repeating an expression with its own
-    # bind parameter (which PostgreSQL would not recognise as the same expression)
-    rows = (
-        select(
-            readings.c.sensor_id,
-            bucket_index(readings.c.ts, literal(float(bucket), Double)).label("b"),
-            *(readings.c[q] for q in QUANTITIES),
-        )
-        .where(*filters)
-        .subquery()
-    )
-    aggregates = [
-        agg(rows.c[q]).label(f"{q}_{name}")
-        for q in QUANTITIES
-        for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))
-    ]
-    stmt = (
-        select(rows.c.sensor_id, rows.c.b, func.count().label("count"), *aggregates)
-        .group_by(rows.c.sensor_id, rows.c.b)
-        .order_by(rows.c.sensor_id, rows.c.b)
-        .limit(limit)
-    )
-    return list((await conn.execute(stmt)).all())
-
-
-def _time_range(since: float | None, until: float | None) -> list[ColumnElement[bool]]:
+def time_range(since: float | None, until: float | None) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     if since is not None:
         filters.append(readings.c.ts >= since)

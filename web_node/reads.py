@@ -16,15 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.bodies import (
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
+    SENSORS_LIMIT_DEFAULT,
+    SENSORS_LIMIT_MAX,
     STATS_BUCKET_DEFAULT_S,
     STATS_BUCKET_MAX_S,
     STATS_MAX_POINTS,
 )
 from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
-from web_node import params, queries
+from web_node import params, queries, stats_queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
-from web_node.storage import StorageError
+from web_node.outage import STORAGE_ERRORS, storage_outage_key
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,17 @@ STATS_SINCE_DEFAULT_S = 3600.0
 
 
 async def sensors(request: web.Request) -> web.Response:
-    """Every sensor: id, count, first/last seen and its latest reading, sorted by id."""
-    params.check_names(request.query, ())
+    """Sensors by id, a page at a time: id, count, first/last seen and the latest reading;
+    `next_after` pages on (keyset: sensor_id > after)."""
+    query = request.query
+    params.check_names(query, ("limit", "after"))
+    limit = params.integer(query, "limit", default=SENSORS_LIMIT_DEFAULT, low=1, high=SENSORS_LIMIT_MAX)
+    after = query.get("after")
+    if after is not None:
+        params.sensor_id_value("after", after)
     async with _database(request) as conn:
-        rows = await queries.sensors(conn)
+        rows = await queries.sensors(conn, after=after, limit=limit + 1)
+    page = rows[:limit]
     return web.json_response(
         {
             "sensors": [
@@ -48,8 +57,9 @@ async def sensors(request: web.Request) -> web.Response:
                     "last_seen": rfc3339(row.last_seen),
                     "latest": reading_out(row._mapping),
                 }
-                for row in rows
-            ]
+                for row in page
+            ],
+            "next_after": page[-1].sensor_id if len(rows) > limit else None,
         }
     )
 
@@ -93,13 +103,13 @@ async def stats(request: web.Request) -> web.Response:
     since = params.instant(query, "since")
     since = now - STATS_SINCE_DEFAULT_S if since is None else since
     until = params.instant(query, "until")
-    bucket = params.integer(query, "bucket", default=BUCKET_DEFAULT, low=1, high=BUCKET_MAX)
+    bucket = params.duration(query, "bucket", default=BUCKET_DEFAULT, low=1, high=BUCKET_MAX)
     sensor_ids = params.sensors(query)
     buckets = math.ceil((until if until is not None else now + MAX_FUTURE_S) / bucket) - math.floor(since / bucket)
     if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:
         raise _too_many_points(query, bucket, f"{buckets} buckets × {max(1, len(sensor_ids))} sensor(s)")
     async with _database(request) as conn:
-        rows = await queries.stats(
+        rows = await stats_queries.stats(
             conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=STATS_MAX_POINTS + 1
         )
     if len(rows) > STATS_MAX_POINTS:
@@ -130,9 +140,10 @@ def _too_many_points(query: Any, bucket: int, why: str) -> ApiError:
 
 @asynccontextmanager
 async def _database(request: web.Request) -> AsyncIterator[AsyncConnection]:
+    outage = request.app[storage_outage_key]
     try:
         async with queries.read_connection(request.app[storage_key]) as conn:
             yield conn
-    except StorageError as exc:
-        log.warning("%s %s: %s", request.method, request.path, exc)
-        raise ApiError(503, "database_unavailable", "the database cannot be read right now; retry") from None
+    except STORAGE_ERRORS as exc:  # StorageError from queries, or a driver's OSError on connect
+        raise outage.failed("read", request, exc) from None
+    outage.succeeded("read")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from web_node import reads
 from web_node.batches import post_batch
+from web_node.export import readings_csv
 from web_node.health import healthz
 from web_node.live import live
 from web_node.metrics import metrics
@@ -16,6 +17,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/batches", post_batch)
     app.router.add_get("/api/v1/sensors", reads.sensors)
     app.router.add_get("/api/v1/sensors/{id}/readings", reads.sensor_readings)
+    app.router.add_get("/api/v1/sensors/{id}/readings.csv", readings_csv)
     app.router.add_get("/api/v1/readings/latest", reads.latest)
     app.router.add_get("/api/v1/stats", reads.stats)
     app.router.add_get("/api/v1/live", live)

@@ -1,29 +1,47 @@
-"""SQLModel/SQLAlchemy storage: idempotent bulk insert with epoch fencing, on async engines.
+"""SQLModel/SQLAlchemy storage: idempotent bulk insert with epoch fencing and rollups.
 
-Writes go through one connection (SQLite has one writer anyway); reads use their own pool,
-so in WAL mode a long query never blocks ingestion.
+Writes go through one connection (SQLite has one writer anyway): SQLite's on a thread of its
+own (`storage_sqlite`), PostgreSQL's on the async engine (`storage_pg`, COPY); reads use their
+own pool, so in WAL mode a long query never blocks ingestion.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import BigInteger, Column, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel
 
-from protocol.readings import Reading, ReadingIn
-from web_node import schema
+from protocol.readings import ReadingIn
+from web_node import schema, storage_pg
+from web_node.storage_sqlite import FenceRefused, SqliteWriter
 
 log = logging.getLogger(__name__)
 
+# Every SQLite connection of the web node runs these, the writer thread's own included.
+# synchronous=FULL: a batch answered 200 (whose Kafka offsets are then committed) is on disk.
+# auto_vacuum first, before any table exists, so a new file reclaims the pages retention frees
+# (an older file is converted once by web_node/retention.py)
+SQLITE_PRAGMAS = (
+    "auto_vacuum=INCREMENTAL",
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    "busy_timeout=30000",
+    "temp_store=MEMORY",
+)
+
+T = TypeVar("T")
 Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts` a datetime)
 
 
@@ -67,6 +85,8 @@ class Storage:
         self.writer: AsyncEngine = _engine(url, pool_size=1)
         self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
         self.fence_epoch = 0
+        # SQLite's writes go through a thread of their own; PostgreSQL's through `writer`
+        self._sqlite = SqliteWriter(make_url(url).database, SQLITE_PRAGMAS) if self.dialect == "sqlite" else None
 
     async def open(self, *, migrate: bool = True) -> None:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
@@ -88,26 +108,22 @@ class Storage:
         )
 
     async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
         await self.writer.dispose()
         await self.reader.dispose()
 
     async def store(self, readings: Sequence[Row | ReadingIn], *, epoch: int, receiver: int) -> StoreResult:
-        """Fence on (epoch, receiver), then insert; both in one transaction, so a refused
-        grant stores nothing and an accepted one raises the fence atomically.
+        """Fence on (epoch, receiver), insert, and roll up what is new: one transaction, so a
+        refused grant stores nothing and an accepted one raises the fence atomically.
 
         `readings` are validated readings: `ReadingIn`s, or their fields as mappings (what the
         batch endpoint validates a body into). `StoreResult.stored` holds the newly stored ones
         as given, in order; the others were already stored (same sensor_id and seq)."""
         now = time.time()
         rows = [r if isinstance(r, Mapping) else r.model_dump() for r in readings]
-        async with self._write_lock, self.writer.begin() as conn:
-            await self._raise_fence(conn, epoch=epoch, receiver=receiver, now=now)
-            if not rows:
-                inserted: set[tuple[str, int]] | None = set()
-            elif self.dialect == "sqlite":
-                inserted = await _insert_sqlite(conn, rows, now)
-            else:
-                inserted = await _insert_returning(conn, self.dialect, rows, now)
+        async with self._write_lock:
+            inserted = await self._write(rows, epoch=epoch, receiver=receiver, now=now)
         self.fence_epoch = max(self.fence_epoch, epoch)
         if inserted is None:  # every one of them was new
             return StoreResult(stored=list(readings), duplicates=0)
@@ -119,6 +135,19 @@ class Storage:
                 inserted.discard(key)
         return StoreResult(stored=stored, duplicates=len(readings) - len(stored))
 
+    async def _write(self, rows: list[Row], *, epoch: int, receiver: int, now: float) -> set[tuple[str, int]] | None:
+        try:
+            if self._sqlite is not None:
+                return await self._sqlite.store(rows, epoch=epoch, receiver=receiver, now=now)
+            async with self.writer.begin() as conn:
+                await self._raise_fence(conn, epoch=epoch, receiver=receiver, now=now)
+                return await storage_pg.insert(conn, rows, now) if rows else set()
+        except FenceRefused as exc:
+            self.fence_epoch = max(self.fence_epoch, exc.epoch)
+            raise Superseded(exc.epoch, exc.receiver) from None
+        except (SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, OSError) as exc:
+            raise StorageError(f"database write failed: {exc.__class__.__name__}: {exc}") from exc
+
     async def _raise_fence(self, conn, *, epoch: int, receiver: int, now: float) -> None:
         fence = GrantFence.__table__
         accepted = await conn.execute(
@@ -129,8 +158,20 @@ class Storage:
         )
         if accepted.rowcount != 1:
             row = (await conn.execute(select(fence.c.epoch, fence.c.receiver))).one()
-            self.fence_epoch = max(self.fence_epoch, row.epoch)
-            raise Superseded(row.epoch, row.receiver)
+            raise FenceRefused(row.epoch, row.receiver)
+
+    async def maintain(self, work: Callable[[AsyncConnection], Awaitable[T]], *, transaction: bool = True) -> T:
+        """`work(conn)` on the writer in one short transaction of its own (retention's batches),
+        between batches of readings: a batch waits for at most one of these. `transaction=False`
+        runs it in autocommit (VACUUM cannot run in a transaction)."""
+        try:
+            async with self._write_lock, self.writer.connect() as conn:
+                if not transaction:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                async with conn.begin():
+                    return await work(conn)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database maintenance failed: {exc.__class__.__name__}: {exc}") from exc
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:
@@ -145,63 +186,6 @@ def _insert(dialect: str, table):
     raise StorageError(f"unsupported database dialect {dialect!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
-_COLUMNS = ("sensor_id", "seq", "ts", "temperature", "humidity", "pressure", "battery", "stored_at")
-_SQLITE_INSERT = (
-    f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    "ON CONFLICT (sensor_id, seq) DO NOTHING"
-)
-
-
-async def _insert_sqlite(conn, rows: list[Row], now: float) -> set[tuple[str, int]] | None:
-    """One `executemany` of plain tuples (SQLAlchemy's per-row parameter handling and RETURNING
-    rows cost more than SQLite's insert itself); the keys inserted, or None if all were.
-
-    Exact under the write lock this transaction already holds (the fence update): SQLite gives
-    new rows ids above the highest before, so those are the ones this insert added."""
-    before = (await conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM readings")).scalar_one()
-    params = [
-        (
-            r["sensor_id"],
-            r["seq"],
-            r["ts"].timestamp(),
-            r["temperature"],
-            r["humidity"],
-            r["pressure"],
-            r["battery"],
-            now,
-        )
-        for r in rows
-    ]
-    result = await conn.exec_driver_sql(_SQLITE_INSERT, params)
-    if result.rowcount == len(rows):
-        return None
-    new = await conn.exec_driver_sql("SELECT sensor_id, seq FROM readings WHERE id > ?", (before,))
-    return set(new.tuples().all())
-
-
-async def _insert_returning(conn, dialect: str, rows: list[Row], now: float) -> set[tuple[str, int]]:
-    table = Reading.__table__
-    params = [
-        {
-            "sensor_id": r["sensor_id"],
-            "seq": r["seq"],
-            "ts": r["ts"].timestamp(),
-            "temperature": r["temperature"],
-            "humidity": r["humidity"],
-            "pressure": r["pressure"],
-            "battery": r["battery"],
-            "stored_at": now,
-        }
-        for r in rows
-    ]
-    stmt = (
-        _insert(dialect, table)
-        .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-        .returning(table.c.sensor_id, table.c.seq)
-    )
-    return set((await conn.execute(stmt, params)).tuples().all())
-
-
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -213,7 +197,6 @@ def _engine(url: str, *, pool_size: int) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()

@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 import time
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,8 +41,19 @@ def foreign_producers(harness: PipelineHarness) -> Any:
     ordinary = harness.simulate("--sensors", "8", "--count", "400", "--rate", "0", "--seed", "3")
     harness.wait_stored(foreign["sent_valid"] + ordinary["sent_valid"], timeout=120)
     murmur2 = Counter(partition_for(s, harness.partitions) for s in crc32 for _ in range(per_sensor))
+    # what the web node must have counted as not where murmur2 puts it: librdkafka's CRC32 and the
+    # gateway's key are known exactly, keyless readings land anywhere (from none of them to all)
+    rdk_partition = {s: zlib.crc32(s.encode()) % harness.partitions for s in crc32}
+    gateway_partition = partition_for("gateway-7", harness.partitions)
+    misplaced = per_sensor * (
+        sum(rdk_partition[s] != partition_for(s, harness.partitions) for s in crc32)
+        + sum(gateway_partition != partition_for(s, harness.partitions) for s in gateway)
+    )
     evidence = {
         "librdkafka_not_murmur2": Counter(chosen) != murmur2,
+        "librdkafka_is_crc32": Counter(chosen) == Counter(rdk_partition[s] for s in crc32 for _ in range(per_sensor)),
+        "unpartitioned_counted": _web_metric(harness, "telering_readings_unpartitioned_total"),
+        "unpartitioned_expected": (misplaced, misplaced + per_sensor * len(keyless)),
         "dead_lettered": len(harness.dlq_messages()),
         "worker_alive": worker.alive,
         "simulator_failed": ordinary["failed"],
@@ -156,6 +168,13 @@ def _metric(worker: ManagedProcess, name: str) -> dict[str, float]:
     text = requests.get(worker.health_url.replace("/healthz", "/metrics"), timeout=10).text
     found = re.finditer(_METRIC.format(name=re.escape(name)), text, re.M)
     return {m.group("label") or "": float(m.group("value")) for m in found}
+
+
+def _web_metric(harness: PipelineHarness, name: str) -> float:
+    """An unlabelled counter of the web node's /metrics."""
+    text = requests.get(f"{harness.web_url}/metrics", headers=harness.read_headers, verify=harness.verify, timeout=10)
+    found = re.search(_METRIC.format(name=re.escape(name)), text.text, re.M)
+    return float(found.group("value")) if found else -1.0
 
 
 def _max_wait_s(harness: PipelineHarness, since: float) -> float:

@@ -68,3 +68,17 @@ def test_secure_pipeline_benchmark_compares_with_plaintext(tmp_path):
         # a tiny drain may fit between two CPU samples (0 µs): reported, not judged
         assert figures[name]["worker_cpu_us_per_reading"] >= 0 and figures[name]["web_cpu_us_per_reading"] >= 0
     assert figures["throughput_ratio"] > 0
+
+
+@pytest.mark.postgres
+def test_pipeline_benchmark_on_postgresql(kafka_broker, tmp_path):
+    """`--database postgresql`: the drain into a throwaway PostgreSQL cluster, exact."""
+    out = tmp_path / "pipeline-pg.json"
+    argv = ["--bootstrap", kafka_broker.bootstrap, "--workdir", str(tmp_path / "work"), "--database", "postgresql"]
+    argv += ["--skip-baselines", "--phases", "drain", "--partitions", "2", "--readings", "3000", "--sensors", "20"]
+    assert pipeline.main([*argv, "--producers", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    drain = figures["drain"]["telering"]
+    assert figures["database"] == "postgresql" and figures["drain"]["readings"] == 3000
+    assert drain["sent"] == drain["stored"] == 3000 and drain["readings_per_s"] > 0
+    assert figures["lost"] == 0 and figures["duplicated"] == 0

@@ -56,6 +56,7 @@ async def test_sensors_and_paginated_history(web_node_factory, http, api):
     client = api(node)
     infos = await client.sensors()
     assert [(i.sensor_id, i.count) for i in infos] == sorted([(a, 2500), (b, 1)])
+    assert await client.sensors(page_limit=1) == infos  # page after page, by next_after
     now = datetime.now(UTC).timestamp()
     block = await client.raw_history(a, now - 600, now, max_points=10_000)
     assert len(block.t) == 2500 and list(block.seq[:3]) == [0, 1, 2]  # oldest first, all pages

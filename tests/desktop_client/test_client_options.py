@@ -81,8 +81,9 @@ def test_wire_parses_the_api_shapes():
     }
     sample = parse_sample(reading)
     assert sample.t == parse_time("2026-11-24T14:00:00.5+00:00") and sample.values[2] == 1013.2
-    [info] = parse_sensors(
+    [info], next_after = parse_sensors(
         {
+            "next_after": None,
             "sensors": [
                 {
                     "sensor_id": "s1",
@@ -91,10 +92,10 @@ def test_wire_parses_the_api_shapes():
                     "last_seen": reading["ts"],
                     "latest": reading,
                 }
-            ]
+            ],
         }
     )
-    assert info.count == 4 and info.latest == sample
+    assert info.count == 4 and info.latest == sample and next_after is None
     cell = {"min": 1.0, "max": 3.0, "mean": 2.0}
     [block] = parse_stats(
         {

@@ -16,7 +16,7 @@ import requests
 
 from protocol.grants import Grant, GrantCodec
 from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from tests.support.web import make_reading, shares_by_receiver
+from tests.support.web import TEST_RETENTION, make_reading, shares_by_receiver
 
 PARTITIONS = 4
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +38,9 @@ class WebNode:
                 "WEB_NODE_PORT": str(self.port),
                 "TELERING_GRANT_KEYS": self.key,
                 "READINGS_PARTITIONS": str(PARTITIONS),
+                # readings up to 30 d old feed the long windows: keep them (the default is 7d)
+                "TELERING_RETENTION_RAW": TEST_RETENTION,
+                "TELERING_RETENTION_ROLLUPS": TEST_RETENTION,
             }
         )
         self.proc: ManagedProcess | None = None

@@ -28,6 +28,10 @@ def test_readings_from_any_partitioner_or_key_are_stored_and_the_stream_keeps_fl
     evidence = result.evidence
     assert evidence["librdkafka_not_murmur2"], "librdkafka must really have put readings where murmur2 would not"
     assert evidence["dead_lettered"] == 0 and evidence["worker_alive"]
+    # stored anyway, and said so: the web node counted the readings murmur2 would have put elsewhere
+    assert evidence["librdkafka_is_crc32"], evidence
+    low, high = evidence["unpartitioned_expected"]
+    assert low > 0 and low <= evidence["unpartitioned_counted"] <= high, evidence
 
 
 def test_a_client_without_the_key_cannot_crash_or_steer_the_ring(kafka_broker, tmp_path):

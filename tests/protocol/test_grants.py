@@ -9,7 +9,17 @@ import time
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from protocol.grants import GRANT_SALT, Grant, GrantCodec, GrantError, GrantExpired, GrantInvalid
+from protocol.grants import (
+    GRANT_SALT,
+    INT64_MAX,
+    PARTITION_MAX,
+    Grant,
+    GrantCodec,
+    GrantError,
+    GrantExpired,
+    GrantInvalid,
+    max_lifetime_s,
+)
 
 OLD, NEW, OTHER = "old-key-0123456789", "new-key-0123456789", "someone-elses-key"
 
@@ -136,6 +146,12 @@ def test_a_codec_needs_a_key() -> None:
         {"receiver": 0, "epoch": 1, "expires_at": 1e12, "extra": 1},
         {"receiver": -1, "epoch": 1, "expires_at": 1e12},
         {"receiver": 0, "epoch": -1, "expires_at": 1e12},
+        {"receiver": 0, "epoch": 2**63, "expires_at": 1e12},
+        {"receiver": 0, "epoch": 2**64, "expires_at": 1e12},
+        {"receiver": 2**31, "epoch": 1, "expires_at": 1e12},
+        {"receiver": 2**63, "epoch": 1, "expires_at": 1e12},
+        {"receiver": 1.5, "epoch": 1, "expires_at": 1e12},
+        {"receiver": 0, "epoch": False, "expires_at": 1e12},
         {"receiver": "0", "epoch": 1, "expires_at": 1e12},
         {"receiver": 0, "epoch": 1.0, "expires_at": 1e12},
         {"receiver": True, "epoch": 1, "expires_at": 1e12},
@@ -161,3 +177,19 @@ def test_infinite_expiry_is_refused() -> None:
 def test_grant_errors_share_a_base_with_codes() -> None:
     assert issubclass(GrantInvalid, GrantError) and issubclass(GrantExpired, GrantError)
     assert {GrantInvalid.code, GrantExpired.code} == {"grant_invalid", "grant_expired"}
+
+
+def test_the_largest_epoch_and_receiver_verify() -> None:
+    payload = {"receiver": PARTITION_MAX, "epoch": INT64_MAX, "expires_at": time.time() + 5}
+    assert GrantCodec([NEW]).verify(mint(payload)) == Grant(PARTITION_MAX, INT64_MAX, payload["expires_at"])
+
+
+def test_a_grant_living_longer_than_the_cap_is_refused() -> None:
+    assert max_lifetime_s(5.0) == 60.0 and max_lifetime_s(30.0) == 120.0
+    codec = GrantCodec([NEW])
+    assert codec.verify(codec.sign(grant(ttl=59.0)), max_lifetime_s=60.0).epoch == 5
+    for expires_at in (time.time() + 61.0, 1e15):
+        with pytest.raises(GrantInvalid, match="at most 60 s"):
+            codec.verify(mint({"receiver": 0, "epoch": 1, "expires_at": expires_at}), max_lifetime_s=60.0)
+    # without a cap (tools that only check the format) a long grant still verifies
+    assert codec.verify(mint({"receiver": 0, "epoch": 1, "expires_at": 1e15})).expires_at == 1e15

@@ -18,6 +18,8 @@ from protocol.partitioning import partition_for
 from protocol.settings import Settings
 from web_node.app import create_app
 
+TEST_RETENTION = "36500d"  # a century
+
 
 @dataclass
 class RunningWebNode:
@@ -44,6 +46,10 @@ def web_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
             "readings_partitions": 4,
             "telering_keys_file": tmp_path / "absent.keys",
             "telering_grant_keys": None,
+            # tests store readings of any age (2025, 1960): the web node's retention keeps them
+            # unless a test asks for less (tests/web_node/test_retention.py)
+            "telering_retention_raw": TEST_RETENTION,
+            "telering_retention_rollups": TEST_RETENTION,
         }
         values.update(overrides)
         return Settings(**values)

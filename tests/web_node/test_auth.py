@@ -12,7 +12,13 @@ from tests.support.waiting import async_eventually
 from tests.web_node.writes import Writer, reading_at
 
 T0 = 1_764_000_000.0
-READS = ["/api/v1/sensors", "/api/v1/sensors/s1/readings", "/api/v1/readings/latest", "/api/v1/stats"]
+READS = [
+    "/api/v1/sensors",
+    "/api/v1/sensors/s1/readings",
+    "/api/v1/sensors/s1/readings.csv",
+    "/api/v1/readings/latest",
+    "/api/v1/stats",
+]
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ async def test_batches_readings_latency_and_refusals(web_node_factory, http):
         "invalid_body": 0,
         "invalid_readings": 0,
         "too_large": 0,
+        "storage_unavailable": 0,
     }
 
 

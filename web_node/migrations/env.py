@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import protocol.readings  # noqa: F401  (registers the readings table)
+import web_node.rollups
 import web_node.storage  # noqa: F401  (registers the grant_fence table)
 from protocol.settings import Settings
 

@@ -1,0 +1,120 @@
+"""`/api/v1/stats` in SQL: from the coarsest rollup whose width divides the bucket, raw rows
+only for sub-minute buckets and the partial edges of the range.
+
+[since, until) is cut into aligned pieces: whole hours from `readings_1h`, the whole minutes
+left at either end from `readings_1m`, the seconds left from `readings`. Every rollup row lies
+inside one answer bucket (its width divides the bucket), so merging count/min/max/sum over the
+pieces gives what a GROUP BY over the raw rows gives; the mean is sum / count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, Double, Row, Select, cast, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.quantities import QUANTITIES
+from web_node.queries import readings, time_range
+from web_node.rollups import LEVELS, bucket_index
+
+Piece = tuple[Any, float, float | None]  # (rollup table, or None for raw rows; from; until or None)
+
+
+def pieces(since: float, until: float | None, bucket: int) -> list[Piece]:
+    """The aligned pieces of [since, until) for this bucket, in time order."""
+    return _cut(since, until, [(width, table) for width, table in LEVELS if bucket % width == 0])
+
+
+def _cut(low: float, high: float | None, levels: list[tuple[int, Any]]) -> list[Piece]:
+    if high is not None and low >= high:
+        return []
+    if not levels:
+        return [(None, low, high)]
+    (width, table), finer = levels[0], levels[1:]
+    start = math.ceil(low / width) * width
+    end = None if high is None else math.floor(high / width) * width
+    if end is not None and start >= end:
+        return _cut(low, high, finer)
+    tail = [] if end is None else _cut(end, high, finer)
+    return [*_cut(low, start, finer), (table, start, end), *tail]
+
+
+async def stats(
+    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
+) -> list[Row]:
+    """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
+    bucket: (sensor_id, b, count, then min, max, mean of each quantity in QUANTITIES order)."""
+    parts = pieces(since, until, bucket)
+    if all(table is None for table, _, _ in parts):
+        return await raw_stats(conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=limit)
+    width = literal(float(bucket), Double)
+    merged = union_all(*(_piece(piece, width, sensor_ids) for piece in parts)).subquery()
+    count = func.sum(merged.c.count)
+    aggregates = []
+    for q in QUANTITIES:
+        mean = cast(func.sum(merged.c[f"sum_{q}"]), Double) / cast(count, Double)
+        aggregates += [func.min(merged.c[f"min_{q}"]), func.max(merged.c[f"max_{q}"]), mean]
+    stmt = (
+        select(merged.c.sensor_id, merged.c.b, cast(count, BigInteger).label("count"), *aggregates)
+        .group_by(merged.c.sensor_id, merged.c.b)
+        .order_by(merged.c.sensor_id, merged.c.b)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
+def _piece(piece: Piece, width: Any, sensor_ids: Sequence[str]) -> Select:
+    table, low, high = piece
+    if table is None:  # raw rows, each its own count of one
+        stmt = select(
+            readings.c.sensor_id,
+            bucket_index(readings.c.ts, width).label("b"),
+            cast(literal(1), BigInteger).label("count"),
+            *(readings.c[q].label(f"{stat}_{q}") for q in QUANTITIES for stat in ("min", "max", "sum")),
+        ).where(*time_range(low, high))
+        return stmt.where(readings.c.sensor_id.in_(sensor_ids)) if sensor_ids else stmt
+    stmt = select(
+        table.c.sensor_id,
+        bucket_index(table.c.bucket, width).label("b"),
+        table.c["count"],
+        *(table.c[f"{stat}_{q}"] for q in QUANTITIES for stat in ("min", "max", "sum")),
+    ).where(table.c.bucket >= low)
+    if high is not None:
+        stmt = stmt.where(table.c.bucket < high)
+    return stmt.where(table.c.sensor_id.in_(sensor_ids)) if sensor_ids else stmt
+
+
+async def raw_stats(
+    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
+) -> list[Row]:
+    """The same answer as `stats`, by a GROUP BY over raw rows (sub-minute buckets; the
+    reference the tests and `benchmarks.webnode` compare with)."""
+    filters = time_range(since, until)
+    if sensor_ids:
+        filters.append(readings.c.sensor_id.in_(sensor_ids))
+    # a subquery, so GROUP BY names a column rather than repeating an expression with its own
+    # bind parameter (which PostgreSQL would not recognise as the same expression)
+    rows = (
+        select(
+            readings.c.sensor_id,
+            bucket_index(readings.c.ts, literal(float(bucket), Double)).label("b"),
+            *(readings.c[q] for q in QUANTITIES),
+        )
+        .where(*filters)
+        .subquery()
+    )
+    aggregates = [
+        agg(rows.c[q]).label(f"{q}_{name}")
+        for q in QUANTITIES
+        for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))
+    ]
+    stmt = (
+        select(rows.c.sensor_id, rows.c.b, func.count().label("count"), *aggregates)
+        .group_by(rows.c.sensor_id, rows.c.b)
+        .order_by(rows.c.sensor_id, rows.c.b)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).all())

@@ -1,0 +1,59 @@
+"""PostgreSQL write path: COPY the batch into a temporary table, then one statement inserts
+what is new and merges exactly those rows into the rollups (data-modifying CTEs), inside the
+caller's transaction (the one that raised the fence)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.quantities import QUANTITIES
+from web_node.rollups import SOURCE_COLUMNS, upsert_statements
+
+_TEMP = "telering_incoming"
+_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
+_CREATE_TEMP = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} (sensor_id text NOT NULL, seq bigint NOT NULL, "
+    + ", ".join(f"{c} double precision NOT NULL" for c in ("ts", *QUANTITIES, "stored_at"))
+    + ") ON COMMIT DELETE ROWS"
+)
+
+
+def insert_statement(*, rollups: bool = True) -> str:
+    """The one statement of a batch (without rollups: only for measuring what they cost)."""
+    merges = [f"rollup_{i} AS ({sql})" for i, sql in enumerate(upsert_statements("postgresql", "inserted"))]
+    return (
+        f"WITH inserted AS (INSERT INTO readings ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM {_TEMP} "
+        f"ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)})"
+        + "".join(f", {m}" for m in (merges if rollups else []))
+        + " SELECT sensor_id, seq FROM inserted"
+    )
+
+
+_INSERT = insert_statement()
+
+
+async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: float) -> set[tuple[str, int]] | None:
+    """Insert and roll up in `conn`'s open transaction; the keys inserted, or None if all were."""
+    driver = (await conn.get_raw_connection()).driver_connection  # the asyncpg connection
+    await driver.execute(_CREATE_TEMP)
+    records = [
+        (
+            r["sensor_id"],
+            r["seq"],
+            r["ts"].timestamp(),
+            r["temperature"],
+            r["humidity"],
+            r["pressure"],
+            r["battery"],
+            now,
+        )
+        for r in rows
+    ]
+    await driver.copy_records_to_table(_TEMP, records=records, columns=_COLUMNS)
+    inserted = await driver.fetch(_INSERT)
+    if len(inserted) == len(rows):
+        return None
+    return {(row[0], row[1]) for row in inserted}

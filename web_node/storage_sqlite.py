@@ -1,0 +1,114 @@
+"""SQLite write path: one dedicated thread with its own sqlite3 connection.
+
+A batch is one hop to that thread and one transaction there: raise the fence, insert, merge the
+newly stored rows into the rollups, commit. Going through aiosqlite instead would cost a thread
+hop per statement, and SQLAlchemy's per-row parameter handling costs more than SQLite's insert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from protocol.quantities import QUANTITIES
+from web_node.rollups import SOURCE_COLUMNS, sqlite_delta_statements
+
+_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
+_INSERT = (
+    f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (sensor_id, seq) DO NOTHING"
+)
+# the rows this transaction added: SQLite gives new rows ids above the highest before
+_NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings WHERE id > ?) AS new_rows"
+_CREATE_DELTA, _UPSERTS = sqlite_delta_statements(_NEW_ROWS)
+_RAISE_FENCE = (
+    "UPDATE grant_fence SET epoch = ?, receiver = ?, updated_at = ? "
+    "WHERE id = 1 AND (epoch < ? OR (epoch = ? AND receiver = ?))"
+)
+
+
+class FenceRefused(Exception):
+    """The fence holds a newer grant: (epoch, receiver) of the one it holds."""
+
+    def __init__(self, epoch: int, receiver: int) -> None:
+        super().__init__(epoch, receiver)
+        self.epoch, self.receiver = epoch, receiver
+
+
+class SqliteWriter:
+    """Owns the writer thread and its connection; `close()` ends both."""
+
+    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+        self._path, self._pragmas = path, tuple(pragmas)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    async def store(
+        self, rows: Sequence[dict[str, Any]], *, epoch: int, receiver: int, now: float
+    ) -> set[tuple[str, int]] | None:
+        """Fence, insert and roll up in one transaction; the keys inserted, or None if all
+        were. Raises FenceRefused (nothing written) or sqlite3.Error (rolled back)."""
+        return await self._run(lambda: self._store(rows, epoch, receiver, now))
+
+    async def close(self) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, work: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=True)
+            for pragma in self._pragmas:
+                conn.execute(f"PRAGMA {pragma}")
+            conn.execute(_CREATE_DELTA)
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _store(self, rows: Sequence[dict[str, Any]], epoch: int, receiver: int, now: float):
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = self._write(conn, rows, epoch, receiver, now)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return inserted
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, rows, epoch: int, receiver: int, now: float):
+        if conn.execute(_RAISE_FENCE, (epoch, receiver, now, epoch, epoch, receiver)).rowcount != 1:
+            raise FenceRefused(*conn.execute("SELECT epoch, receiver FROM grant_fence WHERE id = 1").fetchone())
+        if not rows:
+            return set()
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+        params = [
+            (
+                r["sensor_id"],
+                r["seq"],
+                r["ts"].timestamp(),
+                r["temperature"],
+                r["humidity"],
+                r["pressure"],
+                r["battery"],
+                now,
+            )
+            for r in rows
+        ]
+        added = conn.executemany(_INSERT, params).rowcount
+        if added:
+            for statement in _UPSERTS:
+                conn.execute(statement, (before,) if "?" in statement else ())
+        if added == len(rows):
+            return None
+        return set(conn.execute("SELECT sensor_id, seq FROM readings WHERE id > ?", (before,)).fetchall())
