@@ -13,7 +13,10 @@ XCB_DEBS := libxcb1 libx11-6 libx11-xcb1 libxext6 libfreetype6 libxcb-glx0 libxc
 	libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libxcb-util1 libglx0 libglvnd0
 # A virtual X server for the tests of the dashboard under xcb (tests/support/x11.py), and xwininfo
 X_TEST_DEBS := xvfb xauth x11-utils
-SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS)
+# The compose deployment as network-namespace hosts (tests/cluster, benchmarks.cluster): ip netns,
+# unshare (a UTS namespace per host) and setpriv (PostgreSQL as its own user)
+CLUSTER_DEBS := iproute2 util-linux
+SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS) $(CLUSTER_DEBS)
 
 .PHONY: venv sysdeps kafka-jars lint test demo screenshot secrets clean distclean
 

@@ -24,7 +24,14 @@ KAFKA3 = COMPOSE / "docker-compose.kafka3.yml"
 TELERING_SERVICES = {"topic-init", "web-node", "worker", "simulator"}  # env read by our Settings
 SETTINGS_NAMES = {field.validation_alias for field in Settings.model_fields.values()}
 # ${...} knobs of the compose files themselves, documented in docs/scale-out.md
-COMPOSE_KNOBS = {"TELERING_VERSION", "TELERING_UID", "KAFKA_EXTERNAL_HOST", "SIM_SENSORS", "SIM_RATE"}
+COMPOSE_KNOBS = {
+    "TELERING_VERSION",
+    "TELERING_UID",
+    "KAFKA_EXTERNAL_HOST",
+    "SIM_SENSORS",
+    "SIM_RATE",
+    "KAFKA_HEAP_OPTS",
+}
 HEALTHY, COMPLETED = "service_healthy", "service_completed_successfully"
 
 

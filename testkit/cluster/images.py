@@ -1,0 +1,196 @@
+"""What each compose image becomes on a namespace host, the image's own conventions kept:
+
+- `apache/kafka`: the broker's Maven jars (kafka_local.jars); its `KAFKA_*` environment turned
+  into `server.properties` the way the image does (docker/resources/common-scripts/configure and
+  kafka.docker.KafkaDockerWrapper: `KAFKA_FOO_BAR` -> `foo.bar`, `___` -> `-`, `__` -> `_`; the
+  SSL `_FILENAME` / `_CREDENTIALS` files under /etc/kafka/secrets), storage formatted with
+  CLUSTER_ID, `kafka.Kafka` launched with KAFKA_HEAP_OPTS and KAFKA_OPTS;
+- `postgres`: Debian's PostgreSQL server (testkit.cluster.postgres_image), initialised as the image's entrypoint does
+  (POSTGRES_USER, POSTGRES_PASSWORD_FILE, POSTGRES_DB, `listen_addresses='*'`, scram for hosts);
+- `telering`: this repository's virtualenv (the Dockerfile's ENV, its WORKDIR).
+
+A container's file system is a directory per host (`root`): every absolute path the compose
+files name (secrets, volumes, the working directory) is that path under `root`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka_local.jars import kafka_classpath
+from testkit.cluster.compose import ComposeError, Service
+from testkit.cluster.postgres_image import postgres_launch
+
+_LOG4J = Path(__file__).resolve().parents[2] / "kafka_local" / "log4j.properties"
+_KAFKA_SECRETS = "/etc/kafka/secrets"
+# KafkaDockerWrapper.ExcludeServerPropsEnv: environment the image does not turn into properties
+_NOT_PROPERTIES = {
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+}
+_JVM_PERFORMANCE = "-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35"
+_BROKER_API_VERSIONS = "/opt/kafka/bin/kafka-broker-api-versions.sh"
+TELERING_WORKDIR = "/home/telering"  # compose/Dockerfile's final WORKDIR
+
+
+@dataclass
+class Launch:
+    """How a host's main process starts: argv, environment, working directory, stop signal."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    stop_signal: str = "SIGTERM"
+    user: str | None = None  # run as this user (runuser), else as us
+
+
+class HostFs:
+    """The host's file system root, and the mapping of the compose files' absolute paths into it."""
+
+    def __init__(self, root: Path, mapped: list[str]) -> None:
+        self.root = root
+        self.mapped = sorted(set(mapped), key=len, reverse=True)
+
+    def path(self, absolute: str) -> Path:
+        return self.root / absolute.lstrip("/")
+
+    def text(self, value: str) -> str:
+        """`value` with every mapped absolute path moved under the root."""
+        for prefix in self.mapped:
+            value = _replace_path(value, prefix, str(self.path(prefix)))
+        return value
+
+
+def _replace_path(value: str, prefix: str, replacement: str) -> str:
+    out, i = [], 0
+    while (j := value.find(prefix, i)) >= 0:
+        end = j + len(prefix)
+        boundary_before = j == 0 or not (value[j - 1].isalnum() or value[j - 1] in "/._-")
+        boundary_after = end == len(value) or value[end] in "/ '\"=:,;)"
+        out.append(value[i:j] + (replacement if boundary_before and boundary_after else prefix))
+        i = end
+    return "".join(out) + value[i:]
+
+
+def mapped_paths(service: Service) -> list[str]:
+    return [*service.secrets, *service.volumes, "/run/secrets", _KAFKA_SECRETS, TELERING_WORKDIR]
+
+
+def launch(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
+    if service.image_name == "apache/kafka":
+        return _kafka(service, fs)
+    if service.image_name == "postgres":
+        return postgres_launch(service, fs)
+    if service.image_name == "telering":
+        return _telering(service, fs, venv_bin)
+    raise ComposeError(f"{service.name}: no stand-in for image {service.image!r} on this machine")
+
+
+def base_env(fs: HostFs, venv_bin: Path) -> dict[str, str]:
+    """A container's start: no environment of ours, only PATH, HOME and the Dockerfile's ENV."""
+    return {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "HOME": str(fs.path(TELERING_WORKDIR)),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def health_argv(service: Service, fs: HostFs, venv_bin: Path) -> list[str]:
+    """The service's health check command as it runs on the host (paths mapped; the Kafka
+    image's CLI tool replaced by its kafka-python equivalent, testkit.cluster.probe)."""
+    assert service.healthcheck is not None
+    argv = [fs.text(a) for a in service.healthcheck.argv()]
+    probe = f"{sys.executable} -m testkit.cluster.probe broker-api-versions"
+    return [a.replace(_BROKER_API_VERSIONS, probe) for a in argv]
+
+
+def _telering(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
+    if not service.command:
+        raise ComposeError(f"{service.name}: the telering image needs a command")
+    workdir = fs.path(TELERING_WORKDIR)
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**base_env(fs, venv_bin), **{k: fs.text(v) for k, v in service.environment.items()}}
+    return Launch([fs.text(a) for a in service.command], env, workdir)
+
+
+def kafka_properties(env: dict[str, str], fs: HostFs) -> dict[str, str]:
+    """server.properties from the image's environment convention."""
+    env = dict(env)
+    if "KAFKA_LISTENERS" not in env and "KAFKA_ADVERTISED_LISTENERS" in env:
+        raise ComposeError("KAFKA_LISTENERS unset: the image would derive it; set it explicitly")
+    if "SSL://" in env.get("KAFKA_ADVERTISED_LISTENERS", ""):
+        for name in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEY_CREDENTIALS", "KAFKA_SSL_KEYSTORE_CREDENTIALS"):
+            if not env.get(name):
+                raise ComposeError(f"{name} environment variable not set (the image's configure needs it)")
+        env["KAFKA_SSL_KEYSTORE_LOCATION"] = f"{_KAFKA_SECRETS}/{env['KAFKA_SSL_KEYSTORE_FILENAME']}"
+        env["KAFKA_SSL_KEY_PASSWORD"] = _secret(fs, env["KAFKA_SSL_KEY_CREDENTIALS"])
+        env["KAFKA_SSL_KEYSTORE_PASSWORD"] = _secret(fs, env["KAFKA_SSL_KEYSTORE_CREDENTIALS"])
+    props = {}
+    for key, value in env.items():
+        if key.startswith("KAFKA_") and key not in _NOT_PROPERTIES:
+            name = key.replace("KAFKA_", "").lower().replace("_", ".").replace("...", "-").replace("..", "_")
+            props[name] = fs.text(value)
+    return props
+
+
+def _secret(fs: HostFs, name: str) -> str:
+    path = fs.path(f"{_KAFKA_SECRETS}/{name}")
+    if not path.exists():
+        raise ComposeError(f"{_KAFKA_SECRETS}/{name} file does not exist")
+    return path.read_text().strip()
+
+
+def _kafka(service: Service, fs: HostFs) -> Launch:
+    env = service.environment
+    if "CLUSTER_ID" not in env:
+        raise ComposeError(f"{service.name}: CLUSTER_ID environment variable not set")
+    config = fs.path("/opt/kafka/config/server.properties")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("".join(f"{k}={v}\n" for k, v in kafka_properties(env, fs).items()))
+    for target in service.volumes:
+        fs.path(target).mkdir(parents=True, exist_ok=True)
+    java = shutil.which("java")
+    if java is None:
+        raise ComposeError("java not found: install a JDK (17+)")
+    heap = env.get("KAFKA_HEAP_OPTS", "-Xmx1G -Xms1G")  # kafka-server-start.sh's default
+    jvm = [java, *_JVM_PERFORMANCE.split(), "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{_LOG4J}"]
+    jvm += [f"-Dkafka.logs.dir={fs.path('/opt/kafka/logs')}", *fs.text(env.get("KAFKA_OPTS", "")).split()]
+    classpath = ["-cp", kafka_classpath()]
+    meta = [fs.path(d) / "meta.properties" for d in kafka_properties(env, fs).get("log.dirs", "").split(",") if d]
+    if not any(m.exists() for m in meta):
+        formatted = subprocess.run(
+            [
+                *jvm,
+                "-Xmx256m",
+                *classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--cluster-id",
+                env["CLUSTER_ID"],
+                "-c",
+                str(config),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if formatted.returncode != 0:
+            raise ComposeError(f"{service.name}: kafka-storage format failed: {formatted.stdout}{formatted.stderr}")
+    argv = [*jvm, *heap.split(), *classpath, "kafka.Kafka", str(config)]
+    return Launch(argv, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, fs.root)
