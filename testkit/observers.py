@@ -199,12 +199,13 @@ class TopicCounter:
     def uncommitted(self) -> int:
         """Messages past the group's committed offsets: read but not yet acked, or not read."""
         tps = self._partitions()
-        end = self._consumer.end_offsets(tps)
         group = _consumer(self._bootstrap, group_id=self._group, options=self._options)
         try:
-            return sum(end[tp] - (group.committed(tp) or 0) for tp in tps)
+            committed = {tp: group.committed(tp) or 0 for tp in tps}
         finally:
             group.close()
+        end = self._consumer.end_offsets(tps)  # after the commits: never behind them, so the sum is >= 0
+        return sum(end[tp] - committed[tp] for tp in tps)
 
 
 def refusals(web_url: str) -> Counter[str]:

@@ -91,9 +91,11 @@ class PipelineHarness:
             }
         )
 
-    def start_web_node(self) -> ManagedProcess:
+    def start_web_node(self, env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start a web node; `env` overrides some of its environment."""
         n = sum(p.name.startswith("web") for p in self.processes)
-        proc = ManagedProcess(f"web{n}", python_argv("web_node"), self.env, self.workdir / f"web{n}.log").start()
+        argv, log_path = python_argv("web_node"), self.workdir / f"web{n}.log"
+        proc = ManagedProcess(f"web{n}", argv, {**self.env, **(env or {})}, log_path).start()
         self.processes.append(proc)
         wait_healthy(self.web_url, proc, verify=self.verify)
         return proc

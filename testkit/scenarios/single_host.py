@@ -12,7 +12,16 @@ from testkit.observers import TokenWatcher, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
 from testkit.proxy import FreezableProxy
-from testkit.scenarios.base import OUTAGE_S, WARM_UP, Observed, ScenarioResult, observed, start_processes, worker_pid_in
+from testkit.scenarios.base import (
+    OUTAGE_S,
+    PAUSE_TTL_S,
+    WARM_UP,
+    Observed,
+    ScenarioResult,
+    observed,
+    start_processes,
+    worker_pid_in,
+)
 from testkit.waiting import eventually
 
 
@@ -113,7 +122,9 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
     PAUSE_TTL_S, and the ring moves on through failover. Each worker reaches the web node
     through its own proxy; freezing the leader's makes its request arrive late, for certain.
     """
-    harness.start_web_node()
+    # the frozen request's connection sits idle at the web node for up to a grant's lifetime: its
+    # keep-alive timer (WEB_NODE_HEADER_TIMEOUT_S) must outlast that, or it closes the connection first
+    harness.start_web_node(env={"WEB_NODE_HEADER_TIMEOUT_S": str(3 * PAUSE_TTL_S)})
     proxies = [FreezableProxy(harness.web_port) for _ in range(2)]
     try:
         workers = [harness.start_worker(env={"WEB_NODE_URL": p.url}) for p in proxies]

@@ -78,7 +78,7 @@ def test_real_tls_clients_verify_the_web_node(secure_harness: PipelineHarness):
 
     ok = curl("--cacert", ca, "-H", f"Authorization: Bearer {harness.reader_token}", url)
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout) == {"sensors": []}
+    assert json.loads(ok.stdout) == {"sensors": [], "next_after": None}
     refused = curl("--cacert", ca, "-w", "\n%{http_code}", url)
     assert refused.stdout.splitlines()[-1] == "401"
     assert json.loads(refused.stdout.splitlines()[0])["error"] == "reader_token_missing"
