@@ -19,6 +19,7 @@ grows with P and so do the flushes' sizes. Figures are noisy on a shared machine
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -93,7 +94,8 @@ def summarize(results: dict) -> None:
     print(table([[run.get(key) for key, _ in COLUMNS] for run in results["runs"]], [h for _, h in COLUMNS]))
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, path: Path, before: dict | None = None) -> None:
+    """Four panels against the receiver count; `before`, an earlier run's results, drawn dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,6 +113,16 @@ def plot(results: dict, path: Path) -> None:
     for ax, (title, series) in zip(axes.flat, panels, strict=False):
         for key, label in series:
             ax.plot(x, [r.get(key) if r.get(key) is not None else float("nan") for r in runs], marker="o", label=label)
+            if before is not None:
+                old = before["runs"]
+                ax.plot(
+                    [r["receivers"] for r in old],
+                    [r.get(key) if r.get(key) is not None else float("nan") for r in old],
+                    linestyle="--",
+                    marker="x",
+                    alpha=0.6,
+                    label=f"{label} before",
+                )
         ax.set_title(title)
         ax.set_xscale("log")
         ax.minorticks_off()
@@ -157,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         default=100,
         help="at least this many sensors (more if needed to cover every partition; default 100)",
     )
+    parser.add_argument(
+        "--before", type=Path, help="an earlier run's --json, drawn dashed in the plot (the figures before a change)"
+    )
     parser.add_argument("--grant-ttl", type=float, default=5.0, help="GRANT_TTL_S of the coordinator (default 5)")
     parser.add_argument(
         "--start-timeout",
@@ -185,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     summarize(results)
     write_json(args.json, results)
     if args.plot:
-        plot(results, args.plot)
+        plot(results, args.plot, json.loads(args.before.read_text()) if args.before else None)
     return 0
 
 
