@@ -44,7 +44,7 @@ class FreezableProxy:
         self._listener.close()
         with self._lock:
             for sock in self._sockets:
-                _close(sock)
+                close_socket(sock)
 
     def __enter__(self) -> FreezableProxy:
         return self
@@ -63,7 +63,7 @@ class FreezableProxy:
             try:
                 server = socket.create_connection(self._upstream, timeout=5)
             except OSError:  # the web node is down: so is the proxied connection
-                _close(client)
+                close_socket(client)
                 continue
             server.settimeout(None)
             with self._lock:
@@ -80,11 +80,12 @@ class FreezableProxy:
         except OSError:
             pass
         finally:
-            _close(source)
-            _close(sink)
+            close_socket(source)
+            close_socket(sink)
 
 
-def _close(sock: socket.socket) -> None:
+def close_socket(sock: socket.socket) -> None:
+    """Shut down both ways (unblocking a thread in recv), then close; errors ignored."""
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:

@@ -22,6 +22,12 @@ from protocol.quantities import QUANTITIES
 SOURCE_COLUMNS = ("id", "sensor_id", "seq", "ts", *QUANTITIES)
 
 
+def stored_values(row: Any, now: float) -> tuple:
+    """A validated reading as the insert's values: sensor_id, seq, ts (unix s), the quantities,
+    received_at; both dialects' write paths insert these, in this order."""
+    return (row["sensor_id"], row["seq"], row["ts"].timestamp(), *(row[q] for q in QUANTITIES), now)
+
+
 class bucket_index(FunctionElement[int]):
     """floor(ts / bucket) as an integer, the same on every backend.
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, upsert_statements
+from web_node.rollups import SOURCE_COLUMNS, stored_values, upsert_statements
 
 _TEMP = "telering_incoming"
 _COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
@@ -39,19 +39,7 @@ async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: flo
     """Insert and roll up in `conn`'s open transaction; the keys inserted, or None if all were."""
     driver = (await conn.get_raw_connection()).driver_connection  # the asyncpg connection
     await driver.execute(_CREATE_TEMP)
-    records = [
-        (
-            r["sensor_id"],
-            r["seq"],
-            r["ts"].timestamp(),
-            r["temperature"],
-            r["humidity"],
-            r["pressure"],
-            r["battery"],
-            now,
-        )
-        for r in rows
-    ]
+    records = [stored_values(r, now) for r in rows]
     await driver.copy_records_to_table(_TEMP, records=records, columns=_COLUMNS)
     inserted = await driver.fetch(_INSERT)
     if len(inserted) == len(rows):

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, sqlite_delta_statements
+from web_node.rollups import SOURCE_COLUMNS, sqlite_delta_statements, stored_values
 
 _COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
 _INSERT = (
@@ -94,19 +94,7 @@ class SqliteWriter:
         if not rows:
             return set()
         before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
-        params = [
-            (
-                r["sensor_id"],
-                r["seq"],
-                r["ts"].timestamp(),
-                r["temperature"],
-                r["humidity"],
-                r["pressure"],
-                r["battery"],
-                now,
-            )
-            for r in rows
-        ]
+        params = [stored_values(r, now) for r in rows]
         added = conn.executemany(_INSERT, params).rowcount
         if added:
             for statement in _UPSERTS:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from testkit.proxy import close_socket as _close
+
 
 class Published:
     def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
@@ -58,11 +60,3 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     finally:
         _close(source)
         _close(sink)
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
