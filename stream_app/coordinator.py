@@ -5,6 +5,10 @@ Epochs only go up, across leader changes too: every worker sees every grant on t
 has fenced at; the next grant is always above the highest of all of these. Only signed messages
 reach it (stream_app/token_channel.py), so no Kafka client without the key can move an epoch.
 
+A coordinator that was away longer than a grant's lifetime (its process frozen, or starved of
+CPU) may have been replaced meanwhile: before it grants again it reads the token topic up to its
+current end (`resync`), so its next epoch is above whatever a new leader granted in between.
+
 Two things keep the ring quick (issue 15): a grant for one of this worker's own receivers is
 handed to it in-process while it is also written to the token topic, and one of this worker's
 own receivers with nothing buffered is passed over without a grant. Mutual exclusion does not
@@ -43,12 +47,15 @@ class Coordinator:
         keyring: Keyring,
         ttl_s: float,
         local_pending: Callable[[int], int | None] = lambda receiver: None,
+        resync: Callable[[], Awaitable[None]] | None = None,
         ring: Ring | None = None,
     ) -> None:
         self._deliver = deliver  # write the grant to the topic (and start it here if ours); False: Kafka refused
         self._is_leader = is_leader
         self._keyring = keyring
         self._local_pending = local_pending  # readings buffered here for a receiver of ours, None if not ours
+        self._resync = resync  # read the token topic up to its current end (None: nothing to catch up with)
+        self.resyncs = 0
         self.ttl_s = ttl_s
         self.ring = ring or Ring()
         self.highest_epoch = 0
@@ -89,6 +96,10 @@ class Coordinator:
         await caught_up.wait()
         idle_pause, empty_turns = 0.0, 0
         while True:
+            if self._resync is not None and time.monotonic() - self.heartbeat > self.ttl_s:
+                # away longer than a grant lives (frozen, starved): another leader may have granted since
+                self.resyncs += 1
+                await self._resync()
             self.heartbeat = time.monotonic()
             if not self._is_leader():
                 self._rebalanced.clear()

@@ -57,6 +57,8 @@ class TokenChannel:
         self.skipped: Counter[str] = Counter()  # by reason
         self._skip_logged: dict[str, float] = {}
         self.last_record_at = 0.0  # time.monotonic() of the latest record read: the loop is alive
+        self._position = 0  # the offset after the latest record handed on (or skipped)
+        self._advanced = asyncio.Event()
 
     async def start(self) -> None:
         """Connect, then rewind a little so the highest epoch ever granted is seen before granting."""
@@ -112,8 +114,32 @@ class TokenChannel:
                 message = self._check(record.value, signature_of(record.headers))
             except TokenMessageInvalid as exc:
                 self._skip(exc.reason, record.offset, str(exc))
+                self._advance(record.offset)
                 continue
+            self._advance(record.offset)  # the reader handles what is yielded before it awaits again
             yield TokenRecord(record.offset, time.time() if live else record.timestamp / 1000, message)
+
+    async def catch_up(self, timeout: float = 10.0) -> None:
+        """Wait until every message on the topic now has been read (and handled), or `timeout`."""
+        assert self._consumer is not None, "start() the channel first"
+        deadline = time.monotonic() + timeout
+        try:
+            end = (await asyncio.wait_for(self._consumer.end_offsets([self._tp]), timeout))[self._tp]
+        except (KafkaError, TimeoutError) as exc:  # Kafka away: grant on what was read (the fence still holds)
+            log.warning("token topic: could not read its end to catch up: %r", exc)
+            return
+        while self._position < end and (left := deadline - time.monotonic()) > 0:
+            self._advanced.clear()
+            try:
+                await asyncio.wait_for(self._advanced.wait(), left)
+            except TimeoutError:
+                break
+        if self._position < end:
+            log.warning("token topic: still %d messages behind after %.0f s", end - self._position, timeout)
+
+    def _advance(self, offset: int) -> None:
+        self._position = offset + 1
+        self._advanced.set()
 
     def _check(self, value: bytes | None, signature: bytes | None) -> TokenMessage:
         if not value:

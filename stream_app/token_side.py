@@ -53,6 +53,7 @@ class TokenSide:
             keyring=keyring,
             ttl_s=settings.grant_ttl_s,
             local_pending=self._local_pending,
+            resync=self.channel.catch_up,
         )
         self.runner: TurnRunner | None = None
         self._group: asyncio.TaskGroup | None = None

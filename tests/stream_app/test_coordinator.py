@@ -109,3 +109,41 @@ async def test_a_grant_kafka_refused_is_granted_again_to_the_same_receiver():
     finally:
         loop.cancel()
     assert sent[0].receiver == 0 and sent[0].epoch == 2  # epoch 1 never reached the topic; 0 still goes first
+
+
+async def test_a_coordinator_away_longer_than_a_grant_lives_catches_up_before_granting():
+    """Frozen past the TTL, another leader granted meanwhile: the topic is read to its end first,
+    so the next grant is above what the other granted, not below it."""
+    coordinator, sent, _ = make(ttl_s=0.5)
+
+    async def resync():  # what the token topic held meanwhile: another leader's grant of epoch 500
+        coordinator.observe_grant(GrantMessage(receiver=1, epoch=500, expires_at=time.time() + 5, token="x"))
+
+    coordinator._resync = resync
+    coordinator.heartbeat = time.monotonic() - 60  # as after a SIGSTOP of a minute
+    caught_up = asyncio.Event()
+    caught_up.set()
+    loop = asyncio.create_task(coordinator.run(caught_up))
+    try:
+        await async_eventually(lambda: sent, timeout=5, interval=0.001)
+    finally:
+        loop.cancel()
+    assert coordinator.resyncs == 1 and sent[0].epoch == 501
+
+
+async def test_a_coordinator_that_kept_up_does_not_resync():
+    coordinator, sent, _ = make(ttl_s=5.0)
+    calls = []
+
+    async def resync():
+        calls.append(1)
+
+    coordinator._resync = resync
+    caught_up = asyncio.Event()
+    caught_up.set()
+    loop = asyncio.create_task(coordinator.run(caught_up))
+    try:
+        await async_eventually(lambda: sent, timeout=5, interval=0.001)
+    finally:
+        loop.cancel()
+    assert calls == [] and sent[0].epoch == 1
