@@ -22,6 +22,9 @@ from protocol.quantities import QUANTITIES
 SOURCE_COLUMNS = ("id", "sensor_id", "seq", "ts", *QUANTITIES)
 
 
+STORED_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")  # what stored_values gives, in order
+
+
 def stored_values(row: Any, now: float) -> tuple:
     """A validated reading as the insert's values: sensor_id, seq, ts (unix s), the quantities,
     received_at; both dialects' write paths insert these, in this order."""

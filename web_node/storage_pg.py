@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, stored_values, upsert_statements
+from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, stored_values, upsert_statements
 
 _TEMP = "telering_incoming"
-_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
+_COLUMNS = STORED_COLUMNS
 _CREATE_TEMP = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} (sensor_id text NOT NULL, seq bigint NOT NULL, "
     + ", ".join(f"{c} double precision NOT NULL" for c in ("ts", *QUANTITIES, "stored_at"))

@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, sqlite_delta_statements, stored_values
+from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
 
-_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")
+_COLUMNS = STORED_COLUMNS
 _INSERT = (
     f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT (sensor_id, seq) DO NOTHING"
