@@ -80,7 +80,9 @@ class SensorSeries:
     """One sensor's plotted points: raw readings, or bucket means when `bucket_s` > 0.
 
     Recent raw samples are also kept (a short deque) so that loading history can merge with
-    what arrived live while it was being fetched, without duplicates and without a gap.
+    what arrived live while it was being fetched, without duplicates and without a gap; and the
+    seqs of the last raw history are kept, so that a live sample the history already held (it
+    was stored between the query and its push reaching us) is not plotted twice.
     """
 
     RECENT = 2000
@@ -91,6 +93,7 @@ class SensorSeries:
         self.buffer = RingBuffer(capacity)
         self.recent: deque[Sample] = deque(maxlen=self.RECENT)
         self.latest: Sample | None = None
+        self._loaded_seqs: set[int] = set()  # the seqs of the last raw history
         self.version = 0  # bumped on every change, so plots redraw only what changed
         self._bucket_count = 0
 
@@ -98,7 +101,8 @@ class SensorSeries:
         self.recent.append(sample)
         if self.latest is None or sample.t >= self.latest.t:
             self.latest = sample
-        self._fold(sample.t, np.asarray(sample.values, dtype=float))
+        if self.bucket_s or sample.seq not in self._loaded_seqs:  # else the loaded history holds it
+            self._fold(sample.t, np.asarray(sample.values, dtype=float))
         self.version += 1
 
     def load(self, block: Block, bucket_s: float, since: float, until: float) -> None:
@@ -110,7 +114,8 @@ class SensorSeries:
             self.buffer.extend(np.column_stack([block.t, block.values]))
             if bucket_s:  # the last bucket may be partial: live samples keep averaging into it
                 self._bucket_count = int(block.counts[-1]) if block.counts is not None else 1
-        known = set(block.seq.tolist()) if block.seq is not None else set()
+        known = set(block.seq.tolist()) if block.seq is not None and not bucket_s else set()
+        self._loaded_seqs = known
         for s in sorted(self.recent, key=lambda s: s.t):
             fresh = s.seq not in known if not bucket_s else s.t >= until
             if fresh and s.t >= since:

@@ -61,6 +61,17 @@ def test_series_raw_history_merges_live_samples_without_duplicates():
     assert series.latest.seq == 7
 
 
+def test_series_live_sample_the_history_already_held_is_not_plotted_twice():
+    # stored between the history's query and its live push reaching the client (a reconnect)
+    series = SensorSeries("s", capacity=100)
+    history = Block.from_samples("s", [sample(100.0, 0, value=10.0), sample(101.0, 1, value=11.0)])
+    series.load(history, bucket_s=0, since=0.0, until=102.0)
+    series.add(sample(101.0, 1, value=11.0))
+    series.add(sample(102.0, 2, value=12.0))
+    assert series.column("temperature").tolist() == [10.0, 11.0, 12.0]
+    assert series.latest.seq == 2
+
+
 def test_series_bucketed_folds_live_samples_into_bucket_means():
     series = SensorSeries("s", capacity=100, bucket_s=10)
     history = Block("s", np.array([0.0, 10.0]), np.array([[1.0] * 4, [2.0] * 4]), counts=np.array([3, 1]))
