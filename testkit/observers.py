@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from kafka import KafkaConsumer, TopicPartition
@@ -28,6 +28,9 @@ from protocol.keyring import Keyring
 from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
+T = TypeVar("T")
+RENEW_AFTER_S = 10.0  # a token watcher making no progress this long renews its consumer
+PROBE_TIMEOUT_MS = 10_000
 _REFUSED = re.compile(r'^telering_batches_refused_total\{reason="([^"]+)"\} (\S+)$', re.M)
 
 
@@ -61,8 +64,9 @@ class TokenWatcher:
         self._next_offset = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._renew = threading.Event()  # set by sync(): the thread's consumer seems stuck
         self._thread = threading.Thread(target=self._run, name=f"token-watcher-{topic}", daemon=True)
-        self._probe = _consumer(bootstrap, options=options)
+        self._probe = _Renewing(bootstrap, options)
 
     def __enter__(self) -> TokenWatcher:
         self._thread.start()
@@ -96,25 +100,54 @@ class TokenWatcher:
         with self._lock:
             return self._next_offset - 1
 
-    def sync(self, timeout: float = 30.0) -> None:
-        """Return once every message on the topic *now* has been seen."""
-        end = self._probe.end_offsets([self._tp])[self._tp]
-        eventually(lambda: self._next_offset >= end, timeout=timeout, message="token watcher lagging")
+    def sync(self, timeout: float = 60.0) -> None:
+        """Return once every message on the topic *now* has been seen.
+
+        A kafka-python client that lived through a broker's restart can stay stuck on it (on a
+        TLS cluster it kept failing the handshake with the restarted broker while fresh clients
+        worked), so the probe is renewed after a failed request, and the watcher's consumer
+        when it makes no progress towards the end for RENEW_AFTER_S."""
+        end = eventually(self._end_offset, timeout=timeout, interval=0.5, retry_on=(KafkaError,))
+        progress = [self._next_offset, time.monotonic()]  # the offset seen last, and since when
+
+        def caught_up() -> bool:
+            if self._next_offset >= end:
+                return True
+            if self._next_offset > progress[0]:
+                progress[:] = [self._next_offset, time.monotonic()]
+            elif time.monotonic() - progress[1] > RENEW_AFTER_S:
+                self._renew.set()
+                progress[1] = time.monotonic()
+            return False
+
+        eventually(caught_up, timeout=timeout, message="token watcher lagging")
+
+    def _end_offset(self) -> int:
+        return self._probe.ask(lambda c: c.end_offsets([self._tp], timeout_ms=PROBE_TIMEOUT_MS)[self._tp])
 
     def _run(self) -> None:
-        consumer = _consumer(self._bootstrap, options=self._options)
-        try:
-            consumer.assign([self._tp])
-            consumer.seek_to_beginning(self._tp)
-            while not self._stop.is_set():
-                try:
-                    batches = consumer.poll(timeout_ms=100)
-                except KafkaError:
-                    continue  # e.g. the broker is restarting: keep polling
-                for record in (r for batch in batches.values() for r in batch):
-                    self._add(record)
-        finally:
-            consumer.close()
+        while not self._stop.is_set():
+            self._renew.clear()
+            try:
+                consumer = _consumer(self._bootstrap, options=self._options)
+            except KafkaError:  # no broker answered: try again
+                self._stop.wait(0.5)  # back-off before the next client, or stop
+                continue
+            try:
+                consumer.assign([self._tp])
+                if self._next_offset:  # a renewed consumer goes on where the last one stopped
+                    consumer.seek(self._tp, self._next_offset)
+                else:
+                    consumer.seek_to_beginning(self._tp)
+                while not self._stop.is_set() and not self._renew.is_set():
+                    try:
+                        batches = consumer.poll(timeout_ms=100)
+                    except KafkaError:
+                        continue  # e.g. the broker is restarting: keep polling
+                    for record in (r for batch in batches.values() for r in batch):
+                        self._add(record)
+            finally:
+                consumer.close()
 
     def _add(self, record) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -183,18 +216,18 @@ class TopicCounter:
         self._topic = topic
         self._group = group
         self._options = options
-        self._consumer = _consumer(bootstrap, options=options)
+        self._consumer = _Renewing(bootstrap, options)
 
     def close(self) -> None:
         self._consumer.close()
 
     def _partitions(self) -> list[TopicPartition]:
-        parts = self._consumer.partitions_for_topic(self._topic) or set()
+        parts = self._consumer.ask(lambda c: c.partitions_for_topic(self._topic)) or set()
         return [TopicPartition(self._topic, p) for p in sorted(parts)]
 
     def messages(self) -> int:
         tps = self._partitions()
-        return sum(self._consumer.end_offsets(tps).values()) if tps else 0
+        return sum(self._consumer.ask(lambda c: c.end_offsets(tps)).values()) if tps else 0
 
     def uncommitted(self) -> int:
         """Messages past the group's committed offsets: read but not yet acked, or not read."""
@@ -204,7 +237,7 @@ class TopicCounter:
             committed = {tp: group.committed(tp) or 0 for tp in tps}
         finally:
             group.close()
-        end = self._consumer.end_offsets(tps)  # after the commits: never behind them, so the sum is >= 0
+        end = self._consumer.ask(lambda c: c.end_offsets(tps))  # after the commits: never behind them, sum >= 0
         return sum(end[tp] - committed[tp] for tp in tps)
 
 
@@ -247,6 +280,35 @@ def wait_split(workers: list[ManagedProcess], partitions: int, app_id: str, time
         interval=0.2,
         message=f"workers {[w.name for w in workers]} never shared the receivers",
     )
+
+
+class _Renewing:
+    """A kafka-python consumer for metadata and offset requests, replaced after a failed one.
+
+    A client that lived through a broker's restart can stay stuck on it (on the TLS cluster it
+    kept failing its handshakes with the restarted broker while fresh clients worked)."""
+
+    def __init__(self, bootstrap: str, options: Mapping[str, Any] | None) -> None:
+        self._bootstrap = bootstrap
+        self._options = options
+        self._client: KafkaConsumer | None = None
+
+    def ask(self, request: Callable[[KafkaConsumer], T]) -> T:
+        if self._client is None:
+            self._client = _consumer(self._bootstrap, options=self._options)
+        try:
+            return request(self._client)
+        except KafkaError:
+            self.close()  # the next request opens a fresh client
+            raise
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except KafkaError:
+                pass
 
 
 def _consumer(bootstrap: str, group_id: str | None = None, options: Mapping[str, Any] | None = None) -> KafkaConsumer:
