@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from protocol.settings import Settings
 from simulator.config import Progress, SimulatorConfig
@@ -17,7 +21,8 @@ log = logging.getLogger(__name__)
 def run(config: SimulatorConfig) -> Summary:
     """Produce readings as configured, wait for every acknowledgement, return the summary.
 
-    Ctrl-C (KeyboardInterrupt) ends the run early but still flushes and summarises.
+    Ctrl-C or SIGTERM (`docker compose stop`) ends the run early, between two messages, and it
+    still flushes and summarises.
     """
     ids = sensor_ids(config.sensor_prefix, config.sensors)
     source = MessageSource(
@@ -41,9 +46,12 @@ def run(config: SimulatorConfig) -> Summary:
         ensure_topic(kafka, config.topic, config.partitions)
     with ReadingProducer(kafka, config.topic, tally, **config.producer_options) as producer:
         started, started_at = time.monotonic(), time.time()
-        try:
-            _produce(config, source, producer, tally, started)
-        except KeyboardInterrupt:
+        with _stop_requests() as stop:
+            try:
+                _produce(config, source, producer, tally, started, stop)
+            except KeyboardInterrupt:  # run outside the main thread: no handler of our own
+                stop.set()
+        if stop.is_set():
             log.info("interrupted: flushing what was already sent")
         for message in source.drain():
             producer.send(message)
@@ -57,14 +65,36 @@ def run(config: SimulatorConfig) -> Summary:
     return summary
 
 
+@contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while the run lasts (in the main thread only: signal
+    handlers cannot be installed elsewhere), so a stop never falls between sending a message
+    and counting it."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _produce(
-    config: SimulatorConfig, source: MessageSource, producer: ReadingProducer, tally: Tally, started: float
+    config: SimulatorConfig,
+    source: MessageSource,
+    producer: ReadingProducer,
+    tally: Tally,
+    started: float,
+    stop: threading.Event,
 ) -> None:
     pacer = Pacer(config.rate)
     deadline = None if config.duration_s is None else started + config.duration_s
     reporter = _Reporter(config, tally, producer, started)
     slot = 0
-    while config.count is None or slot < config.count:
+    while (config.count is None or slot < config.count) and not stop.is_set():
         pacer.wait(slot, not_after=deadline)
         now = time.monotonic()
         if deadline is not None and now >= deadline:

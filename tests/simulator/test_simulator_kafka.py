@@ -7,6 +7,7 @@ sensor, invalid messages that fail validation, and one partition per sensor.
 from __future__ import annotations
 
 import json
+import signal
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from protocol.readings import InvalidReading, parse_reading
 from simulator import FaultConfig, SimulatorConfig, Summary, run
 from simulator.__main__ import main
+from testkit.processes import ManagedProcess, child_env, python_argv
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kafka
@@ -128,3 +130,34 @@ def test_rate_and_duration_are_honoured(kafka_broker, readings_topic: str) -> No
     # machine may send fewer, so no lower bound on the rate is asserted)
     assert 0 < summary.sent_messages <= 301
     assert summary.rate <= 230 and summary.elapsed_s >= 1.4
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_run_stopped_by_a_signal_summarises_exactly_what_it_sent(
+    kafka_broker, readings_topic: str, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    path = tmp_path / "summary.json"
+    argv = ["--bootstrap", kafka_broker.bootstrap, "--topic", readings_topic, "--sensors", "4", "--quiet"]
+    argv += ["--rate", "2000", "--duration", "600", "--summary-json", str(path)]
+    faults = ["--invalid-fraction", "0.05", "--duplicate-fraction", "0.05"]
+    proc = ManagedProcess("simulator", python_argv("simulator", *argv, *faults), child_env({}), tmp_path / "sim.log")
+    proc.start()
+    try:
+        eventually(lambda: _on_topic(kafka_broker.bootstrap, readings_topic) >= 500, timeout=60, interval=0.2)
+        assert proc.proc is not None
+        proc.proc.send_signal(stop_signal)
+        assert proc.proc.wait(60) == 0, proc.log_tail()
+    finally:
+        proc.kill()
+    summary = Summary(**json.loads(path.read_text()))
+    assert summary.failed == 0 and 500 <= summary.sent_messages < 600 * 2000
+    check_topic_matches_summary(consume_all(kafka_broker.bootstrap, readings_topic, PARTITIONS), summary)
+
+
+def _on_topic(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
