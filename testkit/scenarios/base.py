@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -99,6 +100,12 @@ class Stream:
             "--sensors", str(SENSORS), "--rate", str(rate), "--duration", str(duration), "--seed", str(seed)
         )
         self._timeout = duration + 120
+
+    def end_early(self) -> None:
+        """Ctrl-C for the simulator: it stops sending, waits for every acknowledgement and summarises."""
+        if self.proc.alive:
+            assert self.proc.proc is not None
+            self.proc.proc.send_signal(signal.SIGINT)
 
     def summary(self) -> dict:
         eventually(

@@ -53,6 +53,7 @@ def test_rebalance_ring_follows_and_no_receiver_starves(kafka_broker, tmp_path):
     assert_exactly_once(result)
     split = result.evidence["split"]
     assert all(split.values()) and sorted(p for ps in split.values() for p in ps) == list(range(PARTITIONS))
+    assert result.evidence["stream_running_after_stop"], "readings were still coming when the first worker stopped"
     assert result.evidence["served_after_stop"] == list(range(PARTITIONS))
     # a turn lost in a rebalance costs one grant lifetime (5 s), never a starving receiver
     assert max(result.evidence["max_grant_gap_s"].values()) < 20, result.evidence["max_grant_gap_s"]
