@@ -27,6 +27,10 @@ SENSORS = 16  # 3-5 sensors on each of the 4 receivers
 RATE = 150.0  # readings/s: modest, the machine is shared
 WARM_UP = 300  # stored readings before the fault: the stream is flowing
 OUTAGE_S = 10.0  # how long the web node stays down
+# the most a stream runs in scenarios that need readings flowing until some evidence after their
+# fault is in; they end it early then (`Stream.end_early`): a fixed length may run out first on a
+# slow machine
+OPEN_STREAM_S = 180.0
 PAUSE_TTL_S = 25.0  # paused-receiver: grants outlive a failover (10 s session timeout + rebalance)
 
 

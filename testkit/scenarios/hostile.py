@@ -20,7 +20,7 @@ from protocol.partitioning import partition_for
 from protocol.token import INT64_MAX, GrantMessage
 from testkit.pipeline import PipelineHarness, read_records
 from testkit.processes import ManagedProcess
-from testkit.scenarios.base import WARM_UP, count, observed, start_processes
+from testkit.scenarios.base import OPEN_STREAM_S, WARM_UP, count, observed, start_processes
 from testkit.waiting import eventually
 
 FORGERY_TTL_S = 5.0
@@ -107,7 +107,7 @@ def keyfile_rewrite(harness: PipelineHarness) -> Any:
     (worker,) = start_processes(harness)
     (good,) = read_key_file(harness.keys_file)
     with observed(harness) as run:
-        stream = run.stream(duration=16, rate=120.0)
+        stream = run.stream(duration=OPEN_STREAM_S, rate=120.0)  # ended once the key is whole again
         harness.wait_stored(200)
         evidence: dict[str, Any] = {}
         harness.keys_file.write_text("")  # an editor truncating the file before writing it
@@ -120,6 +120,8 @@ def keyfile_rewrite(harness: PipelineHarness) -> Any:
         add_key(harness.keys_file)  # whole again, then rotated for real
         fault_end = time.monotonic()
         eventually(lambda: "grant keys reloaded" in worker.log_text(), timeout=30)
+        evidence["stored_after_rotation"] = _stored_meanwhile(harness, 150)  # grants signed with the new key
+        stream.end_early()
         recovery = run.wait_caught_up(fault_end)
         run.evidence.update(evidence, worker_alive=worker.alive, worker_tracebacks=worker.log_text().count("Traceback"))
         return run.finish("keyfile-rewrite", stream, recovery)

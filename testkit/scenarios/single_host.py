@@ -13,6 +13,7 @@ from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
 from testkit.proxy import FreezableProxy
 from testkit.scenarios.base import (
+    OPEN_STREAM_S,
     OUTAGE_S,
     PAUSE_TTL_S,
     WARM_UP,
@@ -23,8 +24,6 @@ from testkit.scenarios.base import (
     worker_pid_in,
 )
 from testkit.waiting import eventually
-
-REBALANCE_STREAM_S = 180  # at most: the rebalance scenario ends its stream once it has seen enough
 
 
 def worker_kill(harness: PipelineHarness) -> ScenarioResult:
@@ -90,7 +89,7 @@ def rebalance(harness: PipelineHarness) -> ScenarioResult:
     longer than a fixed-length stream, and a receiver with nothing to store is never served."""
     (first,) = start_processes(harness)
     with observed(harness) as run:
-        stream = run.stream(duration=REBALANCE_STREAM_S)
+        stream = run.stream(duration=OPEN_STREAM_S)
         harness.wait_stored(WARM_UP)
         second = harness.start_worker()
         wait_split([first, second], harness.partitions, harness.app_id)
@@ -142,7 +141,7 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
         follower = next(w for w in workers if w is not leader)
         proxy = proxies[workers.index(leader)]
         with observed(harness) as run:
-            stream = run.stream(duration=25)
+            stream = run.stream(duration=OPEN_STREAM_S)  # ended once the late release is in
             harness.wait_stored(WARM_UP)
             proxy.freeze()
             grant = _held_grant(run, leader)
@@ -173,6 +172,7 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
                 message="the paused holder never released",
             ).message
             run.evidence["late_release"] = {"stored": release.stored, "superseded_by": release.superseded_by}
+            stream.end_early()
             recovery = run.wait_caught_up(fault_end)
             return run.finish("paused-receiver", stream, recovery)
     finally:
@@ -186,7 +186,7 @@ def leader_failover(harness: PipelineHarness) -> ScenarioResult:
     leader = wait_split(workers, harness.partitions, harness.app_id)
     follower = next(w for w in workers if w is not leader)
     with observed(harness) as run:
-        stream = run.stream(duration=22)
+        stream = run.stream(duration=OPEN_STREAM_S)  # ended once the new coordinator granted
         harness.wait_stored(WARM_UP)
         before = run.token.grants()
         leader.kill()
@@ -194,6 +194,11 @@ def leader_failover(harness: PipelineHarness) -> ScenarioResult:
         killed_after = run.token.last_offset
         eventually(lambda: leads(follower, harness.app_id), timeout=60, message="no worker took over the coordinator")
         recovery = run.wait_caught_up(fault_end)
+        try:
+            eventually(lambda: run.token.grants(killed_after), timeout=60)
+        except AssertionError:
+            pass
+        stream.end_early()
         after = run.token.grants(killed_after)
         run.evidence["last_epoch_before"] = max((g.epoch for g in before), default=0)
         run.evidence["first_epoch_after"] = after[0].epoch if after else None

@@ -53,5 +53,6 @@ def test_the_key_file_rewritten_badly_during_a_run_changes_nothing(kafka_broker,
     assert_exactly_once(result)
     evidence = result.evidence
     assert evidence["stored_while_empty"] >= 150 and evidence["stored_while_half_written"] >= 150, evidence
+    assert evidence["stored_after_rotation"] >= 150, evidence
     assert evidence["worker_alive"] and evidence["worker_tracebacks"] == 0
     assert evidence["refused_401"] == 0, "no grant may be refused for its key"
