@@ -46,22 +46,29 @@ def run(options: ClientOptions, *, screenshot: Path | None = None, screenshot_ti
 
 class _ScreenshotWhenReady:
     """Checks (on the GUI thread, a few times a second) for a window that is connected, has
-    loaded its history and has drawn live readings; then saves it and closes it."""
+    loaded its history and has drawn live readings for longer than the rate meter's span (so
+    the status bar's rate is the real one); then saves it and closes it."""
 
     def __init__(self, window: MainWindow, path: Path, timeout_s: float) -> None:
         self.window, self.path, self.status = window, path, 1
         self._deadline = time.monotonic() + timeout_s
+        self._live_since: float | None = None
         self._timer = QTimer(window)
         self._timer.timeout.connect(self._check)
         self._timer.start(200)
 
     def _ready(self) -> bool:
         w = self.window
-        return w.connection_state == "connected" and w.loaded is not None and w.rate.total > 0
+        if not (w.connection_state == "connected" and w.loaded is not None and w.rate.total > 0):
+            return False
+        if self._live_since is None:
+            self._live_since = time.monotonic()
+        return time.monotonic() - self._live_since > w.rate.span_s
 
     def _check(self) -> None:
         if self._ready():
             self.window.redraw()
+            self.window.refresh_labels(self.window.clock())
             log.info("screenshot saved to %s", self.window.save_screenshot(self.path))
             self.status = 0
         elif time.monotonic() < self._deadline:

@@ -212,9 +212,10 @@ class MainWindow(QMainWindow):
             self.panel.fit_y()
         if now - self._last_table_update >= 1.0:
             self._last_table_update = now
-            self._refresh_labels(now)
+            self.refresh_labels(now)
 
-    def _refresh_labels(self, now: float) -> None:
+    def refresh_labels(self, now: float) -> None:
+        """The sensor table's latest values and the status bar's rate (redraw does it once a second)."""
         for sensor_id, series in self.series.items():
             self.sensor_list.show_latest(sensor_id, series.latest, now)
         self.status.show_rate(self.rate.rate(now), self.last_update)
