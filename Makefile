@@ -65,6 +65,7 @@ demo: venv kafka-jars
 # The README's dashboard picture, from real pipeline data: a 60 s demo run, the dashboard
 # (offscreen) saving itself halfway through.
 screenshot: venv sysdeps kafka-jars
+	rm -rf .demo-screenshot  # a fresh database: an earlier run's readings would show in the 1 min window
 	QT_QPA_PLATFORM=offscreen DEMO_SECONDS=60 DEMO_SCREENSHOT=docs/screenshot.png \
 		$(VPY) scripts/demo.py --workdir .demo-screenshot --sensors 8 --rate 80
 

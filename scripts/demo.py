@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.seconds:
             return _run_until_interrupted(simulator)
         if args.screenshot is not None:
-            _screenshot(args, env, db_path, procs)
+            _screenshot(args, env, db_path, procs, start_seq)
         simulator.proc.wait()
         summary = json.loads(summary_path.read_text())
         sent = summary["sent_valid"]
@@ -108,12 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if stored == sent else 1
 
 
-def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: _Processes) -> None:
+def _screenshot(
+    args: argparse.Namespace, env: dict[str, str], db_path: Path, procs: _Processes, start_seq: int
+) -> None:
     """Halfway through the run, the dashboard on this pipeline's web node saves itself as a PNG: it has the
-    second half of the stream (30 s in `make screenshot`) to connect, load history and draw live readings."""
+    second half of the stream (30 s in `make screenshot`) to connect, load history and draw live readings.
+    Halfway counts this run's readings only (seqs from `start_seq`), not an earlier run's in the same database."""
     enough = max(1, int(args.rate * args.seconds * 0.5))
     _wait(
-        lambda: _stored_total(db_path) >= enough, args.seconds + 120, f"{enough} readings stored", procs.procs["worker"]
+        lambda: _stored_total(db_path, start_seq) >= enough,
+        args.seconds + 120,
+        f"{enough} readings stored",
+        procs.procs["worker"],
     )
     dashboard = procs.start(
         "dashboard",
@@ -126,12 +132,12 @@ def _screenshot(args: argparse.Namespace, env: dict[str, str], db_path: Path, pr
     log.info("dashboard screenshot saved to %s", args.screenshot)
 
 
-def _stored_total(db_path: Path) -> int:
+def _stored_total(db_path: Path, start_seq: int) -> int:
     if not db_path.exists():
         return 0
     with sqlite3.connect(db_path, timeout=30) as conn:
         try:
-            return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM readings WHERE seq >= ?", (start_seq,)).fetchone()[0]
         except sqlite3.OperationalError:  # the web node has not created the table yet
             return 0
 
