@@ -21,7 +21,7 @@ from web_node import params, queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
 from web_node.outage import STORAGE_ERRORS
-from web_node.reads import _database as read_database
+from web_node.reads import read_database
 
 log = logging.getLogger(__name__)
 

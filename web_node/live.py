@@ -132,7 +132,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     try:
         await ws.prepare(request)
         client.transport = request.transport
-        sender = asyncio.create_task(_send(ws, client, request.transport))
+        sender = asyncio.create_task(_send(ws, client))
         try:
             async for _message in ws:  # nothing to read, but reading is what notices a close
                 pass
@@ -151,11 +151,11 @@ async def shutdown(app: web.Application) -> None:
     app[live_hub_key].close_all()
 
 
-async def _send(ws: web.WebSocketResponse, client: LiveClient, transport: asyncio.BaseTransport | None) -> None:
+async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
     while True:
         item = await client.queue.get()
         if isinstance(item, _Close):
-            await _close(ws, item, transport)
+            await _close(ws, item, client.transport)
             return
         client.sending = True
         try:

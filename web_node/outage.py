@@ -24,12 +24,11 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
 # What a database driver raises when the database is unusable: SQLAlchemy's wrappers, the
-# project's own, sqlite3's when used directly, and OSError (asyncpg's refused connection).
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, StorageError, sqlite3.Error, OSError)
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    return isinstance(exc, STORAGE_ERRORS) and not isinstance(exc, Superseded)
+# project's own, sqlite3's when used directly ...
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, StorageError, sqlite3.Error)
+# ... and OSError (asyncpg's refused connection), where the code in the try is a database call:
+# the middleware leaves OSError alone, since a client's dropped connection is one too
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, OSError)
 
 
 class StorageOutage:
@@ -90,7 +89,7 @@ async def storage_errors(request: web.Request, handler: Handler) -> web.StreamRe
     """A driver error that a view did not map itself is a 503 too, not a 500."""
     try:
         return await handler(request)
-    except (SQLAlchemyError, StorageError, sqlite3.Error) as exc:
+    except DRIVER_ERRORS as exc:
         if isinstance(exc, Superseded):
             raise
         path = "read" if request.method in ("GET", "HEAD") else "write"

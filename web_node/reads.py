@@ -44,7 +44,7 @@ async def sensors(request: web.Request) -> web.Response:
     after = query.get("after")
     if after is not None:
         params.sensor_id_value("after", after)
-    async with _database(request) as conn:
+    async with read_database(request) as conn:
         rows = await queries.sensors(conn, after=after, limit=limit + 1)
     page = rows[:limit]
     return web.json_response(
@@ -71,7 +71,7 @@ async def sensor_readings(request: web.Request) -> web.Response:
     params.check_names(query, ("since", "until", "limit"))
     since, until = params.instant(query, "since"), params.instant(query, "until")
     limit = params.integer(query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    async with _database(request) as conn:
+    async with read_database(request) as conn:
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
             raise ApiError(404, "unknown_sensor", f"no reading of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
@@ -90,7 +90,7 @@ async def latest(request: web.Request) -> web.Response:
     """The newest readings over all sensors (the seed's "last n measurements")."""
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    async with _database(request) as conn:
+    async with read_database(request) as conn:
         rows = await queries.latest(conn, limit)
     return web.json_response({"readings": [reading_out(r._mapping) for r in rows]})
 
@@ -108,7 +108,7 @@ async def stats(request: web.Request) -> web.Response:
     buckets = math.ceil((until if until is not None else now + MAX_FUTURE_S) / bucket) - math.floor(since / bucket)
     if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:
         raise _too_many_points(query, bucket, f"{buckets} buckets × {max(1, len(sensor_ids))} sensor(s)")
-    async with _database(request) as conn:
+    async with read_database(request) as conn:
         rows = await stats_queries.stats(
             conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=STATS_MAX_POINTS + 1
         )
@@ -139,7 +139,7 @@ def _too_many_points(query: Any, bucket: int, why: str) -> ApiError:
 
 
 @asynccontextmanager
-async def _database(request: web.Request) -> AsyncIterator[AsyncConnection]:
+async def read_database(request: web.Request) -> AsyncIterator[AsyncConnection]:
     outage = request.app[storage_outage_key]
     try:
         async with queries.read_connection(request.app[storage_key]) as conn:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import BigInteger, Column, event, select, text, update
+from sqlalchemy import BigInteger, Column, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import Field, SQLModel
 
 from protocol.readings import ReadingIn
-from web_node import schema, storage_pg
-from web_node.storage_sqlite import FenceRefused, SqliteWriter
+from web_node import fence, schema, storage_pg
+from web_node.fence import FenceRefused
+from web_node.storage_sqlite import SqliteWriter
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +150,9 @@ class Storage:
             raise StorageError(f"database write failed: {exc.__class__.__name__}: {exc}") from exc
 
     async def _raise_fence(self, conn, *, epoch: int, receiver: int, now: float) -> None:
-        fence = GrantFence.__table__
-        accepted = await conn.execute(
-            update(fence)
-            .where(fence.c.id == 1)
-            .where((fence.c.epoch < epoch) | ((fence.c.epoch == epoch) & (fence.c.receiver == receiver)))
-            .values(epoch=epoch, receiver=receiver, updated_at=now)
-        )
+        accepted = await conn.execute(text(fence.RAISE), {"epoch": epoch, "receiver": receiver, "now": now})
         if accepted.rowcount != 1:
-            row = (await conn.execute(select(fence.c.epoch, fence.c.receiver))).one()
+            row = (await conn.execute(text(fence.HELD))).one()
             raise FenceRefused(row.epoch, row.receiver)
 
     async def maintain(self, work: Callable[[AsyncConnection], Awaitable[T]], *, transaction: bool = True) -> T:
@@ -172,10 +167,6 @@ class Storage:
                     return await work(conn)
         except SQLAlchemyError as exc:
             raise StorageError(f"database maintenance failed: {exc.__class__.__name__}: {exc}") from exc
-
-    async def ping(self) -> None:
-        async with self.reader.connect() as conn:
-            await conn.execute(text("SELECT 1"))
 
 
 def _insert(dialect: str, table):

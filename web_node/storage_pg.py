@@ -13,7 +13,6 @@ from protocol.quantities import QUANTITIES
 from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, stored_values, upsert_statements
 
 _TEMP = "telering_incoming"
-_COLUMNS = STORED_COLUMNS
 _CREATE_TEMP = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} (sensor_id text NOT NULL, seq bigint NOT NULL, "
     + ", ".join(f"{c} double precision NOT NULL" for c in ("ts", *QUANTITIES, "stored_at"))
@@ -24,8 +23,9 @@ _CREATE_TEMP = (
 def insert_statement(*, rollups: bool = True) -> str:
     """The one statement of a batch (without rollups: only for measuring what they cost)."""
     merges = [f"rollup_{i} AS ({sql})" for i, sql in enumerate(upsert_statements("postgresql", "inserted"))]
+    columns = ", ".join(STORED_COLUMNS)
     return (
-        f"WITH inserted AS (INSERT INTO readings ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM {_TEMP} "
+        f"WITH inserted AS (INSERT INTO readings ({columns}) SELECT {columns} FROM {_TEMP} "
         f"ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)})"
         + "".join(f", {m}" for m in (merges if rollups else []))
         + " SELECT sensor_id, seq FROM inserted"
@@ -40,7 +40,7 @@ async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: flo
     driver = (await conn.get_raw_connection()).driver_connection  # the asyncpg connection
     await driver.execute(_CREATE_TEMP)
     records = [stored_values(r, now) for r in rows]
-    await driver.copy_records_to_table(_TEMP, records=records, columns=_COLUMNS)
+    await driver.copy_records_to_table(_TEMP, records=records, columns=STORED_COLUMNS)
     inserted = await driver.fetch(_INSERT)
     if len(inserted) == len(rows):
         return None

@@ -13,30 +13,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from web_node import fence
+from web_node.fence import FenceRefused
 from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
 
-_COLUMNS = STORED_COLUMNS
 _INSERT = (
-    f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    f"INSERT INTO readings ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))}) "
     "ON CONFLICT (sensor_id, seq) DO NOTHING"
 )
 # the rows this transaction added: SQLite gives new rows ids above the highest before
 # NOT INDEXED: the batch's rows by rowid range; left to itself the planner walks the whole
 # (sensor_id, ts) index for the GROUP BY's order, a scan of every stored reading per batch
 _NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings NOT INDEXED WHERE id > ?) AS new_rows"
-_CREATE_DELTA, _UPSERTS = sqlite_delta_statements(_NEW_ROWS)
-_RAISE_FENCE = (
-    "UPDATE grant_fence SET epoch = ?, receiver = ?, updated_at = ? "
-    "WHERE id = 1 AND (epoch < ? OR (epoch = ? AND receiver = ?))"
-)
-
-
-class FenceRefused(Exception):
-    """The fence holds a newer grant: (epoch, receiver) of the one it holds."""
-
-    def __init__(self, epoch: int, receiver: int) -> None:
-        super().__init__(epoch, receiver)
-        self.epoch, self.receiver = epoch, receiver
+_CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA) = sqlite_delta_statements(_NEW_ROWS)
 
 
 class SqliteWriter:
@@ -88,16 +77,17 @@ class SqliteWriter:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, rows, epoch: int, receiver: int, now: float):
-        if conn.execute(_RAISE_FENCE, (epoch, receiver, now, epoch, epoch, receiver)).rowcount != 1:
-            raise FenceRefused(*conn.execute("SELECT epoch, receiver FROM grant_fence WHERE id = 1").fetchone())
+        if conn.execute(fence.RAISE, {"epoch": epoch, "receiver": receiver, "now": now}).rowcount != 1:
+            raise FenceRefused(*conn.execute(fence.HELD).fetchone())
         if not rows:
             return set()
         before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
         params = [stored_values(r, now) for r in rows]
         added = conn.executemany(_INSERT, params).rowcount
         if added:
-            for statement in _UPSERTS:
-                conn.execute(statement, (before,) if "?" in statement else ())
+            conn.execute(_FILL_DELTA, (before,))  # the new rows: ids above `before`
+            for statement in _MERGE_DELTA:
+                conn.execute(statement)
         if added == len(rows):
             return None
         return set(conn.execute("SELECT sensor_id, seq FROM readings WHERE id > ?", (before,)).fetchall())
