@@ -7,12 +7,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterable
 
 import aiohttp
 
 from protocol.grants import Grant, GrantCodec
 from protocol.partitioning import partition_for
 from protocol.readings import rfc3339
+
+
+def shares_by_receiver(readings: Iterable[dict], partitions: int) -> list[tuple[int, list[dict]]]:
+    """Readings grouped by the receiver (partition) whose grant may store them, in receiver order:
+    how a test or a benchmark stores data the way the token ring does."""
+    shares: dict[int, list[dict]] = {}
+    for reading in readings:
+        shares.setdefault(partition_for(reading["sensor_id"], partitions), []).append(reading)
+    return sorted(shares.items())
 
 
 class SteadyWriter:
@@ -40,12 +50,9 @@ class SteadyWriter:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))  # pacing the offered load
 
     async def _post_tick(self, count: int) -> None:
-        shares: dict[int, list[dict]] = {}
         now = time.time()
-        for n in range(count):
-            sensor = self.sensors[(self.sent + n) % len(self.sensors)]
-            shares.setdefault(partition_for(sensor, self.partitions), []).append(self._reading(sensor, now))
-        for receiver, readings in sorted(shares.items()):
+        tick = [self._reading(self.sensors[(self.sent + n) % len(self.sensors)], now) for n in range(count)]
+        for receiver, readings in shares_by_receiver(tick, self.partitions):
             self.epoch += 1
             grant = self.codec.sign(Grant(receiver, self.epoch, time.time() + 30))
             started = time.perf_counter()

@@ -16,7 +16,8 @@ import requests
 
 from protocol.grants import Grant, GrantCodec
 from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
-from tests.support.web import TEST_RETENTION, make_reading, shares_by_receiver
+from testkit.steady import shares_by_receiver
+from tests.support.web import TEST_RETENTION, make_reading
 
 PARTITIONS = 4
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,12 +114,3 @@ def sensors_of_receiver(receiver: int, partitions: int = 4, n: int = 3, prefix: 
             found.append(sid)
         i += 1
     return found
-
-
-def shares_by_receiver(readings: Iterable[dict], partitions: int) -> list[tuple[int, list[dict]]]:
-    """Readings grouped by the receiver (partition) whose grant may store them, in receiver order:
-    how a test stores data the way the token ring does."""
-    shares: dict[int, list[dict]] = {}
-    for reading in readings:
-        shares.setdefault(partition_for(reading["sensor_id"], partitions), []).append(reading)
-    return sorted(shares.items())

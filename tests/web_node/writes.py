@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from tests.support.web import RunningWebNode, make_reading, shares_by_receiver
+from testkit.steady import shares_by_receiver
+from tests.support.web import RunningWebNode, make_reading
 from web_node.appkeys import storage_key
 
 
