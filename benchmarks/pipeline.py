@@ -37,7 +37,6 @@ from testkit.bench import (
     add_database_option,
     databases,
     integrity,
-    query,
     start_pipeline,
     work_directory,
     workdir_and_broker,
@@ -96,7 +95,7 @@ def _baseline(kind: str, args: argparse.Namespace, harness: PipelineHarness, n: 
 
 
 def _telering_drain(harness: PipelineHarness, sampler: ProcessSampler, n: int, started: float) -> dict:
-    stored_at = [r[0] for r in query(harness, "SELECT stored_at FROM readings")]
+    stored_at = [r[0] for r in harness.query("SELECT stored_at FROM readings")]
     window = sustained_window(stored_at)
     start, end, count = window
     out = {
@@ -141,7 +140,7 @@ def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
         harness.wait_stored(sent["sent_valid"], timeout=120)
         steady = load.started_at + args.warmup
         end = load.started_at + sent["elapsed_s"]
-        rows = query(harness, "SELECT stored_at - ts, stored_at FROM readings WHERE ts >= ?", (steady,))
+        rows = harness.query("SELECT stored_at - ts, stored_at FROM readings WHERE ts >= ?", (steady,))
         latencies = [1000 * r[0] for r in rows]
         in_window = sum(1 for r in rows if r[1] <= end)
         return {

@@ -39,7 +39,6 @@ from testkit.bench import (
     add_database_option,
     databases,
     integrity,
-    query,
     start_pipeline,
     workdir_and_broker,
 )
@@ -181,8 +180,8 @@ def run(
         sent = stop_load(load)
         total = history_stored + preloaded + sent["sent_valid"]
         harness.wait_stored(total, timeout=120)
-        during = query(
-            harness, "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?", (started, ended)
+        during = harness.query(
+            "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?", (started, ended)
         )[0][0]
         web_cpu = sampler.cpu_between("web", started, ended)
         figures = {

@@ -115,15 +115,11 @@ def _settled(harness: PipelineHarness, procs: list[ManagedProcess]) -> bool:
     return sorted(owners) == list(range(harness.partitions))
 
 
-def query(harness: PipelineHarness, sql: str, params: tuple = ()) -> list[tuple]:
-    return harness.query(sql, params)
-
-
 def worker_names(sampler: ProcessSampler) -> list[str]:
     return [n for n in sampler.names() if n.startswith("worker")]
 
 
 def integrity(harness: PipelineHarness, sent: int) -> dict:
     """Sent against stored: `lost` readings never stored, `duplicated` rows beyond one per (sensor_id, seq)."""
-    rows, distinct = query(harness, "SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
+    rows, distinct = harness.query("SELECT count(*), count(DISTINCT sensor_id || '/' || seq) FROM readings")[0]
     return {"sent": sent, "stored": distinct, "lost": sent - distinct, "duplicated": rows - distinct}
