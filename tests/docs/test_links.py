@@ -129,7 +129,7 @@ def test_the_checker_finds_each_kind_of_broken_link(tmp_path):
         "# Title\n\n"
         "[fine](docs/other.md#key-rotation-how) ![fine](pic.png) [fine](#title) [web](https://example.org/x)\n"
         "[missing](docs/absent.md) ![missing image](docs/absent.png) [bad anchor](docs/other.md#nowhere)\n"
-        "[outside](../shared/DESIGN.md) [absolute](/etc/passwd) [file](file:///etc/passwd) [self](#untitled)\n"
+        "[outside](../elsewhere/DESIGN.md) [absolute](/etc/passwd) [file](file:///etc/passwd) [self](#untitled)\n"
         "`[in code](nowhere.md)`\n\n```\n[in a fence](nowhere.md)\n```\n\n"
         "[ref]: docs/gone.md\n",
         encoding="utf-8",
@@ -138,7 +138,7 @@ def test_the_checker_finds_each_kind_of_broken_link(tmp_path):
         "docs/absent.md",
         "docs/absent.png",
         "docs/other.md#nowhere",
-        "../shared/DESIGN.md",
+        "../elsewhere/DESIGN.md",
         "/etc/passwd",
         "file:///etc/passwd",
         "#untitled",
