@@ -208,7 +208,8 @@ API = ApiTable(
     description=(
         "Stores sensor readings sent by the stream app under a signed grant, and serves them: history, "
         "downsampled stats, a live WebSocket, health and metrics. Timestamps in answers are RFC 3339 UTC with "
-        "six fractional digits; `since`/`until` accept RFC 3339 (with an offset) or unix seconds. A reading's "
+        "six fractional digits; `since`/`until` accept RFC 3339 (with an offset), unix seconds or epoch "
+        "milliseconds (13 digits). A reading's "
         f"ts may be at most {MAX_FUTURE_S:.0f} s in the future. Every error is JSON "
         '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md.'
     ),
