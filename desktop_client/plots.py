@@ -17,6 +17,7 @@ from PyQt5.QtGui import QColor, QFontMetrics, QResizeEvent
 from PyQt5.QtWidgets import QWidget
 
 from desktop_client import theme
+from desktop_client.alert_marks import AlertMarks
 from desktop_client.options import QUANTITIES, TITLES, UNITS
 from desktop_client.series import SensorSeries, visible_points
 
@@ -65,6 +66,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         self._bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sensor -> (mins, maxs) shown
         self._y_ranges: dict[str, tuple[float, float]] = {}
         self._legend_column_px: float | None = None
+        self.alert_marks = AlertMarks(self.plots)  # alert rules' limits and transitions
 
     def _make_plot(self, quantity: str, row: int, last: bool) -> pg.PlotItem:
         plot = self.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
@@ -150,7 +152,8 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         return True
 
     def fit_y(self) -> None:
-        """Fit each plot's y range to the shown points (and an enabled threshold line)."""
+        """Fit each plot's y range to the shown points, an enabled threshold line and the alert
+        rules' lines shown (how near a value is to its limit is what a user looks for)."""
         if not self._bounds:
             return
         mins = np.nanmin([b[0] for b in self._bounds.values()], axis=0)
@@ -158,8 +161,10 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         for i, quantity in enumerate(QUANTITIES):
             low, high = float(mins[i]), float(maxs[i])
             line = self.thresholds[quantity]
-            if line.isVisible():
-                low, high = min(low, line.value()), max(high, line.value())
+            limits = [line.value()] if line.isVisible() else []
+            limits += self.alert_marks.limits(quantity)
+            if limits:
+                low, high = min(low, *limits), max(high, *limits)
             if not np.isfinite(low) or not np.isfinite(high):
                 continue
             pad = max((high - low) * Y_PADDING, 0.5)

@@ -27,6 +27,8 @@ class FakeSource(QObject):
     readings_arrived = pyqtSignal(object)
     state_changed = pyqtSignal(str, str)
     notice = pyqtSignal(str)
+    alerts_loaded = pyqtSignal(object)
+    alert_arrived = pyqtSignal(object)
 
     def __init__(self) -> None:
         super().__init__()
