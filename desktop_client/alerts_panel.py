@@ -41,10 +41,12 @@ class AlertsPanel(QGroupBox):
         layout.addWidget(self.tree)
         self.alerts: dict[tuple[str, str], Alert] = {}
         self.enabled = True
+        self.rule_count: int | None = None  # unknown until the first snapshot
         self._refill()
 
     def show_snapshot(self, snapshot: AlertSnapshot) -> None:
         self.enabled = snapshot.enabled
+        self.rule_count = len(snapshot.rules)
         self.alerts = {a.key: a for a in snapshot.alerts}
         self._refill()
 
@@ -60,6 +62,8 @@ class AlertsPanel(QGroupBox):
     def _title(self) -> str:
         if not self.enabled:
             return "Alerts: off on this web node"
+        if self.rule_count == 0 and not self.alerts:
+            return "Alerts: no rules in force"
         firing = sum(a.state == "firing" for a in self.alerts.values())
         return f"Alerts: {firing} firing, {len(self.alerts) - firing} pending"
 
