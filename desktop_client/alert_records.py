@@ -123,16 +123,8 @@ class Transition(_Record):
         """What the (rule, sensor) is after this transition: an alert, or None once it is `ok`."""
         if self.to_state == "ok":
             return None
-        return Alert(
-            rule=self.rule,
-            sensor_id=self.sensor_id,
-            severity=self.severity,
-            state=self.to_state,
-            since=self.ts,
-            value=self.value,
-            threshold=self.threshold,
-            summary=self.summary,
-        )
+        same = self.model_dump(include={"rule", "sensor_id", "severity", "value", "threshold", "summary"})
+        return Alert(state=self.to_state, since=self.ts, **same)
 
 
 class _Rules(BaseModel):
