@@ -84,18 +84,21 @@ class AlertMarks:
     def _lines_of(self, rule: AlertRule) -> list[pg.InfiniteLine]:
         colour = theme.SEVERITY_COLOURS[rule.severity]
         above = rule.above is not None
-        specs = [(rule.threshold, f"{rule.name} {'>' if above else '<'} {rule.threshold:g}", Qt.DashLine)]
+        # the limit's label on its far side, the clear line's on its near side: they never overlap
+        outside, inside = ((1, 1), (1, 0)) if above else ((1, 0), (1, 1))
+        specs = [(rule.threshold, f"{rule.name} {'>' if above else '<'} {rule.threshold:g}", Qt.DashLine, outside)]
         if rule.clears_at != rule.threshold:
-            specs.append((rule.clears_at, f"{rule.name} clears {'≤' if above else '≥'} {rule.clears_at:g}", Qt.DotLine))
+            label = f"{rule.name} clears {'≤' if above else '≥'} {rule.clears_at:g}"
+            specs.append((rule.clears_at, label, Qt.DotLine, inside))
         lines = []
-        for value, label, style in specs:
+        for value, label, style, anchor in specs:
             line = pg.InfiniteLine(
                 pos=value,
                 angle=0,
                 movable=False,
                 pen=pg.mkPen(colour, width=1.2, style=style),
                 label=label,
-                labelOpts={"color": colour, "position": 0.98, "anchors": [(1, 1), (1, 1)]},
+                labelOpts={"color": colour, "position": 0.98, "anchors": [anchor, anchor]},
             )
             line.setZValue(LINE_Z)
             line.setToolTip(rule.summary or label)

@@ -23,6 +23,7 @@ from desktop_client.series import SensorSeries, visible_points
 
 RESLICE_FRACTION = 0.01  # re-clip a still series once the view moved by this share of its width
 Y_PADDING = 0.08
+LIMIT_LABEL_ROOM = 0.12  # of the y span, beyond an alert rule's line
 LEGEND_MARGIN_PX = 40
 LEGEND_MAX_ROWS = 3  # a legend that needs more rows is left out: the sensor list shows the colours too
 LABEL_MARGIN_PX = 8
@@ -161,10 +162,13 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         for i, quantity in enumerate(QUANTITIES):
             low, high = float(mins[i]), float(maxs[i])
             line = self.thresholds[quantity]
-            limits = [line.value()] if line.isVisible() else []
-            limits += self.alert_marks.limits(quantity)
-            if limits:
+            if line.isVisible():
+                low, high = min(low, line.value()), max(high, line.value())
+            limits = self.alert_marks.limits(quantity)
+            if limits:  # with room for the lines' labels, which sit above or below them
                 low, high = min(low, *limits), max(high, *limits)
+                room = (high - low) * LIMIT_LABEL_ROOM
+                low, high = min(low, min(limits) - room), max(high, max(limits) + room)
             if not np.isfinite(low) or not np.isfinite(high):
                 continue
             pad = max((high - low) * Y_PADDING, 0.5)
