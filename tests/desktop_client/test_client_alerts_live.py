@@ -16,9 +16,7 @@ from importlib.util import find_spec
 import pytest
 
 from desktop_client import theme
-from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
-from desktop_client.worker import NetworkWorker
 from tests.desktop_client.web_process import OUTPUT, PARTITIONS, WebNode, at
 from tests.support.web import sensors_of_receiver
 
@@ -54,25 +52,6 @@ def alerting_node(tmp_path):
     node.stop()
 
 
-@pytest.fixture
-def dashboard(qtbot, dark_app):
-    windows: list[MainWindow] = []
-
-    def open_window(url: str) -> MainWindow:
-        options = ClientOptions(url=url, window="10m", backoff_max_s=1.0, redraw_ms=50)
-        window = MainWindow(options, NetworkWorker(options))
-        qtbot.addWidget(window)
-        window.resize(1500, 900)
-        window.show()
-        window.start()
-        windows.append(window)
-        return window
-
-    yield open_window
-    for window in windows:
-        window.close()
-
-
 def unix(reading: dict) -> float:
     return datetime.fromisoformat(reading["ts"]).timestamp()
 
@@ -91,7 +70,7 @@ def test_rules_alerts_and_transitions_from_a_real_web_node(alerting_node, dashbo
         at(30, ROOF, 0, temperature=20.0, battery=50.0),
     ]
     alerting_node.store(history)
-    window = dashboard(alerting_node.url)
+    window = dashboard(alerting_node.url, window="10m")
     marks = window.panel.alert_marks
 
     expected = [(unix(history[1]), 85.0, "firing"), (unix(history[3]), 74.0, "ok")]

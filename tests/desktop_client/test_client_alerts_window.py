@@ -182,6 +182,8 @@ def test_markers_at_transitions_from_history_and_live(fake_window):
     assert ok_points == [(pytest.approx(NOW - 2, abs=1e-5), 74.0, "ok")]
     ok_spot = next(p for p in marks.markers["temperature"].points() if p.data().to_state == "ok")
     assert ok_spot.brush().color().name() == theme.STATE_COLOURS["ok"]
+    tip = marks.markers["temperature"].opts["tip"](x=ok_spot.pos().x(), y=ok_spot.pos().y(), data=ok_spot.data())
+    assert tip == "hot · s1: firing → ok at 74\ns1 at 74.0"  # what hovering the marker shows
 
     window.set_sensor_visible("s1", False)
     window.redraw()
