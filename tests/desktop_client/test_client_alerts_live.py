@@ -107,3 +107,24 @@ def test_rules_alerts_and_transitions_from_a_real_web_node(alerting_node, dashbo
     qtbot.waitUntil(lambda: len(window.alerts_panel.rows()) == 2, timeout=15_000)
     window.set_sensor_visible(BOILER, True)
     qtbot.waitUntil(lambda: [p[1] for p in marks.marker_points("temperature")] == [85.0, 74.0, 90.0], timeout=5_000)
+
+
+def test_alerts_carry_on_after_a_web_node_restart(alerting_node, dashboard, qtbot):
+    alerting_node.store([at(5, BOILER, 0, temperature=85.0)])
+    window = dashboard(alerting_node.url, window="10m")
+    qtbot.waitUntil(lambda: [r[:4] for r in window.alerts_panel.rows()] == [("boiler-hot", BOILER, "firing", "85")],
+                    timeout=20_000)  # fmt: skip
+
+    alerting_node.stop()
+    qtbot.waitUntil(lambda: window.connection_state == "reconnecting", timeout=15_000)
+    alerting_node.start()
+    qtbot.waitUntil(lambda: window.connection_state == "connected", timeout=20_000)
+
+    alerting_node.store([at(1, BOILER, 1, temperature=70.0)])  # firing -> ok, recorded after the restart
+    qtbot.waitUntil(lambda: window.alerts_panel.rows() == [], timeout=15_000)
+    qtbot.waitUntil(
+        lambda: (
+            [p[1:] for p in window.panel.alert_marks.marker_points("temperature")] == [(85.0, "firing"), (70.0, "ok")]
+        ),
+        timeout=15_000,
+    )
