@@ -2,7 +2,7 @@
 baseline of the stats route, and the web node's CPU cost of keeping rollups.
 
 - `store_history`: `sensors` sensors, one reading every `period` s over the last `hours` hours,
-  stored through `web_node.storage.Storage` (so the rollups are kept as in production) before
+  stored through `web_node.write.storage.Storage` (so the rollups are kept as in production) before
   the web node starts; the fence is then put back to "nothing accepted" for the ring.
 - `compare_stats`: the stats query of the load, answered by `stats_queries.stats` (rollups)
   and by `stats_queries.raw_stats` (GROUP BY over raw rows) in turn on the same database in
@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from testkit.report import percentile
-from web_node import stats_queries, storage_pg, storage_sqlite
-from web_node.storage import Storage
+from web_node.read import stats_queries
+from web_node.write import storage_pg, storage_sqlite
+from web_node.write.storage import Storage
 
 BATCH = 5000
 

@@ -13,17 +13,17 @@ from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.auth import reader_auth
-from web_node.batches import batch_observers_key, stored_listeners_key
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
-from web_node.live import LiveHub, live_hub_key
-from web_node.live import shutdown as close_live_clients
 from web_node.metrics import Metrics, metrics_key
 from web_node.outage import StorageOutage, storage_errors, storage_outage_key
-from web_node.placement import Placement, placement_key
-from web_node.retention import retention_ctx
+from web_node.read.live import LiveHub, live_hub_key
+from web_node.read.live import shutdown as close_live_clients
 from web_node.routes import setup_routes
-from web_node.storage import Storage
+from web_node.write.batches import batch_observers_key, stored_listeners_key
+from web_node.write.placement import Placement, placement_key
+from web_node.write.retention import retention_ctx
+from web_node.write.storage import Storage
 
 log = logging.getLogger(__name__)
 migrate_key = web.AppKey("migrate", bool)

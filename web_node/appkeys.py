@@ -6,7 +6,7 @@ from aiohttp import web
 
 from protocol.keyring import Keyring
 from protocol.settings import Settings
-from web_node.storage import Storage
+from web_node.write.storage import Storage
 
 settings_key = web.AppKey("settings", Settings)
 keyring_key = web.AppKey("keyring", Keyring)

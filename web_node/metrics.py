@@ -14,9 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from web_node.batches import ACCEPTED
-from web_node.live import LiveHub
-from web_node.placement import Placement
+from web_node.read.live import LiveHub
+from web_node.write.batches import ACCEPTED
+from web_node.write.placement import Placement
 
 # Refusal codes of POST /api/v1/batches (docs/API.md), exported at 0 before they first happen.
 REFUSAL_CODES = (

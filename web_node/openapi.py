@@ -19,7 +19,6 @@ from aiohttp import web
 from protocol import bodies, durations
 from protocol.readings import MAX_FUTURE_S, QUANTITIES
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
-from web_node.live import HEARTBEAT_S
 from web_node.openapi_shared import (
     ANSWERS,
     BATCH_MAX,
@@ -30,6 +29,7 @@ from web_node.openapi_shared import (
     SENSOR_ID,
     integer,
 )
+from web_node.read.live import HEARTBEAT_S
 
 OPERATIONS = (
     Operation(

@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from web_node.errors import ApiError, Handler
-from web_node.storage import StorageError, Superseded
+from web_node.write.storage import StorageError, Superseded
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The epoch fence at the storage layer, on SQLite (the writer thread) and on PostgreSQL (the
-async engine): both run web_node/fence.py's SQL. A refused grant stores nothing and says which
+async engine): both run web_node/write/fence.py's SQL. A refused grant stores nothing and says which
 grant the fence holds; the same receiver may go on at the fenced epoch, a rival may not."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from protocol.readings import Reading
 from tests.support.web import make_reading
-from web_node.storage import Storage, Superseded
+from web_node.write.storage import Storage, Superseded
 
 
 def _reading(seq: int) -> dict:

@@ -24,16 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import Field, SQLModel
 
 from protocol.readings import ReadingIn
-from web_node import fence, schema, storage_pg
-from web_node.fence import FenceRefused
-from web_node.storage_sqlite import SqliteWriter
+from web_node.write import fence, migrations_runner, storage_pg
+from web_node.write.fence import FenceRefused
+from web_node.write.storage_sqlite import SqliteWriter
 
 log = logging.getLogger(__name__)
 
 # Every SQLite connection of the web node runs these, the writer thread's own included.
 # synchronous=FULL: a batch answered 200 (whose Kafka offsets are then committed) is on disk.
 # auto_vacuum first, before any table exists, so a new file reclaims the pages retention frees
-# (an older file is converted once by web_node/retention.py)
+# (an older file is converted once by web_node/write/retention.py)
 SQLITE_PRAGMAS = (
     "auto_vacuum=INCREMENTAL",
     "journal_mode=WAL",
@@ -93,9 +93,9 @@ class Storage:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
         not (SchemaOutOfDate, naming the command that migrates); then load the fence."""
         if migrate:
-            await schema.upgrade(self.writer)
+            await migrations_runner.upgrade(self.writer)
         else:
-            await schema.require_current(self.writer)
+            await migrations_runner.require_current(self.writer)
         async with self.writer.begin() as conn:
             await conn.execute(
                 _insert(self.dialect, GrantFence.__table__).on_conflict_do_nothing(),

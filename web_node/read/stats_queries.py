@@ -17,8 +17,8 @@ from sqlalchemy import BigInteger, Double, Row, Select, cast, func, literal, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
-from web_node.queries import readings, time_range
-from web_node.rollups import LEVELS, bucket_index
+from web_node.read.queries import readings, time_range
+from web_node.write.rollups import LEVELS, bucket_index
 
 Piece = tuple[Any, float, float | None]  # (rollup table, or None for raw rows; from; until or None)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
-from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, stored_values, upsert_statements
+from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, stored_values, upsert_statements
 
 _TEMP = "telering_incoming"
 _CREATE_TEMP = (

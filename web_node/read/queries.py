@@ -13,8 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.readings import QUANTITIES, Reading
-from web_node.rollups import SensorSummary
-from web_node.storage import Storage, StorageError
+from web_node.write.rollups import SensorSummary
+from web_node.write.storage import Storage, StorageError
 
 readings = Reading.__table__
 summary = SensorSummary.__table__

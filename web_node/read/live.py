@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, web
 
 from protocol.readings import ReadingIn, reading_out
-from web_node import params
 from web_node.errors import ApiError
+from web_node.read import params
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from web_node import fence
-from web_node.fence import FenceRefused
-from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
+from web_node.write import fence
+from web_node.write.fence import FenceRefused
+from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
 
 _INSERT = (
     f"INSERT INTO readings ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))}) "

@@ -17,11 +17,11 @@ from aiohttp import web
 from sqlalchemy import Row, and_, or_, select
 
 from protocol.readings import QUANTITIES, rfc3339
-from web_node import params, queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
 from web_node.outage import STORAGE_ERRORS
-from web_node.reads import read_database
+from web_node.read import params, queries
+from web_node.read.reads import read_database
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from protocol.readings import ReadingIn, reading_fields_schema
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.errors import ApiError, error_code
 from web_node.outage import STORAGE_ERRORS, storage_outage_key
-from web_node.placement import placement_key
-from web_node.storage import Row, StoreResult, Superseded
+from web_node.write.placement import placement_key
+from web_node.write.storage import Row, StoreResult, Superseded
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.durations import format_duration
 from web_node.appkeys import settings_key, storage_key
 from web_node.metrics import metrics_key
-from web_node.storage import Storage
+from web_node.write.storage import Storage
 
 log = logging.getLogger(__name__)
 
