@@ -17,6 +17,7 @@ from web_node.app import create_app
 from web_node.auth import ReadAuthUnavailable
 from web_node.tls import TlsSettingsError, server_ssl_context
 from web_node.write import migrations_runner
+from web_node.write.storage import DatabaseUrlError, check_database_url
 
 log = logging.getLogger("web_node")
 
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = env.model_copy(
         update={"web_node_host": args.host, "web_node_port": args.port, "database_url": args.database_url}
     )
+    try:
+        check_database_url(settings.database_url)  # e.g. PostgreSQL without the `postgres` extra
+    except DatabaseUrlError as exc:
+        log.error("%s", exc)
+        return 2
     if args.command == "migrate":
         return _migrate(settings.database_url)
     if args.no_migrate and not _schema_is_current(settings.database_url):

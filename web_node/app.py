@@ -16,7 +16,7 @@ from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
 from web_node.metrics import Metrics, metrics_key
-from web_node.outage import StorageOutage, storage_errors, storage_outage_key
+from web_node.outage import StorageOutage, storage_outage_key, storage_outages
 from web_node.read.live import LiveHub, live_hub_key
 from web_node.read.live import shutdown as close_live_clients
 from web_node.routes import setup_routes
@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
     app = web.Application(
-        middlewares=[json_errors, storage_errors, *([auth] if auth else [])],
+        middlewares=[json_errors, storage_outages, *([auth] if auth else [])],
         client_max_size=max_body,
         # aiohttp closes a connection still waiting for a complete request this long after it opened
         # or answered the last one (its keep-alive timer): WEB_NODE_HEADER_TIMEOUT_S, whatever runs the app

@@ -20,7 +20,8 @@ from tests.support.waiting import async_eventually
 from tests.support.web import make_reading
 from web_node.__main__ import main
 from web_node.write import migrations_runner
-from web_node.write.storage import GrantFence, Storage
+from web_node.write.fence import GrantFence
+from web_node.write.storage import Storage
 
 
 async def _with_engine(url: str, work) -> object:

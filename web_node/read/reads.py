@@ -25,8 +25,9 @@ from protocol.bodies import (
 from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
-from web_node.outage import STORAGE_ERRORS, storage_outage_key
+from web_node.outage import storage_outage_key
 from web_node.read import params, queries, stats_queries
+from web_node.storage_errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,6 @@ async def read_database(request: web.Request) -> AsyncIterator[AsyncConnection]:
     try:
         async with queries.read_connection(request.app[storage_key]) as conn:
             yield conn
-    except STORAGE_ERRORS as exc:  # StorageError from queries, or a driver's OSError on connect
+    except StorageError as exc:
         raise outage.failed("read", request, exc) from None
     outage.succeeded("read")

@@ -22,9 +22,11 @@ from protocol.keyring import Keyring
 from protocol.readings import ReadingIn, reading_fields_schema
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.errors import ApiError, error_code
-from web_node.outage import STORAGE_ERRORS, storage_outage_key
+from web_node.outage import storage_outage_key
+from web_node.storage_errors import StorageError
+from web_node.write.fence import GrantSuperseded
 from web_node.write.placement import placement_key
-from web_node.write.storage import Row, StoreResult, Superseded
+from web_node.write.storage import Row, StoreResult
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,9 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     outage = request.app[storage_outage_key]
     try:
         result = await storage.store(readings, epoch=grant.epoch, receiver=grant.receiver)
-    except Superseded as exc:
+    except GrantSuperseded as exc:
         raise _superseded(exc.epoch) from None
-    except STORAGE_ERRORS as exc:  # nothing is stored: the worker retries the same chunk (503)
+    except StorageError as exc:  # nothing is stored: the worker retries the same chunk (503)
         raise outage.failed("write", request, exc) from None
     outage.succeeded("write")
     seconds = time.perf_counter() - started

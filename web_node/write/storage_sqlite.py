@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from web_node.write import fence
-from web_node.write.fence import FenceRefused
 from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
 
 _INSERT = (
@@ -42,7 +41,7 @@ class SqliteWriter:
         self, rows: Sequence[dict[str, Any]], *, epoch: int, receiver: int, now: float
     ) -> set[tuple[str, int]] | None:
         """Fence, insert and roll up in one transaction; the keys inserted, or None if all
-        were. Raises FenceRefused (nothing written) or sqlite3.Error (rolled back)."""
+        were. Raises GrantSuperseded (nothing written) or sqlite3.Error (rolled back)."""
         return await self._run(lambda: self._store(rows, epoch, receiver, now))
 
     async def close(self) -> None:
@@ -79,8 +78,7 @@ class SqliteWriter:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, rows, epoch: int, receiver: int, now: float):
-        if conn.execute(fence.RAISE, {"epoch": epoch, "receiver": receiver, "now": now}).rowcount != 1:
-            raise FenceRefused(*conn.execute(fence.HELD).fetchone())
+        fence.raise_in_sqlite(conn, epoch=epoch, receiver=receiver, now=now)
         if not rows:
             return set()
         before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
