@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -11,22 +11,28 @@ from protocol.keyring import Keyring
 from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
-from web_node.appkeys import keyring_key, settings_key, storage_key
+from web_node.appkeys import (
+    keyring_key,
+    live_hub_key,
+    metrics_key,
+    placement_key,
+    settings_key,
+    storage_key,
+    storage_outage_key,
+)
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
-from web_node.metrics import Metrics, metrics_key
-from web_node.outage import StorageOutage, storage_outage_key, storage_outages
-from web_node.read.live import LiveHub, live_hub_key
+from web_node.metrics import Metrics
+from web_node.outage import StorageOutage, storage_outages
+from web_node.read.live import LiveHub
 from web_node.read.live import shutdown as close_live_clients
 from web_node.routes import setup_routes
-from web_node.write.batches import batch_observers_key, stored_listeners_key
-from web_node.write.placement import Placement, placement_key
+from web_node.write.placement import Placement
 from web_node.write.retention import retention_ctx
 from web_node.write.storage import Storage
 
 log = logging.getLogger(__name__)
-migrate_key = web.AppKey("migrate", bool)
 
 
 def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bool = True) -> web.Application:
@@ -46,15 +52,11 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     # a live client may fall two full batches behind before it is dropped
     hub = LiveHub(queue_size=2 * settings.batch_max_readings)
     placement = Placement(settings.readings_partitions, enabled=settings.check_partition)
-    metrics = Metrics(hub, placement)
     app[live_hub_key] = hub
     app[placement_key] = placement
     app[storage_outage_key] = StorageOutage()
-    app[metrics_key] = metrics
-    app[stored_listeners_key] = [hub.publish]
-    app[batch_observers_key] = [metrics.observe_batch]
-    app[migrate_key] = migrate
-    app.cleanup_ctx.append(_storage_ctx)
+    app[metrics_key] = Metrics(hub, placement)
+    app.cleanup_ctx.append(_storage_ctx(migrate))
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
     app.on_shutdown.append(close_live_clients)
@@ -63,9 +65,15 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     return app
 
 
-async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    storage = Storage(app[settings_key].database_url)
-    await storage.open(migrate=app[migrate_key])
-    app[storage_key] = storage
-    yield
-    await storage.close()
+def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx: the storage opens (migrating the schema, or checking it is current) on
+    start-up and closes on clean-up."""
+
+    async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+        storage = Storage(app[settings_key].database_url)
+        await storage.open(migrate=migrate)
+        app[storage_key] = storage
+        yield
+        await storage.close()
+
+    return storage_ctx

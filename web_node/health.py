@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from web_node.appkeys import settings_key, storage_key
+from web_node.appkeys import health_probe_key, settings_key, storage_key
 from web_node.storage_errors import StorageError, describe, storage_errors
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,6 @@ def _retrieve(task: asyncio.Task[None]) -> None:
     # a probe that failed after its deadline was already answered 503; do not warn about it again
     if not task.cancelled():
         task.exception()
-
-
-health_probe_key = web.AppKey("health_probe", HealthProbe)
 
 
 async def probe_ctx(app: web.Application) -> AsyncIterator[None]:

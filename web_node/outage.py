@@ -15,6 +15,7 @@ import time
 
 from aiohttp import web
 
+from web_node.appkeys import storage_outage_key
 from web_node.errors import ApiError, Handler
 from web_node.storage_errors import StorageError, describe, storage_errors
 
@@ -61,9 +62,6 @@ def storage_unavailable(detail: str) -> ApiError:
     error = ApiError(503, "storage_unavailable", f"{detail}; retry after {RETRY_AFTER_S} s")
     error.headers["Retry-After"] = str(RETRY_AFTER_S)
     return error
-
-
-storage_outage_key = web.AppKey("storage_outage", StorageOutage)
 
 
 @web.middleware

@@ -21,11 +21,11 @@ from protocol.settings import Settings
 from tests.support.waiting import async_eventually
 from tests.web_node.test_metrics import scrape
 from tests.web_node.writes import Writer, reading_at
-from web_node.appkeys import storage_key
+from web_node.appkeys import retention_key, storage_key
 from web_node.read.params import parse_instant
 from web_node.storage_errors import StorageError
 from web_node.write import migrations_runner
-from web_node.write.retention import ROLLUP_TABLES, SUMMARY_TABLE, retention_key
+from web_node.write.retention import ROLLUP_TABLES, SUMMARY_TABLE
 
 HOUR, DAY = 3600.0, 86_400.0
 

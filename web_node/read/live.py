@@ -1,6 +1,6 @@
 """`GET /api/v1/live`: push each newly stored reading to WebSocket clients, fed by the write path.
 
-`LiveHub.publish` is a stored-listener of `POST /api/v1/batches`: it runs right after the
+`POST /api/v1/batches` calls `LiveHub.publish` right after the
 commit, with the readings actually stored, so nothing polls the database. Every client has
 its own bounded queue and publishing never waits: a client whose queue is full is dropped
 (close 1013, "try again later"), so a slow reader can neither slow ingestion nor grow memory.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, web
 
 from protocol.readings import ReadingIn, reading_out
+from web_node.appkeys import live_hub_key
 from web_node.errors import ApiError
 from web_node.read import params
 
@@ -115,9 +116,6 @@ class LiveHub:
         client.close(
             WSCloseCode.TRY_AGAIN_LATER, f"too slow: more than {self.queue_size} messages behind", DROP_CLOSE_TIMEOUT_S
         )
-
-
-live_hub_key = web.AppKey("live_hub", LiveHub)
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:

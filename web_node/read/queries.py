@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.readings import QUANTITIES, Reading
 from web_node.storage_errors import storage_errors
 from web_node.write.rollups import SensorSummary
-from web_node.write.storage import Storage
+
+if TYPE_CHECKING:  # the read path needs only its reader engine, not the write path's modules
+    from web_node.write.storage import Storage
 
 readings = Reading.__table__
 summary = SensorSummary.__table__

@@ -23,9 +23,8 @@ from protocol.bodies import (
     STATS_MAX_POINTS,
 )
 from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
-from web_node.appkeys import storage_key
+from web_node.appkeys import storage_key, storage_outage_key
 from web_node.errors import ApiError
-from web_node.outage import storage_outage_key
 from web_node.read import params, queries, stats_queries
 from web_node.storage_errors import StorageError
 
