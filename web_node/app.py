@@ -11,15 +11,7 @@ from protocol.keyring import Keyring
 from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
-from web_node.appkeys import (
-    keyring_key,
-    live_hub_key,
-    metrics_key,
-    placement_key,
-    settings_key,
-    storage_key,
-    storage_outage_key,
-)
+from web_node import appkeys
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
@@ -47,15 +39,15 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
         # or answered the last one (its keep-alive timer): WEB_NODE_HEADER_TIMEOUT_S, whatever runs the app
         handler_args={"keepalive_timeout": settings.web_node_header_timeout_s},
     )
-    app[settings_key] = settings
-    app[keyring_key] = keyring
+    app[appkeys.settings_key] = settings
+    app[appkeys.keyring_key] = keyring
     # a live client may fall two full batches behind before it is dropped
     hub = LiveHub(queue_size=2 * settings.batch_max_readings)
     placement = Placement(settings.readings_partitions, enabled=settings.check_partition)
-    app[live_hub_key] = hub
-    app[placement_key] = placement
-    app[storage_outage_key] = StorageOutage()
-    app[metrics_key] = Metrics(hub, placement)
+    app[appkeys.live_hub_key] = hub
+    app[appkeys.placement_key] = placement
+    app[appkeys.storage_outage_key] = StorageOutage()
+    app[appkeys.metrics_key] = Metrics(hub, placement)
     app.cleanup_ctx.append(_storage_ctx(migrate))
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
@@ -70,9 +62,9 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
     start-up and closes on clean-up."""
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(app[settings_key].database_url)
+        storage = Storage(app[appkeys.settings_key].database_url)
         await storage.open(migrate=migrate)
-        app[storage_key] = storage
+        app[appkeys.storage_key] = storage
         yield
         await storage.close()
 

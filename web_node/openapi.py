@@ -31,6 +31,8 @@ from web_node.openapi_shared import (
 )
 from web_node.read.live import HEARTBEAT_S
 
+SENSOR_PATH_ID = Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1")
+
 OPERATIONS = (
     Operation(
         "POST",
@@ -77,7 +79,7 @@ OPERATIONS = (
             "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page."
         ),
         parameters=(
-            Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1"),
+            SENSOR_PATH_ID,
             "Since",
             "Until",
             "Limit",
@@ -98,7 +100,7 @@ OPERATIONS = (
             "the database fails part way the connection is cut, so a download is complete or visibly broken."
         ),
         parameters=(
-            Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1"),
+            SENSOR_PATH_ID,
             "Since",
             "Until",
         ),

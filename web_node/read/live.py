@@ -167,8 +167,8 @@ async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
 async def _close(ws: web.WebSocketResponse, item: _Close, transport: asyncio.BaseTransport | None) -> None:
     """The close handshake, then the socket released at once: aiohttp's own close() leaves the
     transport to close "gracefully", which waits for the client to read what is still buffered —
-    for a client too slow to keep up, possibly never (issue 11: a dropped client's socket was
-    still held 39 s later)."""
+    for a client too slow to keep up, possibly never (a dropped client's socket was seen still
+    held 39 s later)."""
     try:
         await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), item.timeout_s)
     except TimeoutError:

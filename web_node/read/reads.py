@@ -87,7 +87,7 @@ async def sensor_readings(request: web.Request) -> web.Response:
 
 
 async def latest(request: web.Request) -> web.Response:
-    """The newest readings over all sensors (the seed's "last n measurements")."""
+    """The newest readings over all sensors, newest first (a dashboard's "last n readings")."""
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
     async with read_database(request) as conn:

@@ -24,9 +24,9 @@ _INSERT = (
 # NOT INDEXED: the batch's rows by rowid range; left to itself the planner walks the whole
 # (sensor_id, ts) index for the GROUP BY's order, a scan of every stored reading per batch
 _NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings NOT INDEXED WHERE id > ?) AS new_rows"
-# the rollups of a batch: the first statement takes the highest id before it (benchmarks.history
-# empties the list to measure the write path without rollups)
-_CREATE_DELTA, _UPSERTS = sqlite_delta_statements(_NEW_ROWS)
+# the rollups of a batch: fill the delta from the new rows (given the highest id before the
+# insert), then merge it into the rollups and the summary
+_CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA) = sqlite_delta_statements(_NEW_ROWS)
 
 
 class SqliteWriter:
@@ -84,10 +84,9 @@ class SqliteWriter:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
         params = [stored_values(r, now) for r in rows]
         added = conn.executemany(_INSERT, params).rowcount
-        if added and _UPSERTS:
-            fill, *merges = _UPSERTS
-            conn.execute(fill, (before,))  # the new rows: ids above `before`
-            for statement in merges:
+        if added:
+            conn.execute(_FILL_DELTA, (before,))  # the new rows: ids above `before`
+            for statement in _MERGE_DELTA:
                 conn.execute(statement)
         if added == len(rows):
             return None
