@@ -10,6 +10,7 @@ import pytest
 
 from protocol.readings import Reading
 from tests.support.web import make_reading
+from web_node.storage_errors import StorageError
 from web_node.write.fence import GrantSuperseded
 from web_node.write.storage import Storage
 
@@ -34,6 +35,7 @@ async def test_the_fence_refuses_older_epochs_and_rivals_on_both_backends(databa
             with pytest.raises(GrantSuperseded) as refused:
                 await storage.store([_reading(10 + epoch + receiver)], epoch=epoch, receiver=receiver)
             assert (refused.value.epoch, refused.value.receiver) == (5, 0)
+            assert not isinstance(refused.value, StorageError)  # the database answered: no outage
         assert await _count(storage) == 2, "a refused grant stored something"
         assert (await storage.store([_reading(2)], epoch=6, receiver=1)).stored
         with pytest.raises(GrantSuperseded):
