@@ -12,7 +12,7 @@ from protocol.readings import SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, Param
 from web_node.auth import READER_REFUSED, READER_SCHEME
-from web_node.params import MAX_UNIX_S, MIN_UNIX_S
+from web_node.read.params import MAX_UNIX_S, MIN_UNIX_S
 
 BATCH_MAX = Settings.model_fields["batch_max_readings"].default
 SENSOR_ID = TypeAdapter(SensorId).json_schema()

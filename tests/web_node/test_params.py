@@ -1,12 +1,12 @@
-"""Query-parameter parsing (web_node/params.py), without a server."""
+"""Query-parameter parsing (web_node/read/params.py), without a server."""
 
 from __future__ import annotations
 
 import pytest
 from multidict import MultiDict
 
-from web_node import params
 from web_node.errors import ApiError
+from web_node.read import params
 
 
 @pytest.mark.parametrize(
