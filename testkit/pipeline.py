@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy.engine import make_url
 
 from protocol import readers, token
 from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
 from protocol.settings import Settings
 from protocol.topics import Topics
-from testkit import database
+from testkit import database, integrity
 from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
 from testkit.waiting import eventually
 
@@ -40,6 +42,7 @@ class PipelineHarness:
     web_tls: WebTls | None = None
     read_auth: bool = False
     database_url: str | None = None  # default: a SQLite file in workdir
+    rows_before_web: int = 0  # readings stored before the running web node started
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,7 @@ class PipelineHarness:
     def start_web_node(self, env: dict[str, str] | None = None) -> ManagedProcess:
         """Start a web node; `env` overrides some of its environment."""
         n = sum(p.name.startswith("web") for p in self.processes)
+        self.rows_before_web = self.stored()  # what the new web node's stored counter does not count
         argv, log_path = python_argv("web_node"), self.workdir / f"web{n}.log"
         proc = ManagedProcess(f"web{n}", argv, {**self.env, **(env or {})}, log_path).start()
         self.processes.append(proc)
@@ -153,6 +157,22 @@ class PipelineHarness:
             eventually(lambda: self.stored() >= n, timeout=timeout, interval=0.2)
         except AssertionError as exc:
             raise AssertionError(f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}") from exc
+
+    def doubles(self) -> integrity.Doubles:
+        """Every count of stored readings (the web node's, the rollups', the summary's) against the rows."""
+        dialect = make_url(self.database_url).get_backend_name()
+
+        def check() -> integrity.Doubles:
+            metrics = requests.get(f"{self.web_url}/metrics", verify=self.verify, timeout=10).text
+            return integrity.check(self.query, dialect, integrity.stored_counter(metrics), self.rows_before_web)
+
+        return integrity.settled(check)
+
+    def tally(
+        self, name: str, summaries: list[dict], recovery_s: float | None = None, evidence: dict | None = None
+    ) -> integrity.ScenarioResult:
+        """What the simulator runs delivered against what is stored, and every count of it."""
+        return integrity.tally(name, summaries, self.stored_keys(), self.doubles(), recovery_s, evidence)
 
     def token_messages(self) -> list[token.TokenMessage]:
         return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections import Counter
 
 import requests
 
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import read_key_file
+from testkit.integrity import assert_exactly_once
 from testkit.pipeline import PipelineHarness
 
 
@@ -47,14 +47,8 @@ def healthy(harness: PipelineHarness) -> bool:
     return requests.get(f"{harness.web_url}/healthz", timeout=10).status_code == 200
 
 
-def assert_exactly_once(harness: PipelineHarness, *summaries: dict) -> None:
-    """Every valid reading the simulator runs delivered is stored, once, sensor by sensor."""
-    sent: Counter[str] = Counter()
-    for summary in summaries:
-        assert summary["failed"] == 0
-        sent.update({s: v["sent"] for s, v in summary["per_sensor"].items()})
-    total = sum(s["sent_valid"] for s in summaries)
-    harness.wait_stored(total)
-    keys = harness.stored_keys()
-    assert len(keys) == len(set(keys)) == total
-    assert Counter(sensor for sensor, _ in keys) == sent
+def stored_exactly_once(harness: PipelineHarness, *summaries: dict) -> None:
+    """Once everything the simulator runs delivered is stored: stored once, sensor by sensor, and
+    counted once (testkit.integrity)."""
+    harness.wait_stored(sum(s["sent_valid"] for s in summaries))
+    assert_exactly_once(harness.tally("hostile", list(summaries)))

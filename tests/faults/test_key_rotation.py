@@ -17,7 +17,7 @@ from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
 from protocol.token import GrantMessage
 from testkit.observers import TokenWatcher, refusals
 from testkit.waiting import eventually
-from tests.faults.hostile import assert_exactly_once, post
+from tests.faults.hostile import post, stored_exactly_once
 from tests.support.web import make_reading, sensors_of_receiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -66,7 +66,7 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
 
         eventually(lambda: not simulator.alive, timeout=120)
     summary = json.loads(summary_path.read_text())
-    assert_exactly_once(harness, summary)
+    stored_exactly_once(harness, summary)
     assert harness.stored() > stored_with_new
 
     refused = refusals(harness.web_url)
