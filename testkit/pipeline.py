@@ -25,7 +25,9 @@ from protocol.keys import add_key
 from protocol.settings import Settings
 from protocol.topics import Topics
 from testkit import database, integrity
+from testkit.observers import owned
 from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
+from testkit.sampling import ProcessSampler
 from testkit.waiting import eventually
 
 
@@ -119,6 +121,46 @@ class PipelineHarness:
         self.processes.append(proc.start())
         return proc
 
+    def start(
+        self,
+        workers: int = 1,
+        *,
+        worker_argv: list[str] | None = None,
+        settle: bool = False,
+        sampler: ProcessSampler | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[ManagedProcess, list[ManagedProcess]]:
+        """The pipeline's start-up: the web node, then `workers` workers at once (`worker_argv`: their
+        command); returns once each is ready and one leads, with `settle` once every receiver has
+        exactly one owner. `sampler` watches the processes from their start."""
+        web = self.start_web_node()
+        procs = [self.start_worker(argv=worker_argv) for _ in range(workers)]
+        if sampler is not None:
+            sampler.watch("web", web.pid)
+            for i, proc in enumerate(procs):
+                sampler.watch(f"worker{i}", proc.pid)
+        for proc in procs:
+            self.wait_worker_ready(proc, timeout=timeout)
+        if settle:
+            eventually(
+                lambda: self._settled(procs),
+                timeout=timeout,
+                interval=0.2,
+                message="receivers never settled on one owner each",
+            )
+        return web, procs
+
+    def _settled(self, procs: list[ManagedProcess]) -> bool:
+        """Every receiver has exactly one owner (a worker may own none)."""
+        owners: list[int] = []
+        for proc in procs:
+            assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
+            partitions = owned(proc)
+            if partitions is None:
+                return False
+            owners += partitions
+        return sorted(owners) == list(range(self.partitions))
+
     def workers(self) -> list[ManagedProcess]:
         return [p for p in self.processes if p.name.startswith("worker")]
 
@@ -163,7 +205,9 @@ class PipelineHarness:
         dialect = make_url(self.database_url).get_backend_name()
 
         def check() -> integrity.Doubles:
-            metrics = requests.get(f"{self.web_url}/metrics", verify=self.verify, timeout=10).text
+            metrics = requests.get(
+                f"{self.web_url}/metrics", headers=self.read_headers, verify=self.verify, timeout=10
+            ).text
             return integrity.check(self.query, dialect, integrity.stored_counter(metrics), self.rows_before_web)
 
         return integrity.settled(check)

@@ -117,14 +117,6 @@ def observed(harness: PipelineHarness) -> Iterator[Observed]:
             counter.close()
 
 
-def start_processes(harness: PipelineHarness, workers: int = 1) -> list[ManagedProcess]:
-    harness.start_web_node()
-    procs = [harness.start_worker() for _ in range(workers)]
-    for proc in procs:
-        harness.wait_worker_ready(proc)
-    return procs
-
-
 def receivers_group(app_id: str) -> str:
     """The consumer group whose commits say how far the receivers have stored `readings`."""
     return group_id(Settings(app_id=app_id))

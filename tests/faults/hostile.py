@@ -10,7 +10,6 @@ import requests
 
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import read_key_file
-from testkit.integrity import assert_exactly_once
 from testkit.pipeline import PipelineHarness
 
 
@@ -45,10 +44,3 @@ def fence(harness: PipelineHarness) -> tuple[int, int]:
 
 def healthy(harness: PipelineHarness) -> bool:
     return requests.get(f"{harness.web_url}/healthz", timeout=10).status_code == 200
-
-
-def stored_exactly_once(harness: PipelineHarness, *summaries: dict) -> None:
-    """Once everything the simulator runs delivered is stored: stored once, sensor by sensor, and
-    counted once (testkit.integrity)."""
-    harness.wait_stored(sum(s["sent_valid"] for s in summaries))
-    assert_exactly_once(harness.tally("hostile", list(summaries)))

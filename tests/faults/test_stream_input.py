@@ -12,16 +12,15 @@ import re
 import pytest
 
 from stream_app.dlq import REASON_HEADER, SOURCE_HEADER
-from tests.faults.hostile import healthy, stored_exactly_once
+from tests.faults.hostile import healthy
+from tests.support.pipeline import stored_exactly_once
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_invalid_stream_input_is_dead_lettered_and_the_worker_survives(pipeline_factory):
     harness = pipeline_factory(partitions=4)
-    harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    _, (worker,) = harness.start()
     pid = worker.pid
     summary = harness.simulate(
         "--sensors", "16", "--rate", "250", "--duration", "24", "--seed", "13", "--invalid-fraction", "0.05"
