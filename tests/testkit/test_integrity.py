@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from testkit import database, integrity
-from tests.support.web import make_reading, sensors_of_receiver
+from tests.support.web import make_reading, sensors_of_receiver, store
 
 
 async def _store(http, node) -> None:
@@ -20,12 +20,7 @@ async def _store(http, node) -> None:
     first, second = sensors_of_receiver(0, n=2)
     batch = [make_reading(first, seq) for seq in range(6)] + [make_reading(second, seq) for seq in range(4)]
     for readings in (batch, batch[3:]):
-        async with http.post(
-            f"{node.url}/api/v1/batches",
-            json={"readings": readings},
-            headers={"Authorization": f"Bearer {node.grant()}"},
-        ) as answer:
-            assert answer.status == 200, await answer.text()
+        await store(http, node, readings)
 
 
 async def _check(http, node, extra_count: int = 0) -> integrity.Doubles:
