@@ -10,7 +10,8 @@ timestamps) and, for turns granted after `--warmup`:
 - wait: a receiver's release -> its next grant, how long buffered readings sit between turns;
 - ring period: a receiver's grant -> its next grant, one full round of the live receivers;
 - readings per flush: what a non-empty turn carried; expired turns; turns;
-- lost / duplicated: sent readings vs stored rows (must be 0 / 0).
+- lost / duplicated: sent readings never stored / readings counted beyond the rows by the web
+  node or a rollup (testkit.integrity; must be 0 / 0).
 
 The offered load stays fixed while P grows, so each receiver's share shrinks: the ring period
 grows with P and so do the flushes' sizes. Figures are noisy on a shared machine.
