@@ -60,9 +60,9 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 def build_app(settings: Settings) -> TeleringApp:
     """Define the app, its web pages and its one task; connects to nothing until a worker starts it."""
-    topics = Topics.with_prefix(settings.topic_prefix)
+    topics = Topics.with_prefix(settings.telering_topic_prefix)
     app = TeleringApp(
-        settings.app_id,
+        settings.telering_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         value_serializer="raw",

@@ -40,7 +40,7 @@ Batch = dict[int, list]  # partition -> aiokafka ConsumerRecords, in offset orde
 
 
 def group_id(settings: Settings) -> str:
-    return f"{settings.app_id}-receivers"
+    return f"{settings.telering_app_id}-receivers"
 
 
 class ReadingsConsumer:

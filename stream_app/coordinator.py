@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from protocol.grants import Grant
 from protocol.keyring import Keyring
-from protocol.token import INT64_MAX, GrantMessage, Presence, Release
+from protocol.token_messages import INT64_MAX, GrantMessage, Presence, Release
 from stream_app.ring import Ring
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from protocol.keyring import Keyring
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
-from protocol.token import GrantMessage, Presence, Release
+from protocol.token_messages import GrantMessage, Presence, Release
 from stream_app.coordinator import Coordinator
 from stream_app.receiver_side import ReceiverSide
 from stream_app.token_channel import TokenChannel, TokenRecord

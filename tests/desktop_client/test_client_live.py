@@ -13,9 +13,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from desktop_client.net_thread import NetworkWorker
 from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
-from desktop_client.worker import NetworkWorker
 from tests.desktop_client.web_process import OUTPUT, PARTITIONS, at
 from tests.support.web import sensors_of_receiver
 

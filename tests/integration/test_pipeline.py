@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from protocol.partitioning import partition_for
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from stream_app.dlq import REASON_HEADER
 from testkit.observers import owned, wait_split
 

@@ -8,7 +8,7 @@ import time
 
 from protocol.grants import GrantCodec, max_lifetime_s
 from protocol.keyring import Keyring
-from protocol.token import GrantMessage, Presence, Release
+from protocol.token_messages import GrantMessage, Presence, Release
 from stream_app.coordinator import Coordinator
 from tests.support.waiting import async_eventually
 
