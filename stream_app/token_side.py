@@ -76,6 +76,10 @@ class TokenSide:
             coordinator=self.coordinator.status(),
         )
 
+    def on_rebalance(self) -> None:
+        """Faust's group rebalanced: leadership (and so the coordinator's job) may have moved."""
+        self.coordinator.on_rebalance()
+
     async def run(self) -> None:
         await self.channel.start()
         try:

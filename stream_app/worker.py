@@ -81,7 +81,7 @@ class Worker(Service):
         """Faust's own group (which elects the leader) rebalanced: leadership may have moved."""
         self.faust_assigned = True
         if self.tokens is not None:
-            self.tokens.coordinator.on_rebalance()
+            self.tokens.on_rebalance()
 
 
 def _why(reason: BaseException) -> str:
