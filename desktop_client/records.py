@@ -112,14 +112,14 @@ def parse_page(body: Mapping[str, Any]) -> tuple[list[Sample], float | None]:
 def parse_sensors(body: Mapping[str, Any]) -> tuple[list[SensorInfo], str | None]:
     """A page of GET /api/v1/sensors (validated against `protocol.bodies.SensorList`) and its
     `next_after` (None: the last page)."""
-    answer = _validated(SensorList, body, "/sensors")
+    answer = validated(SensorList, body, "/sensors")
     infos = [SensorInfo(s.sensor_id, s.count, s.last_seen.timestamp(), _sample(vars(s.latest))) for s in answer.sensors]
     return infos, answer.next_after
 
 
 def parse_stats(body: Mapping[str, Any]) -> list[Block]:
     """GET /api/v1/stats (validated against `protocol.bodies.Stats`) -> one Block of bucket means per sensor."""
-    answer = _validated(Stats, body, "/stats")
+    answer = validated(Stats, body, "/stats")
     blocks = []
     for series in answer.series:
         points = sorted(series.points, key=lambda p: p.t)
@@ -140,7 +140,8 @@ def _sample(fields: Mapping[str, Any]) -> Sample:
     return Sample(fields["sensor_id"], fields["seq"], fields["ts"].timestamp(), values)  # type: ignore[arg-type]
 
 
-def _validated(model: type[_Model], body: object, what: str) -> _Model:
+def validated(model: type[_Model], body: object, what: str) -> _Model:
+    """`body` as `model` (unknown fields ignored), or a WireError naming `what` and the fields at fault."""
     try:
         return model.model_validate(body, extra="ignore")
     except ValidationError as exc:
