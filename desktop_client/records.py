@@ -14,11 +14,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import SchemaValidator
 
 from desktop_client.options import QUANTITIES, HistoryPlan
 from protocol.bodies import SensorList, Stats
-from protocol.readings import ReadingOut, UtcTimestamp, describe_errors, reading_fields_schema
+from protocol.readings import ReadingOut, UtcTimestamp, describe_errors, reading_validator
 
 
 class WireError(ValueError):
@@ -94,9 +93,9 @@ def parse_sample(raw: Mapping[str, Any] | str | bytes) -> Sample:
     fields the client does not know are ignored."""
     try:
         if isinstance(raw, (str, bytes)):
-            fields = _READING.validate_json(raw, extra="ignore")[0]
+            fields = reading_validator(ReadingOut).validate_json(raw, extra="ignore")[0]
         else:
-            fields = _READING.validate_python(raw, extra="ignore")[0]
+            fields = reading_validator(ReadingOut).validate_python(raw, extra="ignore")[0]
     except ValidationError as exc:
         raise WireError(f"bad reading {raw!r:.200}: {_why(exc)}") from exc
     return _sample(fields)
@@ -132,14 +131,6 @@ def parse_stats(body: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
-def _reading_validator() -> SchemaValidator:
-    found = reading_fields_schema(ReadingOut)
-    if found is None:  # tests/desktop_client keep ReadingOut plain fields, so this cannot ship
-        raise TypeError("ReadingOut has model-level rules: parse_sample must validate whole models")
-    return SchemaValidator(*found)
-
-
-_READING = _reading_validator()
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(UtcTimestamp)
 _Model = TypeVar("_Model", bound=BaseModel)
 

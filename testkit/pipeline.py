@@ -19,7 +19,7 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
-from protocol import readers, token
+from protocol import reader_tokens, token_messages
 from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
 from protocol.settings import Settings
@@ -58,7 +58,7 @@ class PipelineHarness:
         self.web_url = f"{'https' if self.web_tls else 'http'}://127.0.0.1:{self.web_port}"
         self.app_id = f"{self.prefix}app"
         self.readers_file = self.workdir / "telering.readers"
-        self.reader_token = readers.add_reader(self.readers_file, "harness") if self.read_auth else None
+        self.reader_token = reader_tokens.add_reader(self.readers_file, "harness") if self.read_auth else None
 
     @property
     def kafka_options(self) -> dict[str, Any]:
@@ -218,8 +218,8 @@ class PipelineHarness:
         """What the simulator runs delivered against what is stored, and every count of it."""
         return integrity.tally(name, summaries, self.stored_keys(), self.doubles(), recovery_s, evidence)
 
-    def token_messages(self) -> list[token.TokenMessage]:
-        return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]
+    def token_messages(self) -> list[token_messages.TokenMessage]:
+        return [token_messages.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]
 
     def dlq_messages(self) -> list:
         return list(read_records(self.bootstrap, self.topics.dlq, options=self.kafka_options))

@@ -43,7 +43,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app[appkeys.keyring_key] = keyring
     # a live client may fall two full batches behind before it is dropped
     hub = LiveHub(queue_size=2 * settings.batch_max_readings)
-    placement = Placement(settings.readings_partitions, enabled=settings.check_partition)
+    placement = Placement(settings.readings_partitions, enabled=settings.web_node_check_partition)
     app[appkeys.live_hub_key] = hub
     app[appkeys.placement_key] = placement
     app[appkeys.storage_outage_key] = StorageOutage()

@@ -15,7 +15,7 @@ from typing import Any
 from protocol.keyring import Keyring
 from protocol.keys import read_key_file
 from protocol.settings import Settings
-from protocol.token import Release
+from protocol.token_messages import Release
 from stream_app.consumer import group_id
 from testkit.integrity import ScenarioResult
 from testkit.observers import FenceWatcher, TokenWatcher, TopicCounter, refusals
@@ -119,7 +119,7 @@ def observed(harness: PipelineHarness) -> Iterator[Observed]:
 
 def receivers_group(app_id: str) -> str:
     """The consumer group whose commits say how far the receivers have stored `readings`."""
-    return group_id(Settings(app_id=app_id))
+    return group_id(Settings(telering_app_id=app_id))
 
 
 def worker_pid_in(release: Release, proc: ManagedProcess) -> bool:

@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 
 from protocol.keys import add_key, read_key_file
 from protocol.partitioning import partition_for
-from protocol.token import INT64_MAX, GrantMessage
+from protocol.token_messages import INT64_MAX, GrantMessage
 from testkit.pipeline import PipelineHarness, read_records
 from testkit.processes import ManagedProcess
 from testkit.scenarios.base import OPEN_STREAM_S, WARM_UP, observed

@@ -7,7 +7,7 @@ import itertools
 import time
 from typing import Any
 
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from testkit.observers import TokenWatcher, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess

@@ -292,7 +292,7 @@ def test_make_secrets_makes_every_secret_the_files_name(tmp_path, capsys):
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     for private in ("telering.keys", "telering.readers", "web-node.key", "kafka_password", "ca.key"):
         assert stat.S_IMODE((out / private).stat().st_mode) == 0o600, private
-    from protocol.readers import Readers
+    from protocol.reader_tokens import Readers
 
     assert Readers(out / "telering.readers").identify(token) == "dashboard"
     before = {p.name: p.read_bytes() for p in out.iterdir()}

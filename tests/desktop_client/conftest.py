@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from desktop_client.net_thread import NetworkWorker
 from desktop_client.options import ClientOptions
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
-from desktop_client.worker import NetworkWorker
 from tests.desktop_client.web_process import WebNode
 
 

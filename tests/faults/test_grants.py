@@ -14,7 +14,7 @@ import pytest
 
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import new_key
-from protocol.token import GrantMessage
+from protocol.token_messages import GrantMessage
 from testkit.observers import refusals
 from tests.faults.hostile import fence, healthy, mint, post
 from tests.support.pipeline import stored_exactly_once

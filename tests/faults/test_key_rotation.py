@@ -14,7 +14,7 @@ import pytest
 
 from protocol.grants import Grant, GrantCodec, GrantExpired, GrantInvalid
 from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
-from protocol.token import GrantMessage
+from protocol.token_messages import GrantMessage
 from testkit.observers import TokenWatcher, refusals
 from testkit.waiting import eventually
 from tests.faults.hostile import post

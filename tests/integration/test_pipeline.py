@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.partitioning import partition_for
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from stream_app.dlq import REASON_HEADER
 from testkit.observers import owned, wait_split
 from tests.support.pipeline import stored_exactly_once

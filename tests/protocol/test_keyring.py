@@ -105,7 +105,7 @@ def test_token_messages_signed_with_a_just_added_key_verify_at_once(key_file):
     ring = Keyring([old], path, clock=Clock())
     new = add_key(path)
     value = b'{"type":"presence"}'
-    from protocol.token import TokenSigner
+    from protocol.token_messages import TokenSigner
 
     assert ring.verify_message(value, TokenSigner([new]).sign(value))
     assert not ring.verify_message(value, TokenSigner(["x" * 43]).sign(value))

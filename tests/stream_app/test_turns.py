@@ -14,7 +14,7 @@ import aiohttp
 
 from protocol.grants import Grant, GrantCodec
 from protocol.settings import Settings
-from protocol.token import GrantMessage
+from protocol.token_messages import GrantMessage
 from stream_app.buffers import Pending
 from stream_app.dlq import DeadLetter
 from stream_app.receiver_side import ReceiverSide

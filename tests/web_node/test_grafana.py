@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from protocol import readers
+from protocol import reader_tokens
 from protocol.readings import QUANTITIES
 from tests.web_node.writes import Writer, iso, reading_at
 
@@ -59,7 +59,7 @@ async def node_with_readings(web_node_factory, http, tmp_path):
     """A web node whose reads need a reader token (Infinity's Bearer auth), holding an hour of
     readings of three sensors inside the range and a few outside it."""
     readers_file = tmp_path / "telering.readers"
-    token = readers.add_reader(readers_file, "grafana")
+    token = reader_tokens.add_reader(readers_file, "grafana")
     node = await web_node_factory(web_node_read_auth="required", telering_readers_file=readers_file)
     inside = [
         reading_at(sensor, i, T0 + i * STEP_S, temperature=float(i % 40), battery=90.0)

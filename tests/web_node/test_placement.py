@@ -81,7 +81,7 @@ async def test_unnamed_batch_keeps_the_murmur2_check(web_node_factory, http):
 
 async def test_check_partition_off_neither_refuses_nor_counts(web_node_factory, http, caplog):
     caplog.set_level(logging.WARNING, logger="web_node.write.placement")
-    node = await web_node_factory(check_partition=False)
+    node = await web_node_factory(web_node_check_partition=False)
     foreign = [make_reading(sensors_of_receiver(1)[0], 0)]
     assert (await post(http, node, {"readings": foreign}, node.grant(0, 1)))[0] == 200
     assert (await post(http, node, {"receiver": 0, "readings": [make_reading("x-1", 0)]}, node.grant(0, 2)))[0] == 200
