@@ -17,9 +17,14 @@ from web_node.errors import json_errors
 from web_node.health import probe_ctx
 from web_node.metrics import Metrics
 from web_node.outage import StorageOutage, storage_outages
+from web_node.read.changes import change_feed_ctx
 from web_node.read.live import LiveHub
 from web_node.read.live import shutdown as close_live_clients
+from web_node.read.live_limits import LiveLimits
 from web_node.routes import setup_routes
+from web_node.siblings import Role, status_ctx
+from web_node.write.batches import post_batch
+from web_node.write.forward import forward_batch, forward_ctx
 from web_node.write.placement import Placement
 from web_node.write.retention import retention_ctx
 from web_node.write.storage import Storage
@@ -27,8 +32,12 @@ from web_node.write.storage import Storage
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bool = True) -> web.Application:
-    """Build the application; the database opens on start-up and closes on clean-up."""
+def create_app(
+    settings: Settings, *, keys: list[str] | None = None, migrate: bool = True, role: Role | None = None
+) -> web.Application:
+    """Build the application; the database opens on start-up and closes on clean-up. `role`: this
+    process's part among several (web_node/processes.py); by default the one process does all."""
+    role = role or Role()
     keyring = Keyring(keys) if keys is not None else Keyring.from_settings(settings)
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
@@ -48,11 +57,19 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app[appkeys.placement_key] = placement
     app[appkeys.storage_outage_key] = StorageOutage()
     app[appkeys.metrics_key] = Metrics(hub, placement)
+    app[appkeys.role_key] = role
+    limits = LiveLimits(settings.web_node_live_max_per_reader, settings.web_node_live_max, role.runtime_dir)
+    app[appkeys.live_limits_key] = limits
     app.cleanup_ctx.append(_storage_ctx(migrate))
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
-    app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
+    app.cleanup_ctx.append(change_feed_ctx)  # after the storage: it reads the new rows
+    if role.maintains:
+        app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
+    if not role.writes:
+        app.cleanup_ctx.append(forward_ctx(role.writer_socket))
+    app.cleanup_ctx.append(status_ctx(role, hub.__len__))
     app.on_shutdown.append(close_live_clients)
-    setup_routes(app)
+    setup_routes(app, batches=post_batch if role.writes else forward_batch)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
     return app
 
