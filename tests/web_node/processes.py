@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+import requests
 
 from protocol.grants import Grant, GrantCodec
 from testkit.integrity import stored_counter
 from testkit.processes import ManagedProcess, child_env, free_port, python_argv, wait_healthy
+from tests.support.waiting import eventually
 from tests.support.web import TEST_RETENTION
 
 RETRY_DEADLINE_S = 60.0
@@ -50,13 +52,17 @@ class ProcessesNode:
     def start(self) -> ProcessesNode:
         self.proc.start()
         wait_healthy(self.url, self.proc)
+        eventually(lambda: all(p["alive"] for p in self.processes_now()), timeout=60, message="children not all up")
         return self
+
+    def processes_now(self) -> list[dict]:
+        return requests.get(f"{self.url}/healthz", timeout=5).json()["processes"]
 
     def stop(self) -> int | None:
         return self.proc.stop()
 
     def grant(self, receiver: int = 0, epoch: int = 1) -> str:
-        return GrantCodec([self.key]).sign(Grant(receiver, epoch, time.time() + 300))
+        return GrantCodec([self.key]).sign(Grant(receiver, epoch, time.time() + 30))
 
     async def processes(self) -> list[dict]:
         """The children as /healthz describes them (reads are open on loopback)."""
@@ -80,8 +86,9 @@ class ProcessesNode:
         return stored_counter(await self.scrape())
 
 
-async def post_until_stored(node: ProcessesNode, readings: list[dict], grant: str) -> dict:
-    """POST one batch as a worker would: again after a dropped connection or a 503, until 200."""
+async def post_until_stored(node: ProcessesNode, readings: list[dict], epoch: int = 1) -> dict:
+    """POST one batch as a worker would (receiver 0's, under a grant of `epoch`): again after a
+    dropped connection or a 503, until 200."""
     deadline = time.monotonic() + RETRY_DEADLINE_S
     connector = aiohttp.TCPConnector(force_close=True)  # a new connection, so any process, each time
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -90,7 +97,7 @@ async def post_until_stored(node: ProcessesNode, readings: list[dict], grant: st
                 async with http.post(
                     f"{node.url}/api/v1/batches",
                     json={"readings": readings},
-                    headers={"Authorization": f"Bearer {grant}"},
+                    headers={"Authorization": f"Bearer {node.grant(0, epoch)}"},
                 ) as answer:
                     body = await answer.json()
                     if answer.status == 200:
