@@ -50,9 +50,11 @@ async def test_a_batch_costs_about_the_same_pushed_to_few_or_many_clients(tmp_pa
         tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'telering.db'}", 1, WEB_NODE_LIVE_MAX_PER_READER=str(MANY)
     ).start()
     try:
-        few = await _push_cost(node, FEW, 0)
-        many = await _push_cost(node, MANY, BATCH)
+        none = await _push_cost(node, 0, 0)  # the store alone: with no client the feed reads nothing
+        few = await _push_cost(node, FEW, BATCH)
+        many = await _push_cost(node, MANY, 2 * BATCH)
     finally:
         assert node.stop() == 0
+    report(f"cpu_store_{BATCH}_no_client_ms", 1000 * none, "ms")
     report(f"cpu_store_and_push_{BATCH}_to_{FEW}_clients_ms", 1000 * few, "ms")
     report(f"cpu_store_and_push_{BATCH}_to_{MANY}_clients_ms", 1000 * many, "ms")
