@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
@@ -25,6 +25,8 @@ from sqlmodel import Field, SQLModel
 
 from protocol.readings import ReadingIn
 from web_node import fence, schema, storage_pg
+from web_node.alerts import tables as _alert_tables  # noqa: F401  (registers the alert tables)
+from web_node.alerts.store import AlertJudge
 from web_node.fence import FenceRefused
 from web_node.storage_sqlite import SqliteWriter
 
@@ -74,20 +76,26 @@ class Superseded(StorageError):
 class StoreResult:
     stored: list  # the readings newly stored, as passed to `store`
     duplicates: int
+    transitions: list = field(default_factory=list)  # the alert transitions recorded with them
 
 
 class Storage:
     """Owns the engines; `open()` and `close()` bracket its life (see app cleanup_ctx)."""
 
-    def __init__(self, url: str, *, read_pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, read_pool_size: int = 5, alerts: AlertJudge | None = None) -> None:
         self.url = url
         self.dialect = make_url(url).get_dialect().name
         self._write_lock = asyncio.Lock()
         self.writer: AsyncEngine = _engine(url, pool_size=1)
         self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
         self.fence_epoch = 0
+        self.alerts = alerts  # None: no alerting (TELERING_ALERT_RULES unset)
+        self.on_transitions: list[Callable[[list], None]] = []  # told of each commit's alert transitions
         # SQLite's writes go through a thread of their own; PostgreSQL's through `writer`
-        self._sqlite = SqliteWriter(make_url(url).database, SQLITE_PRAGMAS) if self.dialect == "sqlite" else None
+        judge = alerts.judge_sqlite if alerts is not None else None
+        self._sqlite = (
+            SqliteWriter(make_url(url).database, SQLITE_PRAGMAS, judge=judge) if self.dialect == "sqlite" else None
+        )
 
     async def open(self, *, migrate: bool = True) -> None:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
@@ -124,25 +132,37 @@ class Storage:
         now = time.time()
         rows = [r if isinstance(r, Mapping) else r.model_dump() for r in readings]
         async with self._write_lock:
-            inserted = await self._write(rows, epoch=epoch, receiver=receiver, now=now)
+            inserted, transitions = await self._write(rows, epoch=epoch, receiver=receiver, now=now)
         self.fence_epoch = max(self.fence_epoch, epoch)
+        if transitions:
+            self.told_transitions(transitions)
         if inserted is None:  # every one of them was new
-            return StoreResult(stored=list(readings), duplicates=0)
+            return StoreResult(stored=list(readings), duplicates=0, transitions=transitions)
         stored = []
         for reading, row in zip(readings, rows, strict=False):
             key = (row["sensor_id"], row["seq"])
             if key in inserted:  # the first of a batch's copies is the one stored
                 stored.append(reading)
                 inserted.discard(key)
-        return StoreResult(stored=stored, duplicates=len(readings) - len(stored))
+        return StoreResult(stored=stored, duplicates=len(readings) - len(stored), transitions=transitions)
 
-    async def _write(self, rows: list[Row], *, epoch: int, receiver: int, now: float) -> set[tuple[str, int]] | None:
+    def told_transitions(self, transitions: list) -> None:
+        """Hand committed alert transitions to the listeners (live socket, metrics, sinks)."""
+        for listener in self.on_transitions:
+            try:
+                listener(transitions)
+            except Exception:  # they are committed: a listener's failure must not fail the batch
+                log.exception("alert transition listener %r failed", listener)
+
+    async def _write(self, rows: list[Row], *, epoch: int, receiver: int, now: float):
         try:
             if self._sqlite is not None:
                 return await self._sqlite.store(rows, epoch=epoch, receiver=receiver, now=now)
             async with self.writer.begin() as conn:
                 await self._raise_fence(conn, epoch=epoch, receiver=receiver, now=now)
-                return await storage_pg.insert(conn, rows, now) if rows else set()
+                inserted = await storage_pg.insert(conn, rows, now) if rows else set()
+                judged = self.alerts is not None and rows
+                return inserted, (await self.alerts.judge_pg(conn, rows, inserted, now) if judged else [])
         except FenceRefused as exc:
             self.fence_epoch = max(self.fence_epoch, exc.epoch)
             raise Superseded(exc.epoch, exc.receiver) from None
