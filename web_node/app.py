@@ -11,6 +11,7 @@ from protocol.keyring import Keyring
 from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
+from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.appkeys import keyring_key, settings_key, storage_key
 from web_node.auth import reader_auth
 from web_node.batches import batch_observers_key, stored_listeners_key
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
+    setup_alerts(app)  # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts)
     app.on_shutdown.append(close_live_clients)
     setup_routes(app)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
@@ -64,7 +66,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    storage = Storage(app[settings_key].database_url)
+    storage = Storage(app[settings_key].database_url, alerts=judge_of(app))
     await storage.open(migrate=app[migrate_key])
     app[storage_key] = storage
     yield
