@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # Alerting (web_node/alerts): the rules file (unset: no alerting), where notifications go.
     telering_alert_rules: Path | None = Field(default=None, validation_alias="TELERING_ALERT_RULES")
     telering_alertmanager_url: str | None = Field(default=None, validation_alias="TELERING_ALERTMANAGER_URL")
+    # publish transitions to the `telering-alerts` topic (off: only REST, live and Alertmanager)
+    telering_alerts_kafka: bool = Field(default=True, validation_alias="TELERING_ALERTS_KAFKA")
     # how often a firing alert is re-sent to Alertmanager (seconds, or a duration)
     telering_alertmanager_interval: float = Field(
         default=60.0, gt=0, le=600, validation_alias="TELERING_ALERTMANAGER_INTERVAL"

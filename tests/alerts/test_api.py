@@ -44,7 +44,9 @@ async def _get(http, node, path: str, **params) -> tuple[int, dict]:
 
 
 async def test_current_history_rules_and_live(web_node_factory, http, tmp_path):
-    node = await web_node_factory(telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES))
+    node = await web_node_factory(
+        telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES), telering_alerts_kafka=False
+    )
     writer = Writer(http, node)
     async with http.ws_connect(f"{node.url}/api/v1/alerts/live") as ws:
         await writer.store([reading_at("boiler-1", i, T0 + i, temperature=t) for i, t in enumerate([70, 85, 86, 87])])
@@ -99,14 +101,16 @@ async def _gauge(http, node) -> bool:
     [({"state": "ok"}, "state"), ({"rule": "a b"}, "rule"), ({"sensor": "??"}, "sensor"), ({"x": "1"}, "x")],
 )
 async def test_bad_parameters_are_clear_errors(web_node_factory, http, tmp_path, query, parameter):
-    node = await web_node_factory(telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES))
+    node = await web_node_factory(
+        telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES), telering_alerts_kafka=False
+    )
     status, body = await _get(http, node, "/api/v1/alerts", **query)
     assert status == 400 and body["error"] == "invalid_parameter" and body["parameter"] == parameter
 
 
 async def test_rules_edited_while_running(web_node_factory, http, tmp_path):
     path = write_rules(tmp_path / "rules.yaml", RULES)
-    node = await web_node_factory(telering_alert_rules=path)
+    node = await web_node_factory(telering_alert_rules=path, telering_alerts_kafka=False)
     writer = Writer(http, node)
     await writer.store([reading_at("fridge", 0, T0, battery=5.0)])
     assert len((await _get(http, node, "/api/v1/alerts"))[1]["alerts"]) == 1

@@ -6,15 +6,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
+from protocol.settings import Settings
+from protocol.topics import Topics
 from web_node.alerts import views
+from web_node.alerts.alertmanager import AlertmanagerSink
+from web_node.alerts.kafka_sink import KafkaSink
 from web_node.alerts.live import AlertHub, alert_hub_key, alerts_live
+from web_node.alerts.outbox import Outbox, PublisherLock
 from web_node.alerts.service import Alerts
 from web_node.appkeys import settings_key, storage_key
 from web_node.metrics import metrics_key
 
 log = logging.getLogger(__name__)
+LOCK_RETRY_S = 2.0  # another web node publishes: try to take over this often
 
 
 def setup_alerts(app: web.Application) -> None:
@@ -45,13 +52,51 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     alerts: Alerts = app[views.alerts_key]  # type: ignore[assignment]
     storage = app[storage_key]
     storage.on_transitions.append(alerts.recorded)
-    tasks = [asyncio.create_task(alerts.run(storage), name="alert-rules")]
+    tasks = [
+        asyncio.create_task(alerts.run(storage), name="alert-rules"),
+        asyncio.create_task(_publish(app[settings_key], alerts, storage), name="alert-sinks"),
+    ]
     for task in tasks:
         task.add_done_callback(_died)
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _publish(settings: Settings, alerts: Alerts, storage) -> None:
+    """The sinks, on the one web node holding the publisher lock (the others wait their turn)."""
+    urls = [u.strip() for u in (settings.telering_alertmanager_url or "").split(",") if u.strip()]
+    if not settings.telering_alerts_kafka and not urls:
+        return
+    lock = PublisherLock(settings.database_url)
+    try:
+        while not await lock.try_acquire():
+            await asyncio.sleep(LOCK_RETRY_S)
+        outbox = Outbox(storage)
+        async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as group:
+            if settings.telering_alerts_kafka:
+                topic = Topics.with_prefix(settings.topic_prefix).alerts
+                group.create_task(KafkaSink(settings, topic, outbox, _wakeup(alerts)).run(), name="alerts-kafka")
+            for url in urls:
+                sink = AlertmanagerSink(
+                    url,
+                    outbox,
+                    lambda: alerts.ruleset,
+                    alerts.metrics,
+                    _wakeup(alerts),
+                    session,
+                    interval_s=settings.telering_alertmanager_interval,
+                )
+                group.create_task(sink.run(), name=f"alerts-{url}")
+    finally:
+        await lock.release()
+
+
+def _wakeup(alerts: Alerts) -> asyncio.Event:
+    event = asyncio.Event()
+    alerts.wakeups.append(event)
+    return event
 
 
 async def _close_sockets(app: web.Application) -> None:
