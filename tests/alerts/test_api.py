@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.waiting import async_eventually
 from tests.web_node.writes import Writer, iso, reading_at
+from web_node import params
 from web_node.alerts.rules import RulesError
 
 T0 = 1_764_000_000.0
@@ -151,3 +153,40 @@ async def test_without_rules_the_routes_answer_empty(web_node_factory, http):
     assert (await _get(http, node, "/api/v1/alerts"))[1] == {"alerts": []}
     assert (await _get(http, node, "/api/v1/alerts/rules"))[1] == {"rules": []}
     assert (await _get(http, node, "/api/v1/alerts/history"))[1] == {"transitions": [], "next_until": None}
+
+
+SILENT = """\
+rules:
+  - name: quiet
+    sensors: ["quiet-*"]
+    severity: warning
+    silent_for: 2s
+"""
+
+
+async def test_a_silent_sensor_fires_and_its_next_reading_resolves(web_node_factory, http, tmp_path):
+    node = await web_node_factory(
+        telering_alert_rules=write_rules(tmp_path / "rules.yaml", SILENT), telering_alerts_kafka=False
+    )
+    writer = Writer(http, node)
+    sent_at = time.time()
+    await writer.store([reading_at("quiet-1", 0, sent_at - 1)])
+
+    async def fired() -> dict:
+        alerts = (await _get(http, node, "/api/v1/alerts", state="firing"))[1]["alerts"]
+        assert [(a["rule"], a["sensor_id"]) for a in alerts] == [("quiet", "quiet-1")]
+        return alerts[0]
+
+    alert = await async_eventually(fired, timeout=10)
+    seen_at = time.time()
+    assert alert["value"] is None and alert["threshold"] == 2.0
+    _, history = await _get(http, node, "/api/v1/alerts/history")
+    (fire,) = history["transitions"]
+    fired_ts = params.parse_instant(fire["ts"])
+    assert sent_at + 2 <= fired_ts <= params.parse_instant(fire["at"]) <= seen_at
+    assert (fire["from"], fire["to"], fire["value"]) == ("ok", "firing", None)
+
+    await writer.store([reading_at("quiet-1", 1, time.time())])
+    assert (await _get(http, node, "/api/v1/alerts"))[1] == {"alerts": []}
+    _, history = await _get(http, node, "/api/v1/alerts/history")
+    assert [(t["from"], t["to"]) for t in history["transitions"]] == [("firing", "ok"), ("ok", "firing")]

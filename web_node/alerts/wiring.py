@@ -11,7 +11,7 @@ from aiohttp import web
 
 from protocol.settings import Settings
 from protocol.topics import Topics
-from web_node.alerts import views
+from web_node.alerts import silent, views
 from web_node.alerts.alertmanager import AlertmanagerSink
 from web_node.alerts.kafka_sink import KafkaSink
 from web_node.alerts.live import AlertHub, alert_hub_key, alerts_live
@@ -55,6 +55,7 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(alerts.run(storage), name="alert-rules"),
         asyncio.create_task(_publish(app[settings_key], alerts, storage), name="alert-sinks"),
+        asyncio.create_task(silent.run(storage, lambda: alerts.ruleset), name="alert-silence"),
     ]
     for task in tasks:
         task.add_done_callback(_died)
