@@ -70,7 +70,7 @@ def readings(second: int, per_second: int, sensors: int, seq0: int, t0: float) -
     for n in range(sensors):
         for k in range(per_sensor):
             i = seq0 + second * per_sensor + k
-            wave = math.sin(i / 40 + n)
+            wave = math.sin(i / 1500 + n)  # a slow swing: each sensor crosses a few limits a minute
             rows.append(
                 {
                     "sensor_id": f"bench-{n}",

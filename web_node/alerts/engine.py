@@ -97,15 +97,8 @@ def group(rows: Iterable[Mapping[str, Any]]) -> Grouped:
             found.append(entry)
     for entries in by_sensor.values():
         if len(entries) > 1:
-            entries.sort(key=_TS_SEQ)
+            entries.sort()  # (ts, seq) is unique per sensor among new rows: the rows are never compared
     return by_sensor
-
-
-def _ts_seq(entry: tuple[float, int, Any]) -> tuple[float, int]:
-    return entry[0], entry[1]
-
-
-_TS_SEQ = _ts_seq
 
 
 def transition(rule: Rule, sensor_id: str, before: str, after: str, value, ts: float, now: float) -> Transition:
@@ -136,13 +129,7 @@ def judge(
     out = Judgement()
     for sensor_id, entries in grouped.items():
         newest = last_ts.get(sensor_id)
-        tss: list[float] = []
-        judged: list[Mapping[str, Any]] = []
-        for ts, _seq, row in entries:
-            if newest is None or ts > newest:
-                tss.append(ts)
-                judged.append(row)
-                newest = ts
+        tss, judged, newest = _newer(entries, newest)
         out.sensors[sensor_id] = newest if newest is not None else entries[-1][0]
         for rule in ruleset.silent_rules(sensor_id):
             state = states.get((rule.name, sensor_id))
@@ -163,6 +150,22 @@ def judge(
             if _step(rule, state, tss, values, out.transitions, now):
                 out.states.append(state)
     return out
+
+
+def _newer(entries, newest: float | None) -> tuple[list[float], list, float | None]:
+    """The entries strictly newer than `newest` and than each other (sorted input), as (ts list,
+    rows), and the newest ts after them."""
+    if newest is None or entries[0][0] > newest:
+        tss = [e[0] for e in entries]  # the usual case: all new, told apart by ts
+        if len(set(tss)) == len(tss):
+            return tss, [e[2] for e in entries], tss[-1]
+    tss, judged = [], []
+    for ts, _seq, row in entries:
+        if newest is None or ts > newest:
+            tss.append(ts)
+            judged.append(row)
+            newest = ts
+    return tss, judged, newest
 
 
 def _step(rule: Rule, st: AlertState, tss: list[float], values: list[float], out: list[Transition], now: float) -> bool:
