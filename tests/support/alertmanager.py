@@ -68,13 +68,15 @@ class WebhookReceiver:
 
         app = web.Application()
         app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app, access_log=None)
+        self._runner = runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._ready.set()
         self._loop.run_forever()
 
     def stop(self) -> None:
+        """Close the server (and Alertmanager's kept-alive connections to it), then end the thread."""
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
