@@ -32,7 +32,7 @@ from testkit.report import percentile
 from web_node.alerts.rules import parse_rules
 from web_node.alerts.store import AlertJudge
 from web_node.app import create_app
-from web_node.storage import Storage
+from web_node.write.storage import Storage
 
 RESULTS = Path(__file__).with_name("results") / "alerts.json"
 KEY = "benchmark-alerts-key"

@@ -37,7 +37,6 @@ from testkit.bench import (
     add_database_option,
     databases,
     integrity,
-    start_pipeline,
     work_directory,
     workdir_and_broker,
     worker_names,
@@ -70,7 +69,7 @@ def drain(args: argparse.Namespace, workdir: Path, bootstrap: str, secured: Loca
             for kind in ("ceiling", "ceiling-aiokafka"):
                 result[kind.replace("-", "_")] = _baseline(kind, args, harness, n)
         started = time.time()
-        _web, _ = start_pipeline(harness, args.workers, sampler)
+        _web, _ = harness.start(args.workers, settle=True, sampler=sampler, timeout=120)
         harness.wait_stored(n, timeout=max(180.0, n / 1000))
         result["telering"] = _telering_drain(harness, sampler, n, started)
         if not args.skip_baselines and not args.secure:
@@ -134,7 +133,7 @@ def at_rate(args: argparse.Namespace, workdir: Path, bootstrap: str) -> dict:
     harness = PipelineHarness(bootstrap, workdir / "rate", partitions=args.partitions, database_url=args.new_database())
     sampler = ProcessSampler(interval=0.5).start()
     try:
-        start_pipeline(harness, args.workers, sampler)
+        harness.start(args.workers, settle=True, sampler=sampler, timeout=120)
         load = start_load(harness, producers=args.producers, sensors=args.sensors, rate=args.rate, seconds=args.seconds)
         sent = load.wait(timeout=args.seconds + 300)
         harness.wait_stored(sent["sent_valid"], timeout=120)

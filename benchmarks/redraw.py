@@ -22,11 +22,11 @@ import numpy as np
 from PyQt5.QtCore import QEvent, QObject
 from PyQt5.QtWidgets import QApplication
 
+from desktop_client.net_thread import NetworkWorker
 from desktop_client.options import ClientOptions
 from desktop_client.records import Block, Sample
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
-from desktop_client.worker import NetworkWorker
 
 log = logging.getLogger(__name__)
 

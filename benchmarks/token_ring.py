@@ -10,7 +10,8 @@ timestamps) and, for turns granted after `--warmup`:
 - wait: a receiver's release -> its next grant, how long buffered readings sit between turns;
 - ring period: a receiver's grant -> its next grant, one full round of the live receivers;
 - readings per flush: what a non-empty turn carried; expired turns; turns;
-- lost / duplicated: sent readings vs stored rows (must be 0 / 0).
+- lost / duplicated: sent readings never stored / readings counted beyond the rows by the web
+  node or a rollup (testkit.integrity; must be 0 / 0).
 
 The offered load stays fixed while P grows, so each receiver's share shrinks: the ring period
 grows with P and so do the flushes' sizes. Figures are noisy on a shared machine.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from protocol.partitioning import partition_for
 from simulator.messages import sensor_ids
-from testkit.bench import add_common_options, integrity, start_pipeline, workdir_and_broker
+from testkit.bench import add_common_options, integrity, workdir_and_broker
 from testkit.load import start_load
 from testkit.pipeline import PipelineHarness
 from testkit.report import machine, table, write_json
@@ -67,7 +68,7 @@ def run_ring(receivers: int, args: argparse.Namespace, workdir: Path, bootstrap:
         bootstrap, workdir / f"receivers-{receivers}", partitions=receivers, grant_ttl_s=args.grant_ttl
     )
     try:
-        start_pipeline(harness, 1, timeout=args.start_timeout)
+        harness.start(settle=True, timeout=args.start_timeout)
         sensors = covering_sensors(receivers, max(args.sensors, 2 * receivers))
         log.info("%d receiver(s): %g readings/s from %d sensors for %g s", receivers, args.rate, sensors, args.seconds)
         load = start_load(harness, producers=1, sensors=sensors, rate=args.rate, seconds=args.seconds)

@@ -39,7 +39,6 @@ from testkit.bench import (
     add_database_option,
     databases,
     integrity,
-    start_pipeline,
     workdir_and_broker,
 )
 from testkit.load import Load, start_load
@@ -159,7 +158,7 @@ def run(
         log.info("storing %d readings of history (%d sensors)", len(rows), args.history_sensors)
         history_stored = asyncio.run(history.store_history(harness.database_url, rows))
         asked = stats_query(args, until)
-        start_pipeline(harness, 1, sampler)
+        harness.start(settle=True, sampler=sampler, timeout=120)
         preloaded = preload(harness, args)
         load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
         eventually(

@@ -5,11 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import aiohttp
 
+from desktop_client.alert_records import (
+    Alert,
+    AlertRule,
+    Transition,
+    parse_alerts,
+    parse_history,
+    parse_rules,
+    parse_transition,
+)
 from desktop_client.options import HistoryPlan
 from desktop_client.records import (
     Block,
@@ -29,6 +39,8 @@ PAGE_LIMIT = 1000
 CONCURRENT_REQUESTS = 4
 LIVE_HEARTBEAT_S = 15.0
 
+_Record = TypeVar("_Record")
+
 
 class WebNodeError(Exception):
     """The web node answered with an error status; `code` is its machine-readable error."""
@@ -36,6 +48,10 @@ class WebNodeError(Exception):
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(f"HTTP {status} {code}: {detail}")
         self.status, self.code, self.detail = status, code, detail
+
+
+class AlertingOff(Exception):
+    """The web node serves no alerts: its alert routes answer 404 (no rules file configured)."""
 
 
 class ApiClient:
@@ -114,15 +130,65 @@ class ApiClient:
     async def live(self, sensors: Sequence[str] | None = None) -> AsyncIterator[AsyncIterator[Sample]]:
         """Open /api/v1/live; yields an iterator of readings that ends when the socket closes."""
         params = [("sensor", s) for s in sensors or ()]
+        async with self._socket("/api/v1/live", params) as ws:
+            yield _messages(ws, parse_sample)
+
+    # -- alerts (a web node without a rules file answers 404 on all of these: AlertingOff) ---
+    async def alert_rules(self) -> list[AlertRule]:
+        return parse_rules(await self._alerts_get("/api/v1/alerts/rules"))
+
+    async def alerts(self) -> list[Alert]:
+        """Every (rule, sensor) pending or firing now."""
+        return parse_alerts(await self._alerts_get("/api/v1/alerts"))
+
+    async def alert_history(self, since: float, max_items: int) -> list[Transition]:
+        """The transitions since `since` (the newest `max_items` of them), oldest first."""
+        found: list[Transition] = []
+        page_until: float | None = None  # the first page: up to the newest, whatever the clocks say
+        while len(found) < max_items:
+            limit = min(PAGE_LIMIT, max_items - len(found))
+            params = {"since": _unix(since), "limit": str(limit)}
+            if page_until is not None:
+                params["until"] = _unix(page_until)
+            page, next_until = parse_history(await self._alerts_get("/api/v1/alerts/history", params))
+            found.extend(page)
+            if len(page) < limit or next_until is None:
+                break
+            if page_until is not None and next_until >= page_until:
+                raise WireError(f"/alerts/history: next_until {next_until} does not move before {page_until}")
+            page_until = next_until
+        return sorted(found, key=lambda t: t.ts)
+
+    @asynccontextmanager
+    async def alert_transitions(self) -> AsyncIterator[AsyncIterator[Transition]]:
+        """Open /api/v1/alerts/live; yields an iterator of transitions that ends when the socket closes."""
+        try:
+            async with self._socket("/api/v1/alerts/live") as ws:
+                yield _messages(ws, parse_transition)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 404:
+                raise AlertingOff(str(exc)) from exc
+            raise
+
+    async def _alerts_get(self, path: str, params: object = None) -> dict:
+        try:
+            return await self._get(path, params)
+        except WebNodeError as exc:
+            if exc.status == 404:
+                raise AlertingOff(str(exc)) from exc
+            raise
+
+    @asynccontextmanager
+    async def _socket(self, path: str, params: object = None) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
         async with self._session.ws_connect(
-            f"{self.base_url}/api/v1/live",
+            f"{self.base_url}{path}",
             params=params,
             headers=self._headers,
             heartbeat=LIVE_HEARTBEAT_S,
             autoping=True,
             timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
         ) as ws:
-            yield _samples(ws)
+            yield ws
 
     async def _get(self, path: str, params: object = None) -> dict:
         async with self._session.get(f"{self.base_url}{path}", params=params, headers=self._headers) as resp:
@@ -138,12 +204,12 @@ class ApiClient:
             return body
 
 
-async def _samples(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Sample]:
+async def _messages(ws: aiohttp.ClientWebSocketResponse, parse: Callable[[str], _Record]) -> AsyncIterator[_Record]:
     async for msg in ws:
         if msg.type != aiohttp.WSMsgType.TEXT:
             continue
         try:
-            yield parse_sample(msg.data)
+            yield parse(msg.data)
         except WireError as exc:
             log.warning("skipping a live message the client cannot read: %s", exc)
     log.info("live socket closed (code %s)", ws.close_code)

@@ -11,10 +11,10 @@ from pathlib import Path
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
+from desktop_client.net_thread import NetworkWorker
 from desktop_client.options import ClientOptions
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import DEFAULT_SIZE, MainWindow
-from desktop_client.worker import NetworkWorker
 
 log = logging.getLogger(__name__)
 

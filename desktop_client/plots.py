@@ -17,11 +17,13 @@ from PyQt5.QtGui import QColor, QFontMetrics, QResizeEvent
 from PyQt5.QtWidgets import QWidget
 
 from desktop_client import theme
+from desktop_client.alert_marks import AlertMarks
 from desktop_client.options import QUANTITIES, TITLES, UNITS
 from desktop_client.series import SensorSeries, visible_points
 
 RESLICE_FRACTION = 0.01  # re-clip a still series once the view moved by this share of its width
 Y_PADDING = 0.08
+LIMIT_LABEL_ROOM = 0.12  # of the y span, beyond an alert rule's line
 LEGEND_MARGIN_PX = 40
 LEGEND_MAX_ROWS = 3  # a legend that needs more rows is left out: the sensor list shows the colours too
 LABEL_MARGIN_PX = 8
@@ -65,6 +67,7 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         self._bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sensor -> (mins, maxs) shown
         self._y_ranges: dict[str, tuple[float, float]] = {}
         self._legend_column_px: float | None = None
+        self.alert_marks = AlertMarks(self.plots)  # alert rules' limits and transitions
 
     def _make_plot(self, quantity: str, row: int, last: bool) -> pg.PlotItem:
         plot = self.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
@@ -150,7 +153,8 @@ class PlotPanel(pg.GraphicsLayoutWidget):
         return True
 
     def fit_y(self) -> None:
-        """Fit each plot's y range to the shown points (and an enabled threshold line)."""
+        """Fit each plot's y range to the shown points, an enabled threshold line and the alert
+        rules' lines shown (how near a value is to its limit is what a user looks for)."""
         if not self._bounds:
             return
         mins = np.nanmin([b[0] for b in self._bounds.values()], axis=0)
@@ -160,6 +164,11 @@ class PlotPanel(pg.GraphicsLayoutWidget):
             line = self.thresholds[quantity]
             if line.isVisible():
                 low, high = min(low, line.value()), max(high, line.value())
+            limits = self.alert_marks.limits(quantity)
+            if limits:  # with room for the lines' labels, which sit above or below them
+                low, high = min(low, *limits), max(high, *limits)
+                room = (high - low) * LIMIT_LABEL_ROOM
+                low, high = min(low, min(limits) - room), max(high, max(limits) + room)
             if not np.isfinite(low) or not np.isfinite(high):
                 continue
             pad = max((high - low) * Y_PADDING, 0.5)

@@ -14,11 +14,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import SchemaValidator
 
 from desktop_client.options import QUANTITIES, HistoryPlan
 from protocol.bodies import SensorList, Stats
-from protocol.readings import ReadingOut, UtcTimestamp, describe_errors, reading_fields_schema
+from protocol.readings import ReadingOut, UtcTimestamp, describe_errors, reading_validator
 
 
 class WireError(ValueError):
@@ -94,9 +93,9 @@ def parse_sample(raw: Mapping[str, Any] | str | bytes) -> Sample:
     fields the client does not know are ignored."""
     try:
         if isinstance(raw, (str, bytes)):
-            fields = _READING.validate_json(raw, extra="ignore")[0]
+            fields = reading_validator(ReadingOut).validate_json(raw, extra="ignore")[0]
         else:
-            fields = _READING.validate_python(raw, extra="ignore")[0]
+            fields = reading_validator(ReadingOut).validate_python(raw, extra="ignore")[0]
     except ValidationError as exc:
         raise WireError(f"bad reading {raw!r:.200}: {_why(exc)}") from exc
     return _sample(fields)
@@ -113,14 +112,14 @@ def parse_page(body: Mapping[str, Any]) -> tuple[list[Sample], float | None]:
 def parse_sensors(body: Mapping[str, Any]) -> tuple[list[SensorInfo], str | None]:
     """A page of GET /api/v1/sensors (validated against `protocol.bodies.SensorList`) and its
     `next_after` (None: the last page)."""
-    answer = _validated(SensorList, body, "/sensors")
+    answer = validated(SensorList, body, "/sensors")
     infos = [SensorInfo(s.sensor_id, s.count, s.last_seen.timestamp(), _sample(vars(s.latest))) for s in answer.sensors]
     return infos, answer.next_after
 
 
 def parse_stats(body: Mapping[str, Any]) -> list[Block]:
     """GET /api/v1/stats (validated against `protocol.bodies.Stats`) -> one Block of bucket means per sensor."""
-    answer = _validated(Stats, body, "/stats")
+    answer = validated(Stats, body, "/stats")
     blocks = []
     for series in answer.series:
         points = sorted(series.points, key=lambda p: p.t)
@@ -132,14 +131,6 @@ def parse_stats(body: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
-def _reading_validator() -> SchemaValidator:
-    found = reading_fields_schema(ReadingOut)
-    if found is None:  # tests/desktop_client keep ReadingOut plain fields, so this cannot ship
-        raise TypeError("ReadingOut has model-level rules: parse_sample must validate whole models")
-    return SchemaValidator(*found)
-
-
-_READING = _reading_validator()
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(UtcTimestamp)
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -149,7 +140,8 @@ def _sample(fields: Mapping[str, Any]) -> Sample:
     return Sample(fields["sensor_id"], fields["seq"], fields["ts"].timestamp(), values)  # type: ignore[arg-type]
 
 
-def _validated(model: type[_Model], body: object, what: str) -> _Model:
+def validated(model: type[_Model], body: object, what: str) -> _Model:
+    """`body` as `model` (unknown fields ignored), or a WireError naming `what` and the fields at fault."""
     try:
         return model.model_validate(body, extra="ignore")
     except ValidationError as exc:

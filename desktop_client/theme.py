@@ -13,6 +13,21 @@ GRID_ALPHA = 0.18
 THRESHOLD = "#ff5c5c"
 ACCENT = "#4e9af1"
 
+# Alerts: a severity's colour (list rows, rule lines); a pending alert's is paler (not yet firing).
+SEVERITY_COLOURS = {"critical": THRESHOLD, "warning": "#f2b33d", "info": ACCENT}
+# Transition markers, by the state a transition goes to.
+STATE_COLOURS = {"firing": THRESHOLD, "pending": "#f2b33d", "ok": "#5fd068"}
+PENDING_SATURATION = 0.45
+
+
+def alert_colour(severity: str, state: str) -> QColor:
+    colour = QColor(SEVERITY_COLOURS.get(severity, MUTED))
+    if state == "pending":
+        hue, saturation, value, _ = colour.getHsvF()
+        colour = QColor.fromHsvF(hue, saturation * PENDING_SATURATION, min(1.0, value * 1.1))
+    return colour
+
+
 # Distinct, bright on dark; beyond them colours are spread evenly round the hue circle.
 _SENSOR_COLOURS = (
     "#4e9af1",

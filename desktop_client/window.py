@@ -14,6 +14,8 @@ from PyQt5.QtGui import QCloseEvent
 from PyQt5.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from desktop_client import export, theme
+from desktop_client.alert_records import AlertSnapshot, Transition
+from desktop_client.alerts_panel import AlertsPanel
 from desktop_client.controls import StatusLine, ViewToolbar
 from desktop_client.options import WINDOWS, ClientOptions, HistoryPlan, plan_for
 from desktop_client.plots import PlotPanel
@@ -40,6 +42,8 @@ class DataSource(Protocol):
     readings_arrived: Any  # signal(list[Sample])
     state_changed: Any  # signal(str state, str detail)
     notice: Any  # signal(str)
+    alerts_loaded: Any  # signal(AlertSnapshot)
+    alert_arrived: Any  # signal(Transition)
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -68,6 +72,7 @@ class MainWindow(QMainWindow):
         self.panel = PlotPanel()
         self.sensor_list = SensorList()
         self.thresholds = ThresholdControls()
+        self.alerts_panel = AlertsPanel()
         self._build_layout()
         self._connect_signals()
         self.timer = QTimer(self)
@@ -82,13 +87,14 @@ class MainWindow(QMainWindow):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        side_layout.addWidget(self.sensor_list, stretch=1)
+        side_layout.addWidget(self.sensor_list, stretch=3)
         buttons = QHBoxLayout()
         for text, checked in (("All", True), ("None", False)):
             button = QPushButton(text)
             button.clicked.connect(lambda _c, on=checked: self.check_all(on))
             buttons.addWidget(button)
         side_layout.addLayout(buttons)
+        side_layout.addWidget(self.alerts_panel, stretch=2)
         side_layout.addWidget(self.thresholds)
         self.splitter = splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
@@ -110,6 +116,8 @@ class MainWindow(QMainWindow):
         self.source.readings_arrived.connect(self.on_readings)
         self.source.state_changed.connect(self._show_state)
         self.source.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.source.alerts_loaded.connect(self.on_alerts)
+        self.source.alert_arrived.connect(self.on_transition)
         self.sensor_list.visibility_changed.connect(self.set_sensor_visible)
         self.panel.sensor_toggled.connect(self.set_sensor_visible)
         self.panel.manually_panned.connect(lambda: self.follow.setChecked(False))
@@ -173,6 +181,16 @@ class MainWindow(QMainWindow):
         self.rate.add(len(samples), now)
         self.last_update = now
 
+    def on_alerts(self, snapshot: AlertSnapshot) -> None:
+        if snapshot.generation != self.requested_generation:
+            return  # for a window the user has left already
+        self.alerts_panel.show_snapshot(snapshot)
+        self.panel.alert_marks.load(snapshot.rules, snapshot.transitions)
+
+    def on_transition(self, transition: Transition) -> None:
+        self.alerts_panel.apply(transition)
+        self.panel.alert_marks.add(transition)
+
     def _show_state(self, state: str, detail: str) -> None:
         self.connection_state, self.state_detail = state, detail
         self.status.show_state(state, detail)
@@ -206,8 +224,10 @@ class MainWindow(QMainWindow):
         following = self.follow.isChecked()
         if following:
             self.panel.set_x_range(now - self.plan.window_s, now)
-        for sensor_id in self.visible_sensors():
+        visible = self.visible_sensors()
+        for sensor_id in visible:
             self.panel.show_series(self.series[sensor_id])
+        self.panel.alert_marks.show_for(visible)
         if following:
             self.panel.fit_y()
         if now - self._last_table_update >= 1.0:

@@ -1,7 +1,7 @@
 """The grant keys in use, following the key file as it changes: one keyring for every part.
 
 The web node verifies grants with it, the coordinator signs them, and every worker signs and
-verifies the token topic's messages (protocol/token.py). Keys rotate without a restart
+verifies the token topic's messages (protocol/token_messages.py). Keys rotate without a restart
 (DESIGN.md, Keys): the operator appends a new key to TELERING_KEYS_FILE (it signs from the next
 use on) and later drops the old one. The keyring looks at the file at most once a second, and
 at once when a signature fails to verify, so something signed with a key added a moment ago is
@@ -21,7 +21,7 @@ from pathlib import Path
 from protocol.grants import Grant, GrantCodec, GrantInvalid
 from protocol.keys import KeysInvalid, check_keys, fingerprint, load_keys, read_key_file, warn_if_readable_by_others
 from protocol.settings import Settings
-from protocol.token import TokenSigner
+from protocol.token_messages import TokenSigner
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from protocol import readers
+from protocol import reader_tokens
 from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
 from protocol.settings import Settings
 
@@ -82,16 +82,16 @@ def _reader(args: argparse.Namespace) -> int:
     path: Path = args.readers_file
     try:
         if args.action == "new":
-            token = readers.add_reader(path, args.name)
+            token = reader_tokens.add_reader(path, args.name)
             print(f"{path}: added reader {args.name!r}; its token, shown only now:")
             print(token)
         elif args.action == "list":
-            for name in sorted(readers.read_readers(path)):
+            for name in sorted(reader_tokens.read_readers(path)):
                 print(name)
         else:
-            readers.revoke_reader(path, args.name)
+            reader_tokens.revoke_reader(path, args.name)
             print(f"{path}: revoked reader {args.name!r}")
-    except (readers.ReadersError, OSError) as exc:
+    except (reader_tokens.ReadersError, OSError) as exc:
         print(f"telering-keys: {exc}", file=sys.stderr)
         return 1
     return 0

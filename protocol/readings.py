@@ -1,14 +1,16 @@
 """The Reading schema: one definition of every field's type and range (DESIGN.md, Reading).
 
 The family (STYLE.md, 5): `Measurements` (the four quantities with the ranges, units and titles
-of protocol/quantities.py),
-`ReadingBase` (every field of a reading), `ReadingIn` (what a sensor sends: strict, not from
-the future), `ReadingOut` (what the web node answers and pushes: `reading_out` renders it from
-a stored row without building a model), and `Reading`, the storage table.
+of protocol/quantities.py), `ReadingKey` (sensor_id, seq), `ReadingBase` (every field of a
+reading), `ReadingIn` (what a sensor sends: strict, not from the future), `ReadingOut` (what the
+web node answers and pushes: `reading_out` renders it from a stored row without building a
+model), and `Reading`, the storage table (the key and the quantities, `ts` in unix seconds).
+Each field is defined once.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Mapping
@@ -25,7 +27,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic_core import CoreConfig, CoreSchema
+from pydantic_core import CoreConfig, CoreSchema, SchemaValidator
 from sqlalchemy import BigInteger, Column, Double, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -80,15 +82,20 @@ class Measurements(SQLModel):
     battery: float = _measured("battery")
 
 
-class _Identity(SQLModel):
-    """Which reading: the sensor, its own sequence number and when it was measured."""
+class ReadingKey(SQLModel):
+    """Which reading: the sensor and its own sequence number (the table's unique key)."""
 
-    sensor_id: SensorId
-    seq: int = Field(ge=0, le=MAX_SEQ)
+    sensor_id: SensorId = Field(max_length=64)  # the length also sizes the column
+    seq: int = Field(ge=0, le=MAX_SEQ, sa_type=BigInteger)
+
+
+class _Measured(ReadingKey):
+    """When the reading was measured, as the API carries it (a timestamp; the table keeps unix seconds)."""
+
     ts: Annotated[datetime, Strict(False)]
 
 
-class ReadingBase(Measurements, _Identity):
+class ReadingBase(Measurements, _Measured):
     """Every field of a reading (sensor_id, seq, ts, then the quantities), each typed and ranged once."""
 
 
@@ -144,23 +151,36 @@ def reading_out(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def reading_fields_schema(model: type[ReadingBase] = ReadingIn) -> tuple[CoreSchema, CoreConfig] | None:
+def reading_fields_schema(model: type[ReadingBase] = ReadingIn) -> tuple[CoreSchema, CoreConfig]:
     """A reading model's own field rules (types, ranges, field validators; ReadingIn's unless
     told) as a pydantic-core schema and config, for hot paths that validate into plain dicts
     without building models.
 
     SQLModel's `__init__` makes `ReadingIn.model_validate_json` validate twice and build an
     object the receivers and the web node do not need (~12 µs a reading against ~4 µs for the
-    fields alone). None if ReadingIn is not plain fields (say it gains a model-level validator
-    this would skip): callers then use the full model, so the two can never disagree."""
+    fields alone). A model that is not plain fields (say it gains a model-level validator this
+    would skip) is refused with TypeError when its validator is first built, so the fast path
+    and the model can never disagree."""
     schema = model.__pydantic_core_schema__
     if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
-        return None
+        raise TypeError(f"{model.__name__} has model-level rules: its fields alone cannot validate it")
     return schema["schema"], CoreConfig(**schema.get("config", {}))
 
 
-class Reading(Measurements, table=True):
-    """A stored reading; `ts` is unix seconds so time buckets are plain arithmetic in SQL."""
+def reading_validator(model: type[ReadingBase] = ReadingIn) -> SchemaValidator:
+    """The one fields-only validator of `model` (see `reading_fields_schema`), built on first use:
+    `validate_json` / `validate_python` give `(fields, extra, fields_set)`."""
+    return _validator(model)
+
+
+@functools.cache  # keyed by the model alone, however the caller named it
+def _validator(model: type[ReadingBase]) -> SchemaValidator:
+    return SchemaValidator(*reading_fields_schema(model))
+
+
+class Reading(Measurements, ReadingKey, table=True):
+    """A stored reading: the key and quantities of ReadingBase, `ts` as unix seconds (so time
+    buckets are plain arithmetic in SQL), and when it was stored."""
 
     __tablename__ = "readings"
     __table_args__ = (
@@ -173,10 +193,8 @@ class Reading(Measurements, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     )
-    sensor_id: str = Field(max_length=64)
-    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    ts: float = Field(sa_column=Column(Double, nullable=False))
-    stored_at: float = Field(sa_column=Column(Double, nullable=False))
+    ts: float = Field(sa_type=Double)
+    stored_at: float = Field(sa_type=Double)
 
 
 def max_batch_bytes(max_readings: int) -> int:
@@ -208,11 +226,3 @@ def describe_errors(errors: list[dict]) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "reading"
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
-
-
-def to_epoch(ts: datetime) -> float:
-    return ts.timestamp()
-
-
-def from_epoch(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)

@@ -28,12 +28,12 @@ class Settings(BaseSettings):
     grant_ttl_s: float = Field(default=5.0, gt=0, le=600, validation_alias="GRANT_TTL_S")
 
     # Beyond DESIGN.md's table: names that let tests and several deployments share a broker.
-    topic_prefix: str = Field(default="", validation_alias="TELERING_TOPIC_PREFIX")
-    app_id: str = Field(default="telering", validation_alias="TELERING_APP_ID")
+    telering_topic_prefix: str = Field(default="", validation_alias="TELERING_TOPIC_PREFIX")
+    telering_app_id: str = Field(default="telering", validation_alias="TELERING_APP_ID")
     batch_max_readings: int = Field(default=5000, ge=1, le=100_000, validation_alias="BATCH_MAX_READINGS")
     receiver_buffer_max: int = Field(default=50_000, ge=1, validation_alias="RECEIVER_BUFFER_MAX")
     topic_replication: int = Field(default=1, ge=1, le=5, validation_alias="TOPIC_REPLICATION")
-    check_partition: bool = Field(default=True, validation_alias="WEB_NODE_CHECK_PARTITION")
+    web_node_check_partition: bool = Field(default=True, validation_alias="WEB_NODE_CHECK_PARTITION")
     # a connection whose request headers are not complete this long after it opened (or after the
     # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
     web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")

@@ -49,7 +49,7 @@ def min_insync_replicas(replication: int) -> int | None:
 def readings_topic(settings: Settings, name: str | None = None, partitions: int | None = None) -> TopicSpec:
     """`readings`: READINGS_PARTITIONS partitions (one per receiver)."""
     return _spec(
-        name or Topics.with_prefix(settings.topic_prefix).readings,
+        name or Topics.with_prefix(settings.telering_topic_prefix).readings,
         partitions or settings.readings_partitions,
         settings,
     )
@@ -57,7 +57,7 @@ def readings_topic(settings: Settings, name: str | None = None, partitions: int 
 
 def telering_topics(settings: Settings) -> list[TopicSpec]:
     """The topics of one deployment (TELERING_TOPIC_PREFIX prefixes their names)."""
-    topics = Topics.with_prefix(settings.topic_prefix)
+    topics = Topics.with_prefix(settings.telering_topic_prefix)
     return [
         readings_topic(settings),
         _spec(topics.token, 1, settings, {"retention.ms": str(TOKEN_RETENTION_MS)}),

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             str(start_seq),
         ]
         sim_args += ["--duration", str(args.seconds)] if args.seconds else ["--duration", "31536000"]
-        dlq_topic = Topics.with_prefix(Settings().topic_prefix).dlq
+        dlq_topic = Topics.with_prefix(Settings().telering_topic_prefix).dlq
         dlq_before = _dlq_count(bootstrap, dlq_topic)
         simulator = procs.start("simulator", "simulator", sim_args, env)
         _print_where_to_look(env, args.workdir, db_path)

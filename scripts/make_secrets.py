@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from kafka_local import certs
-from protocol import readers
+from protocol import reader_tokens
 from protocol.keys import add_key
 
 BROKERS = ("kafka", "kafka-2", "kafka-3")
@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         add_key(out / "telering.keys")
     _secret(out / "postgres_password", 0o600)
     readers_file = out / "telering.readers"
-    if readers_file.exists() and READER in readers.read_readers(readers_file):
+    if readers_file.exists() and READER in reader_tokens.read_readers(readers_file):
         print(f"{out}: complete; reader {READER!r} exists (`telering-keys reader new --file {readers_file}` for more)")
         return 0
-    token = readers.add_reader(readers_file, READER)
+    token = reader_tokens.add_reader(readers_file, READER)
     print(f"{out}: complete. The reader token of {READER!r} (TELERING_READER_TOKEN), shown only now:")
     print(token)
     return 0

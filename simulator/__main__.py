@@ -24,7 +24,7 @@ log = logging.getLogger("simulator")
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    default_topic = Topics.with_prefix(settings.topic_prefix).readings
+    default_topic = Topics.with_prefix(settings.telering_topic_prefix).readings
     parser = argparse.ArgumentParser(
         prog="telering-simulator", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )

@@ -59,10 +59,10 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 
 def build_app(settings: Settings) -> TeleringApp:
-    """Define the app, its web pages and its one task; connects to nothing until a worker starts it."""
-    topics = Topics.with_prefix(settings.topic_prefix)
+    """Define the app, its web pages and its one service; connects to nothing until a worker starts it."""
+    topics = Topics.with_prefix(settings.telering_topic_prefix)
     app = TeleringApp(
-        settings.app_id,
+        settings.telering_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         value_serializer="raw",
@@ -82,7 +82,7 @@ def build_app(settings: Settings) -> TeleringApp:
     worker = app.worker = Worker(app, settings, topics, dlq_topic)
     # `readings` is read by the receivers' own batch consumer (stream_app/consumer.py says why);
     # Faust runs the worker, elects the leader, produces to the DLQ and serves /healthz and /metrics.
-    app.task(worker.run)
+    app.service(worker)  # type: ignore[arg-type]  # Faust starts an instance as it does a class
     app.on_partitions_assigned.connect(worker.on_faust_rebalance)
     setup_prometheus_sensors(app, pattern="/metrics", registry=registry_for(worker), name_prefix="faust")
 

@@ -2,8 +2,8 @@
 
 Why not a Faust agent: Faust's per-event machinery (a task pair per message in
 `Consumer._drain_messages`, the conductor's lock, Event objects, channel queues, the stream
-iterator) costs ~240 µs of CPU per message here even for an agent that does nothing, against
-~12 µs for this batch loop (docs/performance.md). The receivers need one cheap pass over each
+iterator) costs many times the CPU per message of this batch loop, even for an agent that does
+nothing (the measured figures: docs/performance.md). The receivers need one cheap pass over each
 fetched batch, so they read the topic with the plain aiokafka consumer Faust itself wraps, in the
 worker's own event loop. The consumer group `<app id>-receivers` assigns the partitions (the
 receivers); offsets are committed by hand, only as far as `CommitPoints` allows.
@@ -40,7 +40,7 @@ Batch = dict[int, list]  # partition -> aiokafka ConsumerRecords, in offset orde
 
 
 def group_id(settings: Settings) -> str:
-    return f"{settings.app_id}-receivers"
+    return f"{settings.telering_app_id}-receivers"
 
 
 class ReadingsConsumer:

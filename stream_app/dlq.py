@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import faust
-from pydantic_core import SchemaValidator, ValidationError
+from pydantic_core import ValidationError
 
-from protocol.readings import InvalidReading, parse_reading, reading_fields_schema
+from protocol.readings import InvalidReading, parse_reading, reading_validator
 
 REASON_HEADER = "telering-dlq-reason"
 SOURCE_HEADER = "telering-dlq-source"
@@ -28,18 +28,13 @@ MAX_VALUE_BYTES = 900_000  # well below Faust's 1,000,000-byte producer limit, h
 MAX_KEY_BYTES = 1024
 MAX_REASON_BYTES = 1000
 
-_fields = reading_fields_schema()
-_FIELDS = SchemaValidator(*_fields) if _fields is not None else None
-
 
 def is_valid(raw: bytes | None) -> bool:
     """Whether `raw` is a valid reading: the receivers' hot path (see `reason` for why not)."""
     if raw is None:
         return False
-    if _FIELDS is None:
-        return reason(raw) is None
     try:
-        _FIELDS.validate_json(raw)
+        reading_validator().validate_json(raw)
     except ValidationError:
         return False
     return True

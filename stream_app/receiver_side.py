@@ -7,8 +7,9 @@ the buffer → commit each partition up to its oldest reading still buffered
 (stream_app/commits.py). A crash anywhere replays from the last commit, never skips.
 
 The token side (stream_app/token_side.py) uses the small interface at the bottom: which
-partitions this worker owns, how much each holds, a chunk to send, what was stored, what to
-dead-letter.
+partitions this worker owns (and when that changes), how much each holds (and when readings
+arrive), a chunk to send, what was stored, what to dead-letter. Health and metrics read
+`status()`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from protocol.settings import Settings
 from stream_app import dlq
@@ -33,13 +35,23 @@ COMMIT_INTERVAL_S = 0.2  # commits coalesce: at most a few a second, whatever th
 COMPACT_ABOVE = 1024
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiverStatus:
+    in_group: bool  # the consumer holds the assignment of a completed rebalance
+    last_poll: float  # time.monotonic() of the consumer's latest poll: the loop is alive
+    consumed: int  # messages read from the readings topic
+    buffered: int  # valid readings waiting for a turn, all partitions
+    pending: dict[int, int]  # by owned partition: readings waiting for a turn
+    lag: dict[int, int]  # by owned partition: messages past its committed offset (where both are known)
+
+
 class ReceiverSide:
     def __init__(self, settings: Settings, topic: str, dead_letters: DeadLetters, *, client_id: str) -> None:
         self.topic = topic
         self.buffers = ReceiverBuffers(settings.receiver_buffer_max)
         self.commits = CommitPoints()
         self.owned: set[int] = set()
-        self.ownership_changed = asyncio.Event()
+        self._ownership_changed = asyncio.Event()
         self.consumed = 0
         self._dead_letters = dead_letters
         self._commit_wanted = asyncio.Event()
@@ -104,7 +116,7 @@ class ReceiverSide:
         self.commits.reset(partitions | self.owned)
         self.owned = set(partitions)
         log.info("worker owns receivers %s", sorted(partitions))
-        self.ownership_changed.set()
+        self._ownership_changed.set()
 
     async def _on_revoked(self, partitions: set[int]) -> None:
         """Commit what is stored, then forget the rest: the next owner replays it."""
@@ -112,9 +124,47 @@ class ReceiverSide:
         self.buffers.drop(partitions)
         self.commits.reset(partitions)
         self.owned -= partitions
-        self.ownership_changed.set()
+        self._ownership_changed.set()
+
+    def status(self) -> ReceiverStatus:
+        lag: dict[int, int] = {}
+        for partition in self.owned:
+            end, committed = self.consumer.highwater(partition), self.commits.committed_offset(partition)
+            if end is not None and committed is not None:
+                lag[partition] = max(0, end - committed)
+        return ReceiverStatus(
+            in_group=self.consumer.in_group,
+            last_poll=self.consumer.last_poll,
+            consumed=self.consumed,
+            buffered=self.buffers.total,
+            pending={partition: self.pending(partition) for partition in sorted(self.owned)},
+            lag=lag,
+        )
 
     # -- the token side's interface -------------------------------------------------------------
+    def owns(self, partition: int) -> bool:
+        """Whether this worker is `partition`'s receiver now."""
+        return partition in self.owned
+
+    async def ownership(self, interval: float) -> AsyncIterator[tuple[int, ...]]:
+        """The partitions this worker owns: now, then as soon as they change, and at least every
+        `interval` seconds (one reader: each change is reported to whoever iterates)."""
+        while True:
+            self._ownership_changed.clear()
+            yield tuple(sorted(self.owned))
+            try:
+                await asyncio.wait_for(self._ownership_changed.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def arrivals(self) -> AsyncIterator[None]:
+        """Once each time readings arrive for a partition that had none waiting (one reader)."""
+        arrived = self.buffers.arrived
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            yield None
+
     def pending(self, partition: int) -> int:
         """Readings of `partition` waiting for a turn."""
         return self.buffers.size(partition)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-PRESENCE_TTL_S = 3.5  # a worker unseen for this long (3+ missed presence messages) drops out
+PRESENCE_INTERVAL_S = 1.0  # every worker announces the receivers it owns this often (stream_app/token_side.py)
+PRESENCE_TTL_S = 3.5 * PRESENCE_INTERVAL_S  # a worker unseen for this long (3+ missed presence messages) drops out
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Grants and releases must reach every worker, so the single-partition token topic is read by
 an assigned (group-less) consumer in each process. Every value is signed on the way out and
-checked on the way in (protocol/token.py): a message that is not valid, or not signed with a
+checked on the way in (protocol/token_messages.py): a message that is not valid, or not signed with a
 key of ours, is skipped and counted by reason, never acted on and never fatal.
 """
 
@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from protocol.kafka_security import aiokafka_options
 from protocol.keyring import Keyring
 from protocol.settings import Settings
-from protocol.token import (
+from protocol.token_messages import (
     MAX_MESSAGE_BYTES,
     SIGNATURE_HEADER,
     TokenMessage,

@@ -3,8 +3,9 @@
 Every worker reads the whole token topic (stream_app/token_channel.py): it announces the
 receivers it owns (presence), takes a turn when a grant names one of them (stream_app/turns.py,
 through the receiver side's small interface), and releases. On the leader the coordinator
-(stream_app/coordinator.py) also grants the turns. All of it runs in one task group: if any
-loop fails, all stop and the worker exits non-zero with the reason logged (stream_app/app.py).
+(stream_app/coordinator.py) also decides the turns: the token side tells it what the topic says
+and sends the grants it hands back. All of it runs in one task group: if any loop fails, all
+stop and the worker exits non-zero with the reason logged (stream_app/worker.py).
 """
 
 from __future__ import annotations
@@ -12,24 +13,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
 
 from protocol.keyring import Keyring
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
-from protocol.token import GrantMessage, Presence, Release
-from stream_app.coordinator import Coordinator
+from protocol.token_messages import GrantMessage, Presence
+from stream_app.coordinator import CatchUp, Coordinator, CoordinatorStatus
 from stream_app.receiver_side import ReceiverSide
+from stream_app.ring import PRESENCE_INTERVAL_S
 from stream_app.token_channel import TokenChannel, TokenRecord
 from stream_app.turns import TurnRunner
 from stream_app.web_client import WebNodeClient, open_session
 
 log = logging.getLogger(__name__)
 
-PRESENCE_INTERVAL_S = 1.0
 BODY_OVERHEAD = 1024  # `{"receiver": n, "readings": [...]}` around the readings, with room to spare
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    last_record_at: float  # time.monotonic() of the latest token-topic record read: the loop is alive
+    skipped: Counter[str]  # token-topic messages skipped, by reason
+    turns: int  # turns taken by this worker's receivers
+    answers: Counter[tuple[str, str]]  # the web node's answers to batches, by (status, code)
+    coordinator: CoordinatorStatus
 
 
 class TokenSide:
@@ -47,19 +59,26 @@ class TokenSide:
         self._receivers = receivers
         self.worker_id = worker_id
         self.channel = TokenChannel(settings, topic, keyring, client_id=worker_id)
-        self.coordinator = Coordinator(
-            deliver=self._deliver,
-            is_leader=is_leader,
-            keyring=keyring,
-            ttl_s=settings.grant_ttl_s,
-            local_pending=self._local_pending,
-            resync=self.channel.catch_up,
-        )
+        self.coordinator = Coordinator(is_leader=is_leader, keyring=keyring, ttl_s=settings.grant_ttl_s)
         self.runner: TurnRunner | None = None
         self._group: asyncio.TaskGroup | None = None
         self._turns: dict[int, asyncio.Task] = {}
         self._started: dict[int, int] = {}  # receiver -> highest epoch a turn was started for
         self.presence_at = 0.0  # time.monotonic() of the latest presence published
+
+    def status(self) -> TokenStatus:
+        runner = self.runner
+        return TokenStatus(
+            last_record_at=self.channel.last_record_at,
+            skipped=Counter(self.channel.skipped),
+            turns=runner.turns if runner else 0,
+            answers=Counter(runner.answers if runner else {}),
+            coordinator=self.coordinator.status(),
+        )
+
+    def on_rebalance(self) -> None:
+        """Faust's group rebalanced: leadership (and so the coordinator's job) may have moved."""
+        self.coordinator.on_rebalance()
 
     async def run(self) -> None:
         await self.channel.start()
@@ -74,7 +93,7 @@ class TokenSide:
                 )
                 self._group = group
                 group.create_task(self._announce_presence(), name="presence")
-                group.create_task(self.coordinator.run(self.channel.caught_up), name="coordinator")
+                group.create_task(self._coordinate(), name="coordinator")
                 group.create_task(self._wake_on_arrivals(), name="arrivals")
                 async for record in self.channel.records():
                     self._dispatch(record)
@@ -83,14 +102,9 @@ class TokenSide:
             await self.channel.stop()
 
     def _dispatch(self, record: TokenRecord) -> None:
-        message = record.message
-        if isinstance(message, GrantMessage):
-            self.coordinator.observe_grant(message)
-            self._start_turn(message)
-        elif isinstance(message, Release):
-            self.coordinator.observe_release(message)
-        elif isinstance(message, Presence):
-            self.coordinator.observe_presence(message, record.seen_at)
+        self.coordinator.observe(record.message, record.seen_at)
+        if isinstance(record.message, GrantMessage):
+            self._start_turn(record.message)
 
     # -- turns ------------------------------------------------------------------------------
     def _start_turn(self, grant: GrantMessage) -> bool:
@@ -98,7 +112,7 @@ class TokenSide:
         receiver = grant.receiver
         if (
             self._group is None
-            or receiver not in self._receivers.owned
+            or not self._receivers.owns(receiver)
             or grant.expires_at <= time.time()
             or receiver in self._turns
             or grant.epoch <= self._started.get(receiver, -1)
@@ -117,11 +131,17 @@ class TokenSide:
         self.coordinator.observe_release(release)  # ours, if this worker leads: no round trip through Kafka
         await self.channel.publish(release)
 
-    def _local_pending(self, receiver: int) -> int | None:
-        return self._receivers.pending(receiver) if receiver in self._receivers.owned else None
+    # -- the coordinator's decisions --------------------------------------------------------
+    async def _coordinate(self) -> None:
+        await self.channel.caught_up.wait()
+        async for decision in self.coordinator.run(self._receivers):
+            if isinstance(decision, CatchUp):
+                await self.channel.catch_up()
+            elif not await self._send(decision):
+                self.coordinator.not_delivered(decision)
 
-    async def _deliver(self, grant: GrantMessage) -> bool:
-        """The coordinator's grant: onto the topic, and straight into a turn if the receiver is ours."""
+    async def _send(self, grant: GrantMessage) -> bool:
+        """A grant onto the topic, and straight into a turn if the receiver is ours; False: Kafka refused it."""
         try:
             delivery = await self.channel.enqueue(grant)
         except KafkaError as exc:
@@ -139,22 +159,12 @@ class TokenSide:
 
     # -- presence ---------------------------------------------------------------------------
     async def _announce_presence(self) -> None:
-        changed = self._receivers.ownership_changed
-        while True:
-            changed.clear()
-            owned = tuple(sorted(self._receivers.owned))
+        async for owned in self._receivers.ownership(PRESENCE_INTERVAL_S):
             if await self.channel.publish(Presence(worker=self.worker_id, partitions=owned, at=time.time())):
                 self.presence_at = time.monotonic()
-            try:
-                await asyncio.wait_for(changed.wait(), PRESENCE_INTERVAL_S)
-            except TimeoutError:
-                pass
 
     async def _wake_on_arrivals(self) -> None:
-        arrived = self._receivers.buffers.arrived
-        while True:
-            await arrived.wait()
-            arrived.clear()
+        async for _ in self._receivers.arrivals():
             self.coordinator.wake()
 
 

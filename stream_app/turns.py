@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from stream_app.buffers import Pending
 from stream_app.web_client import PostResult, WebNodeClient, WebNodeUnavailable
 

@@ -23,8 +23,8 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from protocol import token
 from protocol.keyring import Keyring
+from protocol.token_messages import GrantMessage, Release, TokenMessage, decode, signature_of
 from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
@@ -38,7 +38,7 @@ _REFUSED = re.compile(r'^telering_batches_refused_total\{reason="([^"]+)"\} (\S+
 class TokenRecord:
     offset: int
     at: float  # the broker's timestamp, unix seconds
-    message: token.TokenMessage
+    message: TokenMessage
 
 
 class TokenWatcher:
@@ -81,15 +81,13 @@ class TokenWatcher:
         with self._lock:
             return list(self._records)
 
-    def grants(self, after_offset: int = -1) -> list[token.GrantMessage]:
-        return [
-            r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, token.GrantMessage)
-        ]
+    def grants(self, after_offset: int = -1) -> list[GrantMessage]:
+        return [r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, GrantMessage)]
 
-    def releases(self, after_offset: int = -1) -> list[token.Release]:
-        return [r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, token.Release)]
+    def releases(self, after_offset: int = -1) -> list[Release]:
+        return [r.message for r in self.records() if r.offset > after_offset and isinstance(r.message, Release)]
 
-    def first(self, predicate: Callable[[token.TokenMessage], bool], after: int = -1) -> TokenRecord | None:
+    def first(self, predicate: Callable[[TokenMessage], bool], after: int = -1) -> TokenRecord | None:
         """The first record after offset `after` whose message satisfies `predicate`."""
         with self._lock:
             start = bisect.bisect_right(self._offsets, after)
@@ -151,10 +149,10 @@ class TokenWatcher:
 
     def _add(self, record) -> None:  # type: ignore[no-untyped-def]
         try:
-            message = token.decode(record.value)
+            message = decode(record.value)
         except (ValueError, TypeError):
             message = None
-        signature = token.signature_of(record.headers)
+        signature = signature_of(record.headers)
         if self._keyring is not None and not self._keyring.verify_message(record.value or b"", signature):
             message = None
         with self._lock:

@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy.engine import make_url
 
-from protocol import readers, token
+from protocol import reader_tokens, token_messages
 from protocol.kafka_security import kafka_python_options
 from protocol.keys import add_key
 from protocol.settings import Settings
 from protocol.topics import Topics
-from testkit import database
+from testkit import database, integrity
+from testkit.observers import owned
 from testkit.processes import ManagedProcess, child_env, free_port, health, python_argv, wait_healthy
+from testkit.sampling import ProcessSampler
 from testkit.waiting import eventually
 
 
@@ -40,6 +44,7 @@ class PipelineHarness:
     web_tls: WebTls | None = None
     read_auth: bool = False
     database_url: str | None = None  # default: a SQLite file in workdir
+    rows_before_web: int = 0  # readings stored before the running web node started
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +58,7 @@ class PipelineHarness:
         self.web_url = f"{'https' if self.web_tls else 'http'}://127.0.0.1:{self.web_port}"
         self.app_id = f"{self.prefix}app"
         self.readers_file = self.workdir / "telering.readers"
-        self.reader_token = readers.add_reader(self.readers_file, "harness") if self.read_auth else None
+        self.reader_token = reader_tokens.add_reader(self.readers_file, "harness") if self.read_auth else None
 
     @property
     def kafka_options(self) -> dict[str, Any]:
@@ -94,6 +99,7 @@ class PipelineHarness:
     def start_web_node(self, env: dict[str, str] | None = None) -> ManagedProcess:
         """Start a web node; `env` overrides some of its environment."""
         n = sum(p.name.startswith("web") for p in self.processes)
+        self.rows_before_web = self.stored()  # what the new web node's stored counter does not count
         argv, log_path = python_argv("web_node"), self.workdir / f"web{n}.log"
         proc = ManagedProcess(f"web{n}", argv, {**self.env, **(env or {})}, log_path).start()
         self.processes.append(proc)
@@ -114,6 +120,46 @@ class PipelineHarness:
         proc.health_url = f"http://127.0.0.1:{port}/healthz"
         self.processes.append(proc.start())
         return proc
+
+    def start(
+        self,
+        workers: int = 1,
+        *,
+        worker_argv: list[str] | None = None,
+        settle: bool = False,
+        sampler: ProcessSampler | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[ManagedProcess, list[ManagedProcess]]:
+        """The pipeline's start-up: the web node, then `workers` workers at once (`worker_argv`: their
+        command); returns once each is ready and one leads, with `settle` once every receiver has
+        exactly one owner. `sampler` watches the processes from their start."""
+        web = self.start_web_node()
+        procs = [self.start_worker(argv=worker_argv) for _ in range(workers)]
+        if sampler is not None:
+            sampler.watch("web", web.pid)
+            for i, proc in enumerate(procs):
+                sampler.watch(f"worker{i}", proc.pid)
+        for proc in procs:
+            self.wait_worker_ready(proc, timeout=timeout)
+        if settle:
+            eventually(
+                lambda: self._settled(procs),
+                timeout=timeout,
+                interval=0.2,
+                message="receivers never settled on one owner each",
+            )
+        return web, procs
+
+    def _settled(self, procs: list[ManagedProcess]) -> bool:
+        """Every receiver has exactly one owner (a worker may own none)."""
+        owners: list[int] = []
+        for proc in procs:
+            assert proc.alive, f"{proc.name} exited:\n{proc.log_tail()}"
+            partitions = owned(proc)
+            if partitions is None:
+                return False
+            owners += partitions
+        return sorted(owners) == list(range(self.partitions))
 
     def workers(self) -> list[ManagedProcess]:
         return [p for p in self.processes if p.name.startswith("worker")]
@@ -154,8 +200,26 @@ class PipelineHarness:
         except AssertionError as exc:
             raise AssertionError(f"stored {self.stored()} of {n}\n{self.all_worker_logs()[-3000:]}") from exc
 
-    def token_messages(self) -> list[token.TokenMessage]:
-        return [token.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]
+    def doubles(self) -> integrity.Doubles:
+        """Every count of stored readings (the web node's, the rollups', the summary's) against the rows."""
+        dialect = make_url(self.database_url).get_backend_name()
+
+        def check() -> integrity.Doubles:
+            metrics = requests.get(
+                f"{self.web_url}/metrics", headers=self.read_headers, verify=self.verify, timeout=10
+            ).text
+            return integrity.check(self.query, dialect, integrity.stored_counter(metrics), self.rows_before_web)
+
+        return integrity.settled(check)
+
+    def tally(
+        self, name: str, summaries: list[dict], recovery_s: float | None = None, evidence: dict | None = None
+    ) -> integrity.ScenarioResult:
+        """What the simulator runs delivered against what is stored, and every count of it."""
+        return integrity.tally(name, summaries, self.stored_keys(), self.doubles(), recovery_s, evidence)
+
+    def token_messages(self) -> list[token_messages.TokenMessage]:
+        return [token_messages.decode(v) for v in read_topic(self.bootstrap, self.topics.token, self.kafka_options)]
 
     def dlq_messages(self) -> list:
         return list(read_records(self.bootstrap, self.topics.dlq, options=self.kafka_options))

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import token
+from protocol import token_messages
 from testkit.pipeline import read_records
 from testkit.report import percentile
 
@@ -28,13 +28,13 @@ def read_turns(bootstrap: str, topic: str, options: Mapping[str, Any] | None = N
     turns: dict[int, Turn] = {}
     for record in read_records(bootstrap, topic, options=options):
         try:
-            message = token.decode(record.value)
+            message = token_messages.decode(record.value)
         except ValueError:
             continue
         at = record.timestamp / 1000
-        if isinstance(message, token.GrantMessage):
+        if isinstance(message, token_messages.GrantMessage):
             turns[message.epoch] = Turn(message.receiver, message.epoch, at)
-        elif isinstance(message, token.Release) and message.epoch in turns:
+        elif isinstance(message, token_messages.Release) and message.epoch in turns:
             turn = turns[message.epoch]
             turn.released_at, turn.stored, turn.duplicates = at, message.stored, message.duplicates
     return sorted(turns.values(), key=lambda t: t.epoch)

@@ -13,11 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.keys import KeysMissing
 from protocol.settings import Settings
-from web_node import schema
 from web_node.alerts.rules import RulesError
 from web_node.app import create_app
 from web_node.auth import ReadAuthUnavailable
 from web_node.tls import TlsSettingsError, server_ssl_context
+from web_node.write import migrations_runner
+from web_node.write.storage import DatabaseUrlError, check_database_url
 
 log = logging.getLogger("web_node")
 
@@ -39,7 +40,7 @@ def _parser(env: Settings) -> argparse.ArgumentParser:
         "--no-migrate",
         action="store_true",
         help=f"do not migrate the database on start: refuse to serve unless its schema is "
-        f"current (migrate it with `{schema.MIGRATE_COMMAND}`)",
+        f"current (migrate it with `{migrations_runner.MIGRATE_COMMAND}`)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -63,11 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = _parser(env).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # web_node.schema says what changed
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # web_node.write.migrations_runner says what changed
         logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     settings = env.model_copy(
         update={"web_node_host": args.host, "web_node_port": args.port, "database_url": args.database_url}
     )
+    try:
+        check_database_url(settings.database_url)  # e.g. PostgreSQL without the `postgres` extra
+    except DatabaseUrlError as exc:
+        log.error("%s", exc)
+        return 2
     if args.command == "migrate":
         return _migrate(settings.database_url)
     if args.no_migrate and not _schema_is_current(settings.database_url):
@@ -95,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _migrate(url: str) -> int:
     try:
-        before, after = asyncio.run(schema.migrate_url(url))
-    except schema.SchemaOutOfDate as exc:
+        before, after = asyncio.run(migrations_runner.migrate_url(url))
+    except migrations_runner.SchemaOutOfDate as exc:
         log.error("%s", exc)
         return 1
     except (SQLAlchemyError, OSError) as exc:
@@ -108,8 +114,8 @@ def _migrate(url: str) -> int:
 
 def _schema_is_current(url: str) -> bool:
     try:
-        asyncio.run(schema.check_url(url))
-    except schema.SchemaOutOfDate as exc:
+        asyncio.run(migrations_runner.check_url(url))
+    except migrations_runner.SchemaOutOfDate as exc:
         log.error("%s", exc)
         return False
     except (SQLAlchemyError, OSError) as exc:

@@ -10,7 +10,7 @@ address) every request needs `Authorization: Bearer <reader token>` — the REST
 
 A missing token is 401 `reader_token_missing`; a wrong, revoked or non-reader token (a grant)
 is 401 `reader_token_invalid`. Tokens are checked against TELERING_READERS_FILE
-(protocol.readers), which is followed as it changes.
+(protocol.reader_tokens), which is followed as it changes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 
 from aiohttp import web
 
-from protocol.readers import Readers, ReadersError
+from protocol.reader_tokens import Readers, ReadersError
 from protocol.settings import Settings
 from web_node.errors import ApiError, Handler
 

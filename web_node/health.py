@@ -18,8 +18,8 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from web_node.appkeys import settings_key, storage_key
-from web_node.outage import STORAGE_ERRORS, describe
+from web_node.appkeys import health_probe_key, settings_key, storage_key
+from web_node.storage_errors import StorageError, describe, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class HealthProbe:
             await asyncio.wait_for(asyncio.shield(task), self.deadline_s)
         except TimeoutError:
             return f"the database did not answer within {self.deadline_s:g} s"
-        except STORAGE_ERRORS as exc:
+        except StorageError as exc:
             return f"the database is unreachable ({describe(exc)})"
         return None
 
@@ -55,8 +55,9 @@ class HealthProbe:
         await self._engine.dispose()
 
     async def _query(self) -> None:
-        async with self._engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT epoch FROM grant_fence")
+        with storage_errors("read"):
+            async with self._engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT epoch FROM grant_fence")
 
 
 def _probe_engine(url: str) -> AsyncEngine:
@@ -72,9 +73,6 @@ def _retrieve(task: asyncio.Task[None]) -> None:
     # a probe that failed after its deadline was already answered 503; do not warn about it again
     if not task.cancelled():
         task.exception()
-
-
-health_probe_key = web.AppKey("health_probe", HealthProbe)
 
 
 async def probe_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -2,7 +2,7 @@
 
 A registry per application (not prometheus-client's global one) lets several web nodes live
 in one process, as they do in the tests. The write path reports each batch through
-`observe_batch` (a batch observer); live-client figures are read from the hub at scrape time.
+`batch_accepted` / `batch_refused`; live-client figures are read from the hub at scrape time.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from web_node.batches import ACCEPTED
-from web_node.live import LiveHub
-from web_node.placement import Placement
+from web_node.appkeys import metrics_key
+from web_node.read.live import LiveHub
+from web_node.write.placement import Placement
 
 # Refusal codes of POST /api/v1/batches (docs/API.md), exported at 0 before they first happen.
 REFUSAL_CODES = (
@@ -61,11 +61,12 @@ class Metrics:
         self.registry.register(_LiveCollector(hub))
         self.registry.register(_PlacementCollector(placement))
 
-    def observe_batch(self, outcome: str, stored: int, duplicates: int, seconds: float) -> None:
-        """A batch observer: `outcome` is "accepted" or the refusal's error code."""
-        if outcome != ACCEPTED:
-            self.batches_refused.labels(outcome).inc()
-            return
+    def batch_refused(self, code: str) -> None:
+        """A batch refused, by its error code (or "internal")."""
+        self.batches_refused.labels(code).inc()
+
+    def batch_accepted(self, stored: int, duplicates: int, seconds: float) -> None:
+        """A batch stored: how many readings were new, how many already stored, how long it took."""
         self.batches_accepted.inc()
         self.readings_stored.inc(stored)
         self.readings_duplicate.inc(duplicates)
@@ -94,9 +95,6 @@ class _PlacementCollector(Collector):
             "partitioners, keyless or gateway-keyed producers); stored all the same",
             value=self._placement.unpartitioned,
         )
-
-
-metrics_key = web.AppKey("metrics", Metrics)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -20,7 +20,6 @@ from protocol import bodies, durations
 from protocol.readings import MAX_FUTURE_S, QUANTITIES
 from web_node.alerts.apidoc import ALERT_OPERATIONS
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
-from web_node.live import HEARTBEAT_S
 from web_node.openapi_shared import (
     ANSWERS,
     BATCH_MAX,
@@ -31,6 +30,9 @@ from web_node.openapi_shared import (
     SENSOR_ID,
     integer,
 )
+from web_node.read.live import HEARTBEAT_S
+
+SENSOR_PATH_ID = Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1")
 
 OPERATIONS = (
     Operation(
@@ -78,7 +80,7 @@ OPERATIONS = (
             "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page."
         ),
         parameters=(
-            Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1"),
+            SENSOR_PATH_ID,
             "Since",
             "Until",
             "Limit",
@@ -99,7 +101,7 @@ OPERATIONS = (
             "the database fails part way the connection is cut, so a download is complete or visibly broken."
         ),
         parameters=(
-            Param("id", "The sensor's id", SENSOR_ID, location="path", example="sensor-1"),
+            SENSOR_PATH_ID,
             "Since",
             "Until",
         ),
@@ -212,7 +214,8 @@ API = ApiTable(
     description=(
         "Stores sensor readings sent by the stream app under a signed grant, and serves them: history, "
         "downsampled stats, a live WebSocket, health and metrics. Timestamps in answers are RFC 3339 UTC with "
-        "six fractional digits; `since`/`until` accept RFC 3339 (with an offset) or unix seconds. A reading's "
+        "six fractional digits; `since`/`until` accept RFC 3339 (with an offset), unix seconds or epoch "
+        "milliseconds (13 digits). A reading's "
         f"ts may be at most {MAX_FUTURE_S:.0f} s in the future. Every error is JSON "
         '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md.'
     ),

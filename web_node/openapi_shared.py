@@ -12,18 +12,19 @@ from protocol.readings import SensorId
 from protocol.settings import Settings
 from web_node.apidoc import Answer, Param
 from web_node.auth import READER_REFUSED, READER_SCHEME
-from web_node.params import MAX_UNIX_S, MIN_UNIX_S
+from web_node.read.params import MAX_UNIX_S, MIN_UNIX_S
 
 BATCH_MAX = Settings.model_fields["batch_max_readings"].default
 SENSOR_ID = TypeAdapter(SensorId).json_schema()
 INSTANT = {
-    "description": "RFC 3339 with an offset, or unix seconds",
+    "description": "RFC 3339 with an offset, unix seconds, or epoch milliseconds (13 digits)",
     "anyOf": [
         {"type": "number", "minimum": MIN_UNIX_S, "maximum": MAX_UNIX_S},
+        {"type": "integer", "minimum": 10**12, "maximum": 10**13 - 1},
         {"type": "string", "format": "date-time"},
     ],
 }
-IN_RANGE = "(RFC 3339 with an offset, or unix seconds)"
+IN_RANGE = "(RFC 3339 with an offset, unix seconds, or epoch milliseconds (13 digits))"
 
 
 def integer(low: int, high: int, default: int) -> dict[str, Any]:

@@ -11,24 +11,17 @@ the first success after it says how long the outage lasted and how many requests
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
+from web_node.appkeys import storage_outage_key
 from web_node.errors import ApiError, Handler
-from web_node.storage import StorageError, Superseded
+from web_node.storage_errors import StorageError, describe, storage_errors
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
-# What a database driver raises when the database is unusable: SQLAlchemy's wrappers, the
-# project's own, sqlite3's when used directly ...
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, StorageError, sqlite3.Error)
-# ... and OSError (asyncpg's refused connection), where the code in the try is a database call:
-# the middleware leaves OSError alone, since a client's dropped connection is one too
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, OSError)
 
 
 class StorageOutage:
@@ -71,26 +64,13 @@ def storage_unavailable(detail: str) -> ApiError:
     return error
 
 
-def describe(exc: BaseException) -> str:
-    """The driver's own error in one short line (never SQLAlchemy's statement and parameters)."""
-    if isinstance(exc, StorageError) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text = lines[0][:200] if lines else ""
-    return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
-
-
-storage_outage_key = web.AppKey("storage_outage", StorageOutage)
-
-
 @web.middleware
-async def storage_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A driver error that a view did not map itself is a 503 too, not a 500."""
+async def storage_outages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A storage error that a view did not answer itself is a 503 too, not a 500."""
+    path = "read" if request.method in ("GET", "HEAD") else "write"
     try:
-        return await handler(request)
-    except DRIVER_ERRORS as exc:
-        if isinstance(exc, Superseded):
-            raise
-        path = "read" if request.method in ("GET", "HEAD") else "write"
+        # not OSError: around a whole request, a client's dropped connection is one too
+        with storage_errors(path, connecting=False):
+            return await handler(request)
+    except StorageError as exc:
         raise request.app[storage_outage_key].failed(path, request, exc) from None

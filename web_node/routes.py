@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web_node import reads
-from web_node.batches import post_batch
-from web_node.export import readings_csv
 from web_node.health import healthz
-from web_node.live import live
 from web_node.metrics import metrics
 from web_node.openapi import openapi_document
+from web_node.read import reads
+from web_node.read.export import readings_csv
+from web_node.read.live import live
+from web_node.write.batches import post_batch
 
 
 def setup_routes(app: web.Application) -> None:

@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from testkit.cluster import compose, netns
+from testkit.cluster.hostfs import HostFs
 from testkit.cluster.hosts import Host, HostError
-from testkit.cluster.images import HostFs, mapped_paths
+from testkit.cluster.images import mapped_paths
 from testkit.cluster.ports import Published
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import IO
 
 from testkit.cluster.compose import Service
-from testkit.cluster.images import HostFs, Launch, health_argv, launch
+from testkit.cluster.hostfs import HostFs, Launch
+from testkit.cluster.images import health_argv, launch
 from testkit.cluster.netns import NetHost
 from testkit.waiting import eventually
 

@@ -151,6 +151,10 @@ class ClusterView:
             raise AssertionError(f"psql: {done.stderr.strip()}")  # retried by `eventually`
         return done.stdout
 
+    def rows(self, statement: str) -> list[list[str]]:
+        """The rows of one statement, each a list of its columns' text."""
+        return [line.split("|") for line in self.sql(statement).splitlines() if line]
+
     def stored(self, prefix: str = "") -> int:
         try:
             where = f" WHERE sensor_id LIKE '{_like(prefix)}%'" if prefix else ""

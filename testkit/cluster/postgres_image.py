@@ -11,18 +11,13 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from testkit.cluster.compose import ComposeError, Service
-
-if TYPE_CHECKING:
-    from testkit.cluster.images import HostFs
+from testkit.cluster.hostfs import HostFs, Launch
 
 
-def postgres_launch(service: Service, fs: HostFs) -> Launch:  # noqa: F821
+def postgres_launch(service: Service, fs: HostFs) -> Launch:
     """The postgres image's first start (initdb, the user's password, the database), then `postgres`."""
-    from testkit.cluster.images import Launch  # images imports this module
-
     bindir = pg_bindir()
     if bindir is None:
         raise ComposeError("PostgreSQL server binaries not found (apt-get install postgresql / make sysdeps)")

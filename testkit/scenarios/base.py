@@ -7,17 +7,17 @@ import itertools
 import json
 import signal
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.keyring import Keyring
 from protocol.keys import read_key_file
 from protocol.settings import Settings
-from protocol.token import Release
+from protocol.token_messages import Release
 from stream_app.consumer import group_id
+from testkit.integrity import ScenarioResult
 from testkit.observers import FenceWatcher, TokenWatcher, TopicCounter, refusals
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
@@ -32,21 +32,6 @@ OUTAGE_S = 10.0  # how long the web node stays down
 # slow machine
 OPEN_STREAM_S = 180.0
 PAUSE_TTL_S = 25.0  # paused-receiver: grants outlive a failover (10 s session timeout + rebalance)
-
-
-@dataclass
-class ScenarioResult:
-    scenario: str
-    sent: int
-    stored: int
-    lost: int
-    duplicated: int
-    recovery_s: float | None
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        """What `python -m benchmarks.faults` writes per scenario."""
-        return {k: v for k, v in asdict(self).items() if k != "evidence"}
 
 
 @dataclass
@@ -93,7 +78,7 @@ class Observed:
             expired_turns=logs.count("did not release epoch"),
             web_refused={code: n for code, n in refusals(self.harness.web_url).items() if n},
         )
-        return count(self.harness, name, summary, recovery_s, self.evidence)
+        return self.harness.tally(name, [summary], recovery_s, self.evidence)
 
 
 class Stream:
@@ -120,26 +105,6 @@ class Stream:
         return json.loads(self._summary_path.read_text())
 
 
-def count(
-    harness: PipelineHarness, name: str, summary: dict, recovery_s: float | None, evidence: dict[str, Any]
-) -> ScenarioResult:
-    """Compare what the simulator delivered with what the database holds, sensor by sensor."""
-    keys = harness.stored_keys()
-    per_sensor = Counter(sensor for sensor, _ in set(keys))
-    sent = {s: v["sent"] for s, v in summary["per_sensor"].items()}
-    lost = sum(max(0, n - per_sensor.get(s, 0)) for s, n in sent.items())
-    evidence["unexpected"] = sum(max(0, n - sent.get(s, 0)) for s, n in per_sensor.items())
-    return ScenarioResult(
-        scenario=name,
-        sent=summary["sent_valid"],
-        stored=len(keys),
-        lost=lost,
-        duplicated=len(keys) - len(set(keys)),
-        recovery_s=recovery_s,
-        evidence=evidence,
-    )
-
-
 @contextmanager
 def observed(harness: PipelineHarness) -> Iterator[Observed]:
     topics = harness.topics
@@ -152,17 +117,9 @@ def observed(harness: PipelineHarness) -> Iterator[Observed]:
             counter.close()
 
 
-def start_processes(harness: PipelineHarness, workers: int = 1) -> list[ManagedProcess]:
-    harness.start_web_node()
-    procs = [harness.start_worker() for _ in range(workers)]
-    for proc in procs:
-        harness.wait_worker_ready(proc)
-    return procs
-
-
 def receivers_group(app_id: str) -> str:
     """The consumer group whose commits say how far the receivers have stored `readings`."""
-    return group_id(Settings(app_id=app_id))
+    return group_id(Settings(telering_app_id=app_id))
 
 
 def worker_pid_in(release: Release, proc: ManagedProcess) -> bool:

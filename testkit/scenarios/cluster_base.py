@@ -11,7 +11,6 @@ import itertools
 import json
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +19,12 @@ from kafka.errors import KafkaError
 from protocol.keyring import Keyring
 from protocol.keys import read_key_file
 from protocol.topics import TOKEN
+from testkit import integrity
 from testkit.cluster.cluster import Cluster
 from testkit.cluster.hosts import Host
 from testkit.cluster.observe import READINGS, ClusterView
+from testkit.integrity import ScenarioResult
 from testkit.observers import TokenWatcher, TopicCounter
-from testkit.scenarios.base import ScenarioResult
 from testkit.waiting import eventually
 
 GROUP = "telering-receivers"  # stream_app.consumer.group_id of the compose app id (TELERING_APP_ID unset)
@@ -64,7 +64,13 @@ class ClusterRun:
             raise RuntimeError("the simulator host is still running the previous stream")
         summary = host.fs.path(f"/home/telering/summary-{n}.json")
         host.extra_args = ["--sensor-prefix", f"r{n}-", "--seed", str(n), "--summary-json", str(summary), *args]
-        marks = Marks(self.token.last_offset, {h.name: len(h.log_text()) for h in self.workers()}, self.refusals())
+        marks = Marks(
+            self.token.last_offset,
+            {h.name: len(h.log_text()) for h in self.workers()},
+            self.refusals(),
+            self.counted_by_web(),
+            int(eventually(lambda: self.view.rows("SELECT count(*) FROM readings"), timeout=60)[0][0]),
+        )
         host.start()
         return Stream(self, host, f"r{n}-", summary, marks)
 
@@ -74,6 +80,12 @@ class ClusterRun:
 
     def stored_total(self) -> int:
         return self.view.stored()
+
+    def counted_by_web(self) -> int:
+        """The web node's stored counter (the sum of `stored` over its 200 answers)."""
+        return integrity.stored_counter(
+            eventually(lambda: self.view.web("/metrics").text, timeout=60, retry_on=(OSError,))
+        )
 
     def refusals(self) -> dict[str, float]:
         try:
@@ -102,11 +114,14 @@ class ClusterRun:
 
 @dataclass(frozen=True)
 class Marks:
-    """Where the token topic, the workers' logs and the web node's refusals stood at a stream's start."""
+    """Where the token topic, the workers' logs, the web node's refusals and stored counter, and the
+    stored rows stood at a stream's start."""
 
     token_offset: int
     log_lengths: dict[str, int]
     refusals: dict[str, float]
+    counted_by_web: int
+    rows: int
 
 
 @dataclass
@@ -164,17 +179,11 @@ class Stream:
                 k: v - self.marks.refusals.get(k, 0) for k, v in refused.items() if v > self.marks.refusals.get(k, 0)
             },
         )
-        keys = self.run.view.stored_keys(self.prefix)
-        per_sensor = Counter(sensor for sensor, _ in set(keys))
-        sent = {s: v["sent"] for s, v in summary["per_sensor"].items()}
-        self.evidence["unexpected"] = sum(max(0, n - sent.get(s, 0)) for s, n in per_sensor.items())
-        self.evidence["sensors"] = len(sent)
-        return ScenarioResult(
-            scenario=name,
-            sent=summary["sent_valid"],
-            stored=len(keys),
-            lost=sum(max(0, n - per_sensor.get(s, 0)) for s, n in sent.items()),
-            duplicated=len(keys) - len(set(keys)),
-            recovery_s=recovery_s,
-            evidence=self.evidence,
+        doubles = integrity.settled(
+            lambda: integrity.check(
+                self.run.view.rows, "postgresql", self.run.counted_by_web() - self.marks.counted_by_web, self.marks.rows
+            )
         )
+        self.evidence["sensors"] = len(summary["per_sensor"])
+        keys = self.run.view.stored_keys(self.prefix)
+        return integrity.tally(name, [summary], keys, doubles, recovery_s, self.evidence)

@@ -17,10 +17,10 @@ from kafka import KafkaProducer
 
 from protocol.keys import add_key, read_key_file
 from protocol.partitioning import partition_for
-from protocol.token import INT64_MAX, GrantMessage
+from protocol.token_messages import INT64_MAX, GrantMessage
 from testkit.pipeline import PipelineHarness, read_records
 from testkit.processes import ManagedProcess
-from testkit.scenarios.base import OPEN_STREAM_S, WARM_UP, count, observed, start_processes
+from testkit.scenarios.base import OPEN_STREAM_S, WARM_UP, observed
 from testkit.waiting import eventually
 
 FORGERY_TTL_S = 5.0
@@ -29,7 +29,7 @@ _METRIC = r"^{name}(?:\{{reason=\"(?P<label>[^\"]+)\"\}})? (?P<value>\S+)$"
 
 def foreign_producers(harness: PipelineHarness) -> Any:
     """librdkafka (CRC32 partitioner), keyless and gateway-keyed readings, then ordinary ones."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     topic, per_sensor = harness.topics.readings, 50
     crc32 = [f"rdk-{i}" for i in range(12)]
     chosen = _send_with_librdkafka(harness.bootstrap, topic, crc32, per_sensor)
@@ -58,13 +58,13 @@ def foreign_producers(harness: PipelineHarness) -> Any:
         "worker_alive": worker.alive,
         "simulator_failed": ordinary["failed"],
     }
-    return count(harness, "foreign-producers", _merged(foreign, ordinary), _since(started), evidence)
+    return harness.tally("foreign-producers", [foreign, ordinary], _since(started), evidence)
 
 
 def token_forgery(harness: PipelineHarness) -> Any:
     """Everything a client without the key can write to the token topic, while readings stream;
     then a second worker re-reads that history and takes over."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     name = requests.get(worker.health_url, timeout=10).json()["worker"]
     producer = KafkaProducer(bootstrap_servers=harness.bootstrap, acks="all", max_request_size=2_000_000)
     with observed(harness) as run:
@@ -72,7 +72,7 @@ def token_forgery(harness: PipelineHarness) -> Any:
         harness.wait_stored(WARM_UP)
         current = eventually(lambda: (run.token.grants() or [None])[-1], timeout=30)
         signed = next(r for r in read_records(harness.bootstrap, harness.topics.token) if b'"grant"' in r.value)
-        attacked_at = time.time()
+        attacked_at, attacked_after = time.time(), run.token.last_offset
         messages = [*_forgeries(name, current), (signed.value, list(signed.headers))]  # ... and a replay
         for value, headers in messages:
             producer.send(harness.topics.token, value=value, headers=headers, partition=0)
@@ -88,6 +88,7 @@ def token_forgery(harness: PipelineHarness) -> Any:
             worker_epoch=_metric(worker, "telering_worker_epoch").get("", 0.0),
             skipped=_metric(worker, "telering_worker_token_messages_skipped_total"),
             max_wait_s=_max_wait_s(harness, attacked_at),
+            served_after_attack=sorted({r.receiver for r in run.token.releases(attacked_after) if r.stored > 0}),
             worker_alive=worker.alive,
             worker_tracebacks=worker.log_text().count("Traceback"),
         )
@@ -104,7 +105,7 @@ def token_forgery(harness: PipelineHarness) -> Any:
 
 def keyfile_rewrite(harness: PipelineHarness) -> Any:
     """The key file emptied, then half-written, then whole and rotated, while readings stream."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     (good,) = read_key_file(harness.keys_file)
     with observed(harness) as run:
         stream = run.stream(duration=OPEN_STREAM_S, rate=120.0)  # ended once the key is whole again

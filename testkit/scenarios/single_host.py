@@ -7,7 +7,7 @@ import itertools
 import time
 from typing import Any
 
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from testkit.observers import TokenWatcher, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
 from testkit.processes import ManagedProcess
@@ -20,7 +20,6 @@ from testkit.scenarios.base import (
     Observed,
     ScenarioResult,
     observed,
-    start_processes,
     worker_pid_in,
 )
 from testkit.waiting import eventually
@@ -28,7 +27,7 @@ from testkit.waiting import eventually
 
 def worker_kill(harness: PipelineHarness) -> ScenarioResult:
     """SIGKILL the only worker while it holds buffered, unacked readings; restart it."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     with observed(harness) as run:
         stream = run.stream(duration=18)
         harness.wait_stored(WARM_UP)
@@ -45,7 +44,7 @@ def worker_kill(harness: PipelineHarness) -> ScenarioResult:
 
 def webnode_kill(harness: PipelineHarness) -> ScenarioResult:
     """SIGKILL the web node for OUTAGE_S mid-stream; restart it on the same database."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     with observed(harness) as run:
         stream = run.stream(duration=22)
         harness.wait_stored(WARM_UP)
@@ -67,7 +66,7 @@ def webnode_kill(harness: PipelineHarness) -> ScenarioResult:
 
 def broker_restart(harness: PipelineHarness, broker: Any) -> ScenarioResult:
     """Stop the (private) Kafka broker cleanly mid-stream and start it again on its data."""
-    (worker,) = start_processes(harness)
+    _, (worker,) = harness.start()
     with observed(harness) as run:
         stream = run.stream(duration=25)
         harness.wait_stored(WARM_UP)
@@ -87,7 +86,7 @@ def rebalance(harness: PipelineHarness) -> ScenarioResult:
     The stream runs until the second worker has served every receiver after the stop (or a
     minute has passed), then ends early: on a slow machine the steps before the stop can take
     longer than a fixed-length stream, and a receiver with nothing to store is never served."""
-    (first,) = start_processes(harness)
+    _, (first,) = harness.start()
     with observed(harness) as run:
         stream = run.stream(duration=OPEN_STREAM_S)
         harness.wait_stored(WARM_UP)
@@ -182,7 +181,7 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
 
 def leader_failover(harness: PipelineHarness) -> ScenarioResult:
     """SIGKILL the worker running the coordinator; the other takes over, epochs keep rising."""
-    workers = start_processes(harness, workers=2)
+    _, workers = harness.start(workers=2)
     leader = wait_split(workers, harness.partitions, harness.app_id)
     follower = next(w for w in workers if w is not leader)
     with observed(harness) as run:

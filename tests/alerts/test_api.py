@@ -12,8 +12,8 @@ import pytest
 
 from tests.support.waiting import async_eventually
 from tests.web_node.writes import Writer, iso, reading_at
-from web_node import params
 from web_node.alerts.rules import RulesError
+from web_node.read import params
 
 T0 = 1_764_000_000.0
 RULES = """\

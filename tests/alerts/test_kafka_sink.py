@@ -25,7 +25,7 @@ async def test_every_transition_is_published_once(kafka_broker, topic_prefix, we
     node = await web_node_factory(
         telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES),
         kafka_bootstrap=kafka_broker.bootstrap,
-        topic_prefix=topic_prefix,
+        telering_topic_prefix=topic_prefix,
     )
     writer = Writer(http, node)
     temperatures = [70, 85, 86, 87, 74, 90, 91, 92, 60]  # pending, firing, ok, pending, firing, ok

@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from web_node.alerts.rules import parse_rules
 from web_node.alerts.store import AlertJudge
-from web_node.storage import Storage, Superseded
+from web_node.write.fence import GrantSuperseded
+from web_node.write.storage import Storage
 
 RULES = parse_rules(
     """
@@ -63,7 +64,7 @@ async def test_transitions_are_written_in_the_store_transaction(database_url):
         assert told == result.transitions
         replay = await storage.store([reading(1, 85), reading(2, 79)], epoch=1, receiver=0)
         assert replay.transitions == [] and replay.duplicates == 2
-        with pytest.raises(Superseded):
+        with pytest.raises(GrantSuperseded):
             await storage.store([reading(3, 10)], epoch=0, receiver=0)
         assert await _history(storage) == [("hot", "s1", "ok", "firing", T0 + 1)]
     finally:

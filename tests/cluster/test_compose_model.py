@@ -12,8 +12,9 @@ import pytest
 from testkit.cluster import compose, netns
 from testkit.cluster.cluster import Cluster
 from testkit.cluster.compose import ComposeError, interpolate
+from testkit.cluster.hostfs import HostFs
 from testkit.cluster.hosts import HostError
-from testkit.cluster.images import HostFs, health_argv, kafka_properties, mapped_paths
+from testkit.cluster.images import health_argv, kafka_properties, mapped_paths
 
 
 def test_interpolation_follows_compose():

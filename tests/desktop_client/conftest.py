@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from desktop_client.net_thread import NetworkWorker
 from desktop_client.options import ClientOptions
 from desktop_client.theme import apply_dark_theme
 from desktop_client.window import MainWindow
@@ -27,6 +28,8 @@ class FakeSource(QObject):
     readings_arrived = pyqtSignal(object)
     state_changed = pyqtSignal(str, str)
     notice = pyqtSignal(str)
+    alerts_loaded = pyqtSignal(object)
+    alert_arrived = pyqtSignal(object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,6 +67,26 @@ def fake_window(qtbot, dark_app) -> Iterator[Callable[..., tuple[MainWindow, Fak
         return window, source
 
     yield make
+
+
+@pytest.fixture
+def dashboard(qtbot, dark_app) -> Iterator[Callable[..., MainWindow]]:
+    """Factory: a shown MainWindow with a real NetworkWorker on `url`, closed at teardown."""
+    windows: list[MainWindow] = []
+
+    def open_window(url: str, **options: object) -> MainWindow:
+        opts = ClientOptions(url=url, backoff_max_s=1.0, redraw_ms=50, **options)
+        window = MainWindow(opts, NetworkWorker(opts))
+        qtbot.addWidget(window)
+        window.resize(1500, 900)
+        window.show()
+        window.start()
+        windows.append(window)
+        return window
+
+    yield open_window
+    for window in windows:
+        window.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from desktop_client.api import ApiClient
 from desktop_client.options import DAY, WINDOWS, plan_for
-from tests.support.web import make_reading, sensors_of_receiver
+from tests.support.web import make_reading, sensors_of_receiver, store
 from tests.web_node.writes import iso
 
 
@@ -25,15 +25,6 @@ def database_url(tmp_path) -> str:
 
 def ago(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
-
-
-async def store(http, node, readings, epoch=1):
-    async with http.post(
-        f"{node.url}/api/v1/batches",
-        json={"readings": readings},
-        headers={"Authorization": f"Bearer {node.grant(0, epoch)}"},
-    ) as answer:
-        assert answer.status == 200, await answer.text()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from desktop_client.__main__ import parse_args
 from desktop_client.api import ApiClient, WebNodeError
-from protocol import readers
+from protocol import reader_tokens
 from protocol.settings import Settings
 from protocol.web_tls import ca_context
 from testkit.pipeline import WebTls
@@ -24,7 +24,7 @@ def database_url(tmp_path) -> str:
 async def test_https_and_a_reader_token(web_node_factory, tmp_path):
     tls = WebTls.make(tmp_path / "tls")
     readers_file = tmp_path / "telering.readers"
-    token = readers.add_reader(readers_file, "dashboard")
+    token = reader_tokens.add_reader(readers_file, "dashboard")
     server_tls = server_ssl_context(Settings(WEB_NODE_TLS_CERT=str(tls.cert_file), WEB_NODE_TLS_KEY=str(tls.key_file)))
     node = await web_node_factory(
         ssl_context=server_tls, web_node_read_auth="required", telering_readers_file=readers_file

@@ -13,35 +13,13 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from desktop_client.options import ClientOptions
 from desktop_client.window import MainWindow
-from desktop_client.worker import NetworkWorker
 from tests.desktop_client.web_process import OUTPUT, PARTITIONS, at
 from tests.support.web import sensors_of_receiver
 
 pytestmark = pytest.mark.gui
 
 SCREENSHOT = OUTPUT / "window.png"
-
-
-@pytest.fixture
-def dashboard(qtbot, dark_app):
-    """Factory: a shown MainWindow with a real NetworkWorker on `url`, closed at teardown."""
-    windows: list[MainWindow] = []
-
-    def open_window(url: str, **options: object) -> MainWindow:
-        opts = ClientOptions(url=url, backoff_max_s=1.0, redraw_ms=50, **options)
-        window = MainWindow(opts, NetworkWorker(opts))
-        qtbot.addWidget(window)
-        window.resize(1500, 900)
-        window.show()
-        window.start()
-        windows.append(window)
-        return window
-
-    yield open_window
-    for window in windows:
-        window.close()
 
 
 def bucket_means(readings: list[dict], bucket_s: int, since: float) -> list[float]:

@@ -25,9 +25,10 @@ OUTPUT = REPO / "test-output" / "desktop_client"
 
 
 class WebNode:
-    """A web node process on a fixed port and SQLite file, so it can be restarted in place."""
+    """A web node process on a fixed port and SQLite file, so it can be restarted in place;
+    `env`: settings of its own on top of the defaults here."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, **env: str) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,6 +43,7 @@ class WebNode:
                 # readings up to 30 d old feed the long windows: keep them (the default is 7d)
                 "TELERING_RETENTION_RAW": TEST_RETENTION,
                 "TELERING_RETENTION_ROLLUPS": TEST_RETENTION,
+                **env,  # a test's own settings (e.g. TELERING_ALERT_RULES)
             }
         )
         self.proc: ManagedProcess | None = None

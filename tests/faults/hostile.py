@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections import Counter
 
 import requests
 
@@ -45,16 +44,3 @@ def fence(harness: PipelineHarness) -> tuple[int, int]:
 
 def healthy(harness: PipelineHarness) -> bool:
     return requests.get(f"{harness.web_url}/healthz", timeout=10).status_code == 200
-
-
-def assert_exactly_once(harness: PipelineHarness, *summaries: dict) -> None:
-    """Every valid reading the simulator runs delivered is stored, once, sensor by sensor."""
-    sent: Counter[str] = Counter()
-    for summary in summaries:
-        assert summary["failed"] == 0
-        sent.update({s: v["sent"] for s, v in summary["per_sensor"].items()})
-    total = sum(s["sent_valid"] for s in summaries)
-    harness.wait_stored(total)
-    keys = harness.stored_keys()
-    assert len(keys) == len(set(keys)) == total
-    assert Counter(sensor for sensor, _ in keys) == sent

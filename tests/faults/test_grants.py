@@ -14,9 +14,10 @@ import pytest
 
 from protocol.grants import Grant, GrantCodec
 from protocol.keys import new_key
-from protocol.token import GrantMessage
+from protocol.token_messages import GrantMessage
 from testkit.observers import refusals
-from tests.faults.hostile import assert_exactly_once, fence, healthy, mint, post
+from tests.faults.hostile import fence, healthy, mint, post
+from tests.support.pipeline import stored_exactly_once
 from tests.support.web import make_reading, sensors_of_receiver
 
 pytestmark = pytest.mark.kafka
@@ -47,11 +48,9 @@ def batch(receiver: int) -> dict:
 def test_hostile_grants_are_refused_and_the_database_is_unchanged(pipeline_factory):
     # grants live a minute, so replayed real grants are still unexpired: the epoch fence must refuse them
     harness = pipeline_factory(partitions=PARTITIONS, grant_ttl_s=60)
-    harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    _, (worker,) = harness.start()
     first = harness.simulate("--sensors", "8", "--count", "800", "--rate", "0", "--seed", "5")
-    assert_exactly_once(harness, first)
+    stored_exactly_once(harness, first)
 
     stored, (epoch, holder) = harness.stored(), fence(harness)
     grants = [m for m in harness.token_messages() if isinstance(m, GrantMessage)]
@@ -89,4 +88,4 @@ def test_hostile_grants_are_refused_and_the_database_is_unchanged(pipeline_facto
 
     # the real pipeline carries on as if nothing happened
     second = harness.simulate("--sensors", "8", "--count", "400", "--rate", "0", "--seed", "5", "--start-seq", "1000")
-    assert_exactly_once(harness, first, second)
+    stored_exactly_once(harness, first, second)

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.scenarios import ScenarioResult, run_scenario
-from testkit.scenarios.hostile import FORGERY_TTL_S
+from testkit.integrity import assert_exactly_once
+from testkit.scenarios import run_scenario
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def assert_exactly_once(result: ScenarioResult) -> None:
-    evidence = result.evidence
-    assert evidence["simulator_failed"] == 0 and result.sent >= 600, evidence
-    assert (result.stored, result.lost, result.duplicated, evidence["unexpected"]) == (result.sent, 0, 0, 0), evidence
+PARTITIONS = 4
 
 
 def test_readings_from_any_partitioner_or_key_are_stored_and_the_stream_keeps_flowing(kafka_broker, tmp_path):
     result = run_scenario("foreign-producers", kafka_broker.bootstrap, tmp_path)
-    assert_exactly_once(result)
+    assert_exactly_once(result, min_sent=600)
     evidence = result.evidence
     assert evidence["librdkafka_not_murmur2"], "librdkafka must really have put readings where murmur2 would not"
     assert evidence["dead_lettered"] == 0 and evidence["worker_alive"]
@@ -36,11 +33,11 @@ def test_readings_from_any_partitioner_or_key_are_stored_and_the_stream_keeps_fl
 
 def test_a_client_without_the_key_cannot_crash_or_steer_the_ring(kafka_broker, tmp_path):
     result = run_scenario("token-forgery", kafka_broker.bootstrap, tmp_path)
-    assert_exactly_once(result)
+    assert_exactly_once(result, min_sent=600)
     evidence = result.evidence
     assert evidence["max_signed_epoch"] < 1_000_000 and evidence["fence_epoch"] < 1_000_000, evidence
     assert evidence["worker_epoch"] < 1_000_000, "a forged epoch reached the coordinator"
-    assert evidence["max_wait_s"] <= FORGERY_TTL_S, "a receiver waited longer than one grant TTL"
+    assert evidence["served_after_attack"] == list(range(PARTITIONS)), "a receiver was never served after the attack"
     skipped = evidence["skipped"]
     assert skipped["unsigned"] + skipped["too_large"] >= 12 and skipped["bad_signature"] >= 6, skipped
     assert evidence["worker_alive"] and evidence["worker_tracebacks"] == 0
@@ -50,9 +47,8 @@ def test_a_client_without_the_key_cannot_crash_or_steer_the_ring(kafka_broker, t
 
 def test_the_key_file_rewritten_badly_during_a_run_changes_nothing(kafka_broker, tmp_path):
     result = run_scenario("keyfile-rewrite", kafka_broker.bootstrap, tmp_path)
-    assert_exactly_once(result)
+    assert_exactly_once(result, min_sent=600)
     evidence = result.evidence
-    assert evidence["stored_while_empty"] >= 150 and evidence["stored_while_half_written"] >= 150, evidence
-    assert evidence["stored_after_rotation"] >= 150, evidence
+    # the scenario itself fails unless readings were stored while the file was empty, half-written and rotated
     assert evidence["worker_alive"] and evidence["worker_tracebacks"] == 0
     assert evidence["refused_401"] == 0, "no grant may be refused for its key"

@@ -14,10 +14,11 @@ import pytest
 
 from protocol.grants import Grant, GrantCodec, GrantExpired, GrantInvalid
 from protocol.keys import add_key, fingerprint, read_key_file, retire_oldest
-from protocol.token import GrantMessage
+from protocol.token_messages import GrantMessage
 from testkit.observers import TokenWatcher, refusals
 from testkit.waiting import eventually
-from tests.faults.hostile import assert_exactly_once, post
+from tests.faults.hostile import post
+from tests.support.pipeline import stored_exactly_once
 from tests.support.web import make_reading, sensors_of_receiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -35,9 +36,7 @@ def signed_by(grant: GrantMessage, key: str) -> bool:
 
 def test_rotation_under_load_refuses_nothing(pipeline_factory):
     harness = pipeline_factory(partitions=4)
-    web = harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    web, (worker,) = harness.start()
     (old,) = read_key_file(harness.keys_file)
     with TokenWatcher(harness.bootstrap, harness.topics.token) as tokens:
         simulator, summary_path = harness.start_simulator(
@@ -66,7 +65,7 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
 
         eventually(lambda: not simulator.alive, timeout=120)
     summary = json.loads(summary_path.read_text())
-    assert_exactly_once(harness, summary)
+    stored_exactly_once(harness, summary)
     assert harness.stored() > stored_with_new
 
     refused = refusals(harness.web_url)

@@ -12,23 +12,22 @@ import re
 import pytest
 
 from stream_app.dlq import REASON_HEADER, SOURCE_HEADER
-from tests.faults.hostile import assert_exactly_once, healthy
+from tests.faults.hostile import healthy
+from tests.support.pipeline import stored_exactly_once
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_invalid_stream_input_is_dead_lettered_and_the_worker_survives(pipeline_factory):
     harness = pipeline_factory(partitions=4)
-    harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    _, (worker,) = harness.start()
     pid = worker.pid
     summary = harness.simulate(
         "--sensors", "16", "--rate", "250", "--duration", "24", "--seed", "13", "--invalid-fraction", "0.05"
     )
     assert summary["invalid"] >= 200 and len(summary["invalid_by_kind"]) >= 5, summary["invalid_by_kind"]
 
-    assert_exactly_once(harness, summary)
+    stored_exactly_once(harness, summary)
     dlq = harness.dlq_messages()
     assert len(dlq) == summary["invalid"]
     headers = [dict(record.headers) for record in dlq]

@@ -27,9 +27,8 @@ LOOPS = [
 @pytest.mark.parametrize("loop", LOOPS, ids=lambda target: target.rpartition(".")[2])
 def test_a_failed_loop_ends_the_worker_non_zero_with_the_reason(pipeline_factory, loop):
     harness = pipeline_factory(partitions=2)
-    harness.start_web_node()
-    worker = harness.start_worker(argv=python_argv("testkit.faulty_worker", loop, "6"))
-    harness.wait_worker_ready(worker)  # it was really working before the failure
+    # ready (and so really working) before the failure
+    _, (worker,) = harness.start(worker_argv=python_argv("testkit.faulty_worker", loop, "6"))
     eventually(lambda: not worker.alive, timeout=60, message=f"the worker kept running after {loop} failed")
     assert worker.proc is not None and worker.proc.returncode != 0
     log = worker.log_text()

@@ -6,23 +6,20 @@ real SQLite file, real worker processes (`python -m stream_app`) and the simulat
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from protocol.partitioning import partition_for
-from protocol.token import GrantMessage, Release
+from protocol.token_messages import GrantMessage, Release
 from stream_app.dlq import REASON_HEADER
 from testkit.observers import owned, wait_split
+from tests.support.pipeline import stored_exactly_once
 
 pytestmark = pytest.mark.kafka
 
 
 def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_factory):
     harness = pipeline_factory(partitions=4)
-    harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    _, (worker,) = harness.start()
     summary = harness.simulate(
         "--sensors",
         "8",
@@ -41,10 +38,7 @@ def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_fac
     )
     assert summary["invalid"] > 0 and summary["duplicates"] > 0 and summary["out_of_order"] > 0
 
-    harness.wait_stored(summary["sent_valid"])
-    stored = Counter(sensor for sensor, _ in harness.stored_keys())
-    assert dict(stored) == {s: v["sent"] for s, v in summary["per_sensor"].items()}
-    assert harness.stored() == summary["sent_valid"]
+    stored_exactly_once(harness, summary)
 
     dlq = harness.dlq_messages()
     assert len(dlq) == summary["invalid"]
@@ -55,9 +49,7 @@ def test_counts_match_with_invalid_duplicate_and_out_of_order_input(pipeline_fac
 @pytest.mark.parametrize("partitions", [1, 4, 8])
 def test_ring_gives_every_receiver_its_turn(pipeline_factory, partitions):
     harness = pipeline_factory(partitions=partitions)
-    harness.start_web_node()
-    worker = harness.start_worker()
-    harness.wait_worker_ready(worker)
+    harness.start()
     summary = harness.simulate(
         "--sensors", str(4 * partitions), "--count", str(500 * partitions), "--rate", "0", "--seed", "3"
     )
@@ -79,8 +71,7 @@ def test_several_workers_share_the_receivers_and_counts_stay_exact(pipeline_fact
     """Partitions spread over the workers, the ring spans them, every valid reading stored once."""
     partitions = 4
     harness = pipeline_factory(partitions=partitions)
-    harness.start_web_node()
-    procs = [harness.start_worker() for _ in range(workers)]
+    _, procs = harness.start(workers)
     leader = wait_split(procs, partitions, harness.app_id)
     owners = {w.name: owned(w) for w in procs}
     assert all(owners.values()), owners  # each worker runs some receivers
@@ -99,10 +90,7 @@ def test_several_workers_share_the_receivers_and_counts_stay_exact(pipeline_fact
         "--out-of-order-fraction",
         "0.05",
     )
-    harness.wait_stored(summary["sent_valid"])
-    stored = Counter(sensor for sensor, _ in harness.stored_keys())
-    assert dict(stored) == {s: v["sent"] for s, v in summary["per_sensor"].items()}
-    assert harness.stored() == summary["sent_valid"]
+    stored_exactly_once(harness, summary)
 
     releases = [m for m in harness.token_messages() if isinstance(m, Release)]
     writers = {r.worker for r in releases if r.stored > 0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -20,6 +21,7 @@ from protocol.grants import (
     GrantInvalid,
     max_lifetime_s,
 )
+from protocol.keys import add_key, read_key_file, retire_oldest
 
 OLD, NEW, OTHER = "old-key-0123456789", "new-key-0123456789", "someone-elses-key"
 
@@ -129,9 +131,17 @@ def test_rotation_verifies_old_and_new_and_signs_with_new() -> None:
         GrantCodec([OLD]).verify(signed_by_rotated)  # a part not yet rotated rejects new grants
 
 
-def test_after_retiring_the_old_key_its_grants_are_refused() -> None:
+def test_after_retiring_the_old_key_its_grants_are_refused(tmp_path: Path) -> None:
+    keys_file = tmp_path / "telering.keys"
+    for key in (OLD, NEW):
+        add_key(keys_file, key)
+    from_old = GrantCodec(read_key_file(keys_file)).verify(GrantCodec([OLD]).sign(grant()))
+    assert from_old.epoch == grant().epoch  # before: both keys verify
+    assert retire_oldest(keys_file) == OLD
+    retired = GrantCodec(read_key_file(keys_file))
+    assert retired.verify(GrantCodec([NEW]).sign(grant(epoch=2))).epoch == 2
     with pytest.raises(GrantInvalid):
-        GrantCodec([NEW]).verify(GrantCodec([OLD]).sign(grant()))
+        retired.verify(GrantCodec([OLD]).sign(grant()))
 
 
 def test_a_codec_needs_a_key() -> None:

@@ -241,3 +241,19 @@ def test_measurements_is_the_quantities_table() -> None:
         assert RANGES[quantity] == (declared["minimum"], declared["maximum"])
         assert UNITS[quantity] == declared["description"] and TITLES[quantity] == declared["title"]
     assert readings.QUANTITIES is quantities.QUANTITIES
+
+
+def test_one_fields_validator_per_model_and_a_model_with_model_level_rules_refused():
+    """The hot paths share one validator per model; a model its fields alone cannot check is refused."""
+    from pydantic import model_validator
+
+    assert readings.reading_validator() is readings.reading_validator(readings.ReadingIn)
+    assert readings.reading_validator(readings.ReadingOut) is not readings.reading_validator()
+
+    class Checked(readings.ReadingIn):
+        @model_validator(mode="after")
+        def _humid_when_cold(self):
+            return self
+
+    with pytest.raises(TypeError, match="model-level rules"):
+        readings.reading_validator(Checked)

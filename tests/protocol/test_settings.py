@@ -62,7 +62,7 @@ def test_defaults_match_the_design(clean_env: pytest.MonkeyPatch) -> None:
     assert s.web_node_url == "http://127.0.0.1:8080"
     assert s.readings_partitions == 4
     assert s.grant_ttl_s == 5.0
-    assert s.topic_prefix == ""
+    assert s.telering_topic_prefix == ""
 
 
 def test_reads_the_design_env_names(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_reads_the_design_env_names(clean_env: pytest.MonkeyPatch, tmp_path: Pat
     assert s.telering_keys_file == tmp_path / "k.keys"
     assert s.telering_grant_keys is not None and s.telering_grant_keys.get_secret_value() == "k1,k2"
     assert (s.web_node_host, s.web_node_port, s.web_node_url) == ("0.0.0.0", 9000, "http://web:9000")
-    assert (s.readings_partitions, s.grant_ttl_s, s.topic_prefix) == (8, 2.5, "t1-")
+    assert (s.readings_partitions, s.grant_ttl_s, s.telering_topic_prefix) == (8, 2.5, "t1-")
 
 
 def test_env_names_are_case_insensitive(clean_env: pytest.MonkeyPatch) -> None:
@@ -135,3 +135,13 @@ def test_security_names_and_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Pa
         clean_env.setenv("WEB_NODE_HOST", host)
         clean_env.delenv("WEB_NODE_READ_AUTH", raising=False)
         assert Settings().read_auth_required is not loopback, host
+
+
+def test_every_field_is_named_after_its_variable():
+    """`settings.telering_topic_prefix` reads TELERING_TOPIC_PREFIX: no field drifts from its variable."""
+    drifted = {
+        name: field.validation_alias
+        for name, field in Settings.model_fields.items()
+        if name.upper() != field.validation_alias
+    }
+    assert drifted == {}

@@ -99,10 +99,13 @@ def test_battery_drains_then_is_swapped() -> None:
 
 
 def test_repeated_or_earlier_times_do_not_rewind() -> None:
-    signal = SensorSignal(15)
-    signal.sample(100.0)
-    later = signal.sample(50.0)
-    assert TEMPERATURE_RANGE[0] <= later.temperature <= TEMPERATURE_RANGE[1]
+    # an earlier time is taken as the latest one again: the same state as repeating that time
+    rewound, repeated = SensorSignal(15), SensorSignal(15)
+    first = rewound.sample(100.0)
+    assert repeated.sample(100.0) == first
+    earlier = rewound.sample(50.0)
+    assert earlier == repeated.sample(100.0)
+    assert earlier.battery == first.battery  # no time passed: no drain, and no charge back
 
 
 def test_day_length_must_be_positive() -> None:

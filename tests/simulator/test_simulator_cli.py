@@ -15,7 +15,7 @@ from simulator.faults import FaultConfig
 
 
 def parse(*argv: str, settings: Settings | None = None) -> SimulatorConfig:
-    parser = build_parser(settings or Settings(kafka_bootstrap="127.0.0.1:9092", topic_prefix=""))
+    parser = build_parser(settings or Settings(kafka_bootstrap="127.0.0.1:9092", telering_topic_prefix=""))
     return config_from_args(parser.parse_args(list(argv)))
 
 

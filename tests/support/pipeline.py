@@ -1,4 +1,5 @@
-"""Fixture: a whole telering pipeline (web node + worker processes) on the session broker."""
+"""Fixture: a whole telering pipeline (web node + worker processes) on the session broker, and
+the exactly-once check of what simulator runs sent through it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.integrity import assert_exactly_once
 from testkit.pipeline import PipelineHarness
 
 
@@ -23,3 +25,10 @@ def pipeline_factory(kafka_broker, tmp_path: Path) -> Iterator:
     yield make
     for harness in made:
         harness.stop()
+
+
+def stored_exactly_once(harness: PipelineHarness, *summaries: dict) -> None:
+    """Once everything the simulator runs delivered is stored: stored once, sensor by sensor, and
+    counted once (testkit.integrity)."""
+    harness.wait_stored(sum(s["sent_valid"] for s in summaries))
+    assert_exactly_once(harness.tally("simulated", list(summaries)))

@@ -89,6 +89,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+async def store(http: aiohttp.ClientSession, node: RunningWebNode, readings: list[dict], epoch: int = 1) -> None:
+    """POST `readings` with a grant of receiver 0; the web node must store them (200)."""
+    async with http.post(
+        f"{node.url}/api/v1/batches",
+        json={"readings": readings},
+        headers={"Authorization": f"Bearer {node.grant(0, epoch)}"},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+
+
 def make_reading(sensor_id: str = "sensor-1", seq: int = 0, **overrides: object) -> dict:
     """A valid reading as JSON-ready dict."""
     ts = datetime.now(UTC) - timedelta(seconds=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from protocol import readers
+from protocol import reader_tokens
 from tests.support.waiting import async_eventually
 from tests.web_node.writes import Writer, reading_at
 
@@ -29,7 +29,7 @@ def readers_file(tmp_path):
 @pytest.fixture
 async def secured(web_node_factory, readers_file):
     """A web node whose reads need a reader token; `token` is the reader `alice`'s."""
-    token = readers.add_reader(readers_file, "alice")
+    token = reader_tokens.add_reader(readers_file, "alice")
     node = await web_node_factory(web_node_read_auth="required", telering_readers_file=readers_file)
     node.token = token  # type: ignore[attr-defined]
     return node
@@ -85,9 +85,9 @@ async def test_the_live_handshake_needs_a_reader_token(secured, http):
 
 async def test_revoked_and_new_readers_take_effect_without_a_restart(secured, http, readers_file):
     url = f"{secured.url}/api/v1/sensors"
-    bob = readers.add_reader(readers_file, "bob")
+    bob = reader_tokens.add_reader(readers_file, "bob")
     assert (await status_and_error(http, url, bearer(bob)))[0] == 200  # a new reader works at once
-    readers.revoke_reader(readers_file, "alice")
+    reader_tokens.revoke_reader(readers_file, "alice")
 
     async def alice_refused() -> bool:
         return await status_and_error(http, url, bearer(secured.token)) == (401, "reader_token_invalid")

@@ -15,9 +15,9 @@ import pytest
 
 from protocol.readings import QUANTITIES
 from tests.web_node.writes import Writer, iso, reading_at
-from web_node import export
-from web_node.params import parse_instant
-from web_node.storage import StorageError
+from web_node.read import export
+from web_node.read.params import parse_instant
+from web_node.storage_errors import StorageError
 
 T0 = 1_764_000_000.0
 HEADER = ["ts", "unix_s", "sensor_id", "seq", *QUANTITIES]

@@ -17,7 +17,7 @@ from web_node.appkeys import storage_key
 WIDE_QUERIES = 30
 ROWS_PER_SENSOR = 12_000
 PERIOD_S = 5
-READ_POOL_SIZE = 5  # web_node.storage.Storage's default
+READ_POOL_SIZE = 5  # web_node.write.storage.Storage's default
 
 
 async def health(http, node) -> tuple[int, dict]:

@@ -13,7 +13,8 @@ from protocol.readings import ReadingIn
 from tests.support.waiting import async_eventually
 from tests.support.web import make_reading
 from tests.web_node.writes import Writer, reading_at
-from web_node.live import LiveHub, live_hub_key
+from web_node.appkeys import live_hub_key
+from web_node.read.live import LiveHub
 
 T0 = 1_764_000_000.0
 

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import async_eventually
 from tests.support.web import sensors_of_receiver
 from tests.web_node.writes import Writer, reading_at
-from web_node.live import live_hub_key
+from web_node.appkeys import live_hub_key
 
 T0 = 1_764_000_000.0
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from protocol import readers
+from protocol import reader_tokens
 from protocol.bodies import PAGE_LIMIT_MAX
 from protocol.readings import QUANTITIES, SENSOR_ID_PATTERN, Measurements, ReadingOut, reading_out
 from protocol.settings import Settings
@@ -113,7 +113,7 @@ async def test_served_document_is_the_generated_one(web_node_factory, http):
 @pytest.mark.timeout(240)
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(web_node_factory, http, tmp_path):
     readers_file = tmp_path / "telering.readers"
-    reader = readers.add_reader(readers_file, "fuzzer")
+    reader = reader_tokens.add_reader(readers_file, "fuzzer")
     node = await web_node_factory(web_node_read_auth="required", telering_readers_file=readers_file)
     await Writer(http, node).store(
         [

@@ -1,12 +1,12 @@
-"""Query-parameter parsing (web_node/params.py), without a server."""
+"""Query-parameter parsing (web_node/read/params.py), without a server."""
 
 from __future__ import annotations
 
 import pytest
 from multidict import MultiDict
 
-from web_node import params
 from web_node.errors import ApiError
+from web_node.read import params
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,9 @@ from web_node.errors import ApiError
         ("2025-11-24T16:00:00.1234567Z", 1_764_000_000.123456),  # beyond microseconds: truncated
         ("2016-12-31T23:59:60Z", 1_483_228_800.0),  # a leap second: the next second
         ("0001-01-01T00:00:00Z", params.MIN_UNIX_S),
+        ("1764000000000", 1_764_000_000.0),  # epoch milliseconds: Grafana's ${__from}
+        ("1764000000254", 1_764_000_000.254),
+        ("2025-11-24T16:00:00.254Z", 1_764_000_000.254),  # Grafana's ${__from:date:iso}
     ],
 )
 def test_instants(raw, unix_s):
@@ -48,6 +51,9 @@ def test_instants(raw, unix_s):
         "2025-11-24T24:00:00Z",
         "0001-01-01T00:00:00+01:00",
         "253402300800",
+        "17640000000000",  # 14 digits: neither seconds in range nor milliseconds
+        "-1764000000000",
+        "1764000000000.5",
         "1764000000\n",
     ],
 )

@@ -26,12 +26,12 @@ def foreign_logs(caplog, receiver: int) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "web_node.placement" and r.getMessage().startswith(f"receiver {receiver} sends readings")
+        if r.name == "web_node.write.placement" and r.getMessage().startswith(f"receiver {receiver} sends readings")
     ]
 
 
 async def test_named_batches_of_foreign_partitioners_are_stored_counted_and_logged_once(web_node_factory, http, caplog):
-    caplog.set_level(logging.WARNING, logger="web_node.placement")
+    caplog.set_level(logging.WARNING, logger="web_node.write.placement")
     node = await web_node_factory()
     own = sensors_of_receiver(0, n=2)
     foreign = sensors_of_receiver(1, n=2) + sensors_of_receiver(3, n=1)  # murmur2 places these elsewhere
@@ -80,8 +80,8 @@ async def test_unnamed_batch_keeps_the_murmur2_check(web_node_factory, http):
 
 
 async def test_check_partition_off_neither_refuses_nor_counts(web_node_factory, http, caplog):
-    caplog.set_level(logging.WARNING, logger="web_node.placement")
-    node = await web_node_factory(check_partition=False)
+    caplog.set_level(logging.WARNING, logger="web_node.write.placement")
+    node = await web_node_factory(web_node_check_partition=False)
     foreign = [make_reading(sensors_of_receiver(1)[0], 0)]
     assert (await post(http, node, {"readings": foreign}, node.grant(0, 1)))[0] == 200
     assert (await post(http, node, {"receiver": 0, "readings": [make_reading("x-1", 0)]}, node.grant(0, 2)))[0] == 200

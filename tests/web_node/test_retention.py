@@ -1,4 +1,4 @@
-"""Retention (web_node/retention.py) against a real web node whose readings went in through
+"""Retention (web_node/write/retention.py) against a real web node whose readings went in through
 POST /api/v1/batches, on a real SQLite file and on PostgreSQL (tests/support/postgres.py):
 expired rows go, kept rows stay, counted exactly; a failed round is retried; the SQLite file
 stops growing; a bad setting is a start-up error naming the variable."""
@@ -21,11 +21,11 @@ from protocol.settings import Settings
 from tests.support.waiting import async_eventually
 from tests.web_node.test_metrics import scrape
 from tests.web_node.writes import Writer, reading_at
-from web_node import schema
-from web_node.appkeys import storage_key
-from web_node.params import parse_instant
-from web_node.retention import ROLLUP_TABLES, SUMMARY_TABLE, retention_key
-from web_node.storage import StorageError
+from web_node.appkeys import retention_key, storage_key
+from web_node.read.params import parse_instant
+from web_node.storage_errors import StorageError
+from web_node.write import migrations_runner
+from web_node.write.retention import ROLLUP_TABLES, SUMMARY_TABLE
 
 HOUR, DAY = 3600.0, 86_400.0
 
@@ -51,7 +51,7 @@ async def prepare_rollup_tables(url: str) -> set[str]:
     )
     made = set()
     try:
-        await schema.upgrade(engine)
+        await migrations_runner.upgrade(engine)
         async with engine.begin() as conn:
             names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
             for name, layout in layouts.items():

@@ -17,9 +17,10 @@ from sqlalchemy.pool import NullPool
 
 from protocol.quantities import QUANTITIES
 from protocol.readings import Reading
-from web_node import schema, stats_queries
-from web_node.rollups import ReadingsHour, ReadingsMinute, SensorSummary
-from web_node.storage import Storage
+from web_node.read import stats_queries
+from web_node.write import migrations_runner
+from web_node.write.rollups import ReadingsHour, ReadingsMinute, SensorSummary
+from web_node.write.storage import Storage
 
 T0 = 1_764_000_000.0  # a multiple of 3600
 SENSORS = [f"roll-{i}" for i in range(5)]
@@ -147,18 +148,18 @@ async def test_migration_0002_backfills_rollups_from_existing_rows(database_url)
     rows = _readings(rng, 800)
     engine = create_async_engine(database_url, poolclass=NullPool)
     try:
-        await schema.upgrade(engine, "0001")
+        await migrations_runner.upgrade(engine, "0001")
         async with engine.begin() as conn:
             await conn.execute(
                 Reading.__table__.insert(), [{**r, "ts": r["ts"].timestamp(), "stored_at": T0} for r in rows]
             )
-        assert await schema.current_revision(engine) == "0001"
+        assert await migrations_runner.current_revision(engine) == "0001"
     finally:
         await engine.dispose()
     storage = Storage(database_url)
     await storage.open()  # migrates to head
     try:
-        assert await schema.current_revision(storage.writer) == schema.head_revision()
+        assert await migrations_runner.current_revision(storage.writer) == migrations_runner.head_revision()
         await _check_rollups(storage)
         await _store_nothing_new(storage, rows[:50], epoch=1)
         await storage.store([{**rows[0], "seq": 5000}], epoch=2, receiver=0)

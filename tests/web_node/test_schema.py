@@ -18,9 +18,10 @@ from sqlmodel import SQLModel
 from protocol.readings import Reading, ReadingIn
 from tests.support.waiting import async_eventually
 from tests.support.web import make_reading
-from web_node import schema
 from web_node.__main__ import main
-from web_node.storage import GrantFence, Storage
+from web_node.write import migrations_runner
+from web_node.write.fence import GrantFence
+from web_node.write.storage import Storage
 
 
 async def _with_engine(url: str, work) -> object:
@@ -33,7 +34,7 @@ async def _with_engine(url: str, work) -> object:
 
 async def _alembic(engine: AsyncEngine, verb: str, revision: str) -> None:
     def run(conn) -> None:
-        config = schema.alembic_config()
+        config = migrations_runner.alembic_config()
         config.attributes["connection"] = conn
         getattr(command, verb)(config, revision)
 
@@ -59,7 +60,7 @@ async def test_new_database_is_migrated_to_exactly_the_models(database_url):
     storage = Storage(database_url)
     await storage.open()
     try:
-        assert await schema.current_revision(storage.writer) == schema.head_revision()
+        assert await migrations_runner.current_revision(storage.writer) == migrations_runner.head_revision()
         assert await _schema_diff(storage.writer) == []
         result = await storage.store([_reading(0), _reading(1)], epoch=1, receiver=0)
         assert len(result.stored) == 2
@@ -77,7 +78,7 @@ async def test_database_at_base_is_brought_up_to_date_on_open(database_url):
     again = Storage(database_url)
     await again.open()
     try:
-        assert await schema.current_revision(again.writer) == schema.head_revision()
+        assert await migrations_runner.current_revision(again.writer) == migrations_runner.head_revision()
         assert {"readings", "grant_fence"} <= await _tables(again.writer)
     finally:
         await again.close()
@@ -94,7 +95,7 @@ async def test_database_from_before_migrations_is_adopted_with_its_data(database
     storage = Storage(database_url)
     await storage.open()
     try:
-        assert await schema.current_revision(storage.writer) == schema.head_revision()
+        assert await migrations_runner.current_revision(storage.writer) == migrations_runner.head_revision()
         assert storage.fence_epoch == 7
         await storage.store([_reading(0)], epoch=8, receiver=0)
         async with storage.reader.connect() as conn:
@@ -106,7 +107,7 @@ async def test_database_from_before_migrations_is_adopted_with_its_data(database
 async def test_open_without_migrating_refuses_an_empty_database(database_url):
     storage = Storage(database_url)
     try:
-        with pytest.raises(schema.SchemaOutOfDate, match="python -m web_node migrate"):
+        with pytest.raises(migrations_runner.SchemaOutOfDate, match="python -m web_node migrate"):
             await storage.open(migrate=False)
     finally:
         await storage.close()
@@ -121,9 +122,9 @@ async def test_database_from_a_newer_telering_is_refused_not_mangled(database_ur
 
     again = Storage(database_url)
     try:
-        with pytest.raises(schema.SchemaOutOfDate, match="newer telering"):
+        with pytest.raises(migrations_runner.SchemaOutOfDate, match="newer telering"):
             await again.open()
-        with pytest.raises(schema.SchemaOutOfDate, match="newer telering"):
+        with pytest.raises(migrations_runner.SchemaOutOfDate, match="newer telering"):
             await again.open(migrate=False)
     finally:
         await again.close()
@@ -136,16 +137,16 @@ def test_no_migrate_refuses_to_serve_then_migrate_command_fixes_it(database_url,
     assert any("<empty>" in m and "`python -m web_node migrate`" in m for m in refusal), refusal
 
     assert main(["migrate", "--database-url", database_url]) == 0
-    asyncio.run(schema.check_url(database_url))  # current now: --no-migrate would serve
+    asyncio.run(migrations_runner.check_url(database_url))  # current now: --no-migrate would serve
     assert main(["--database-url", database_url, "migrate"]) == 0  # idempotent, either option order
 
 
 def test_concurrent_migrations_in_one_process_do_not_collide(database_url):
     async def two_at_once() -> None:
-        await asyncio.gather(schema.migrate_url(database_url), schema.migrate_url(database_url))
+        await asyncio.gather(migrations_runner.migrate_url(database_url), migrations_runner.migrate_url(database_url))
 
     asyncio.run(two_at_once())
-    asyncio.run(schema.check_url(database_url))
+    asyncio.run(migrations_runner.check_url(database_url))
 
 
 @pytest.mark.postgres
@@ -155,12 +156,15 @@ async def test_a_second_web_node_waits_for_the_first_ones_migration(postgres_dat
     try:
         async with first.connect() as conn:
             trans = await conn.begin()
-            await conn.run_sync(schema._upgrade, "head")  # migrated, lock held, not committed yet
-            second = asyncio.create_task(schema.migrate_url(url))
+            await conn.run_sync(migrations_runner._upgrade, "head")  # migrated, lock held, not committed yet
+            second = asyncio.create_task(migrations_runner.migrate_url(url))
             await async_eventually(lambda: _waiting_on_advisory_lock(conn), timeout=30)
             assert not second.done()
             await trans.commit()
-        assert await asyncio.wait_for(second, 30) == (schema.head_revision(), schema.head_revision())
+        assert await asyncio.wait_for(second, 30) == (
+            migrations_runner.head_revision(),
+            migrations_runner.head_revision(),
+        )
     finally:
         await first.dispose()
 

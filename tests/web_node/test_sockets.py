@@ -19,7 +19,7 @@ import pytest
 from protocol.settings import Settings
 from tests.support.waiting import async_eventually
 from tests.web_node.writes import Writer, reading_at
-from web_node.live import live_hub_key
+from web_node.appkeys import live_hub_key
 
 T0 = 1_764_000_000.0
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.bodies import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from protocol.readings import SensorId, UtcTimestamp
 from web_node.apidoc import Answer, Operation, Param
-from web_node.live import HEARTBEAT_S
 from web_node.openapi_shared import INSTANT, READ_ERRORS, READER, integer
+from web_node.read.live import HEARTBEAT_S
 
 Severity = Literal["info", "warning", "critical"]
 State = Literal["ok", "pending", "firing"]

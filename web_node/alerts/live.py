@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from web_node import params
 from web_node.alerts.engine import Transition
-from web_node.live import LiveHub, serve_socket
+from web_node.read import params
+from web_node.read.live import LiveHub, serve_socket
 
 
 class AlertHub(LiveHub):

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from protocol.bodies import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from protocol.readings import rfc3339
-from web_node import params
 from web_node.alerts.engine import FIRING, OK, PENDING, Transition
 from web_node.alerts.rules import NAME, RuleSet
 from web_node.alerts.tables import AlertStateRow, AlertTransition
-from web_node.reads import read_database
+from web_node.read import params
+from web_node.read.reads import read_database
 
 alerts_key = web.AppKey("alerts", object)  # web_node.alerts.service.Alerts; absent: alerting is off
 _state = AlertStateRow.__table__

@@ -17,8 +17,7 @@ from web_node.alerts.kafka_sink import KafkaSink
 from web_node.alerts.live import AlertHub, alert_hub_key, alerts_live
 from web_node.alerts.outbox import Outbox, PublisherLock
 from web_node.alerts.service import Alerts
-from web_node.appkeys import settings_key, storage_key
-from web_node.metrics import metrics_key
+from web_node.appkeys import metrics_key, settings_key, storage_key
 
 log = logging.getLogger(__name__)
 LOCK_RETRY_S = 2.0  # another web node publishes: try to take over this often
@@ -77,7 +76,7 @@ async def _publish(settings: Settings, alerts: Alerts, storage) -> None:
         outbox = Outbox(storage)
         async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as group:
             if settings.telering_alerts_kafka:
-                topic = Topics.with_prefix(settings.topic_prefix).alerts
+                topic = Topics.with_prefix(settings.telering_topic_prefix).alerts
                 group.create_task(KafkaSink(settings, topic, outbox, _wakeup(alerts)).run(), name="alerts-kafka")
             for url in urls:
                 sink = AlertmanagerSink(

@@ -1,6 +1,6 @@
 """Alembic environment for the web node's schema, on SQLite and PostgreSQL (async drivers).
 
-Two ways in: `web_node.migrate` hands over an open connection in
+Two ways in: `web_node.write.migrations_runner` hands over an open connection in
 `config.attributes["connection"]` (the web node on start, `python -m web_node migrate`), or
 the `alembic` command line (`alembic -c web_node/migrations/alembic.ini ...`), for which an
 async engine is built from `sqlalchemy.url` or else DATABASE_URL.
@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import protocol.readings  # noqa: F401  (registers the readings table)
-import web_node.rollups
-import web_node.storage  # noqa: F401  (registers the grant_fence table)
+import web_node.alerts.tables
+import web_node.write.fence
+import web_node.write.rollups  # noqa: F401  (registers the rollup and summary tables)
 from protocol.settings import Settings
 
 config = context.config

@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-24
 
 The schema the web node had before migrations existed (SQLModel `create_all` of
-protocol.readings.Reading and web_node.storage.GrantFence); such a database is stamped at
+protocol.readings.Reading and web_node.write.fence.GrantFence); such a database is stamped at
 this revision on first start, not re-created.
 """
 

@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-12-02
 
 Per sensor 1-minute and 1-hour buckets (count, min/max/sum of each quantity) and a per-sensor
-summary (web_node/rollups.py), filled here from the readings already stored by the same
+summary (web_node/write/rollups.py), filled here from the readings already stored by the same
 statements the web node runs in every insert's transaction (INSERT ... SELECT ... GROUP BY).
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from web_node.rollups import upsert_statements
+from web_node.write.rollups import upsert_statements
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"

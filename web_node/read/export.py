@@ -17,11 +17,11 @@ from aiohttp import web
 from sqlalchemy import Row, and_, or_, select
 
 from protocol.readings import QUANTITIES, rfc3339
-from web_node import params, queries
 from web_node.appkeys import storage_key
 from web_node.errors import ApiError
-from web_node.outage import STORAGE_ERRORS
-from web_node.reads import read_database
+from web_node.read import params, queries
+from web_node.read.reads import read_database
+from web_node.storage_errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def readings_csv(request: web.Request) -> web.StreamResponse:
         try:
             async with queries.read_connection(request.app[storage_key]) as conn:
                 page = await _page(conn, sensor_id, since, until, after)
-        except STORAGE_ERRORS as exc:
+        except StorageError as exc:
             # the answer has begun (200): cut the connection, so the client sees an unfinished
             # body, never a short file that looks complete
             log.warning("%s %s: cut short after %d rows: %s", request.method, request.path, rows, exc)

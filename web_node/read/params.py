@@ -1,6 +1,7 @@
 """Strict query and path parameters: anything unexpected is a 400 naming the parameter and value.
 
-Times are RFC 3339 (with an offset) or unix seconds; integers are plain decimal digits in a
+Times are RFC 3339 (with an offset), unix seconds, or epoch milliseconds as 13 digits (what
+Grafana's `${__from}` sends); integers are plain decimal digits in a
 documented range; unknown or repeated (where not repeatable) parameters are refused.
 """
 
@@ -22,6 +23,8 @@ MIN_UNIX_S = -62_135_596_800
 MAX_UNIX_S = 253_402_300_799
 
 _INTEGER = re.compile(r"[0-9]{1,18}")
+# 13 digits are past the last unix second a datetime holds, so they can only mean milliseconds
+_EPOCH_MS = re.compile(r"[0-9]{13}")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _SENSOR_ID = re.compile(SENSOR_ID_PATTERN)
@@ -68,7 +71,7 @@ def duration(query: MultiMapping[str], name: str, *, default: int, low: int, hig
 
 
 def instant(query: MultiMapping[str], name: str) -> float | None:
-    """An RFC 3339 timestamp or unix seconds, as unix seconds; None if absent."""
+    """An RFC 3339 timestamp, unix seconds or epoch milliseconds, as unix seconds; None if absent."""
     raw = query.get(name)
     if raw is None:
         return None
@@ -78,14 +81,17 @@ def instant(query: MultiMapping[str], name: str) -> float | None:
         raise invalid(
             name,
             raw,
-            "must be an RFC 3339 timestamp with an offset (2026-11-24T14:00:00Z) "
-            f"or unix seconds {MIN_UNIX_S}..{MAX_UNIX_S}{hint}",
+            "must be an RFC 3339 timestamp with an offset (2026-11-24T14:00:00Z), "
+            f"unix seconds {MIN_UNIX_S}..{MAX_UNIX_S} or epoch milliseconds (13 digits){hint}",
         )
     return value
 
 
 def parse_instant(raw: str) -> float | None:
-    """Unix seconds from RFC 3339 or numeric text, or None if it is neither (or out of range)."""
+    """Unix seconds from RFC 3339, epoch-millisecond or numeric text, or None if it is none of
+    them (or out of range)."""
+    if _EPOCH_MS.fullmatch(raw):
+        return int(raw) / 1000
     if _NUMBER.fullmatch(raw):
         value = float(raw)
         return value if math.isfinite(value) and MIN_UNIX_S <= value <= MAX_UNIX_S else None

@@ -8,6 +8,8 @@ starts at: floor(ts / width) * width, computed by the expression `/api/v1/stats`
 
 from __future__ import annotations
 
+import types
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Double, Index, case, cast, column, func, literal
@@ -20,6 +22,9 @@ from protocol.quantities import QUANTITIES
 
 # The columns a rollup source must provide (raw rows, or the rows an insert returned).
 SOURCE_COLUMNS = ("id", "sensor_id", "seq", "ts", *QUANTITIES)
+# A rollup's per-quantity columns, and the summary's: derived, as the SQL that fills them is
+STAT_COLUMNS = tuple(f"{stat}_{q}" for q in QUANTITIES for stat in ("min", "max", "sum"))
+LATEST_COLUMNS = tuple(f"last_{q}" for q in QUANTITIES)
 
 
 STORED_COLUMNS = ("sensor_id", "seq", "ts", *QUANTITIES, "stored_at")  # what stored_values gives, in order
@@ -57,24 +62,27 @@ def _bucket_index_sqlite(element: bucket_index, compiler: Any, **kw: Any) -> str
     return f"({compiler.process(truncated - case((quotient < truncated, 1), else_=0), **kw)})"
 
 
-class RollupBase(SQLModel):
-    """One sensor's readings in one bucket: their count and each quantity's min, max and sum."""
+def _with_doubles(base: type[SQLModel], name: str, columns: Iterable[str]) -> type[SQLModel]:
+    """`base` with a float (Double) field for each of `columns`, after its own."""
+
+    def body(namespace: dict[str, Any]) -> None:
+        namespace["__module__"] = __name__
+        namespace["__annotations__"] = dict.fromkeys(columns, float)
+        namespace.update({column: Field(sa_type=Double) for column in columns})
+
+    return types.new_class(name, (base,), exec_body=body)
+
+
+class RollupKey(SQLModel):
+    """One sensor's readings in one bucket: their count and (RollupBase) each quantity's min,
+    max and sum."""
 
     sensor_id: str = Field(primary_key=True, max_length=64)
     bucket: int = Field(primary_key=True, sa_type=BigInteger)
     count: int = Field(sa_type=BigInteger)
-    min_temperature: float = Field(sa_type=Double)
-    max_temperature: float = Field(sa_type=Double)
-    sum_temperature: float = Field(sa_type=Double)
-    min_humidity: float = Field(sa_type=Double)
-    max_humidity: float = Field(sa_type=Double)
-    sum_humidity: float = Field(sa_type=Double)
-    min_pressure: float = Field(sa_type=Double)
-    max_pressure: float = Field(sa_type=Double)
-    sum_pressure: float = Field(sa_type=Double)
-    min_battery: float = Field(sa_type=Double)
-    max_battery: float = Field(sa_type=Double)
-    sum_battery: float = Field(sa_type=Double)
+
+
+RollupBase = _with_doubles(RollupKey, "RollupBase", STAT_COLUMNS)
 
 
 class ReadingsMinute(RollupBase, table=True):
@@ -87,21 +95,19 @@ class ReadingsHour(RollupBase, table=True):
     __table_args__ = (Index("ix_readings_1h_bucket", "bucket"),)
 
 
-class SensorSummary(SQLModel, table=True):
-    """Per sensor: how many readings, the first and last ts, and the latest reading (the last
-    stored of those at the last ts), so listing sensors never scans raw rows."""
-
-    __tablename__ = "sensor_summary"
+class SummaryKey(SQLModel):
+    """Per sensor: how many readings, the first and last ts, and (SensorSummary) the latest
+    reading (the last stored of those at the last ts), so listing sensors never scans raw rows."""
 
     sensor_id: str = Field(primary_key=True, max_length=64)
     count: int = Field(sa_type=BigInteger)
     first_ts: float = Field(sa_type=Double)
     last_ts: float = Field(sa_type=Double)
     last_seq: int = Field(sa_type=BigInteger)
-    last_temperature: float = Field(sa_type=Double)
-    last_humidity: float = Field(sa_type=Double)
-    last_pressure: float = Field(sa_type=Double)
-    last_battery: float = Field(sa_type=Double)
+
+
+class SensorSummary(_with_doubles(SummaryKey, "SummaryBase", LATEST_COLUMNS), table=True):
+    __tablename__ = "sensor_summary"
 
 
 # (width in seconds, table), coarsest first
@@ -114,10 +120,10 @@ def upsert_statements(dialect: str, source: str) -> list[str]:
     return [*(_rollup_upsert(dialect, table.name, width, source) for width, table in LEVELS), _summary(dialect, source)]
 
 
-_STATS = ", ".join(f"min_{q}, max_{q}, sum_{q}" for q in QUANTITIES)
+_STATS = ", ".join(STAT_COLUMNS)
 _OF_ROWS = ", ".join(f"min({q}), max({q}), sum({q})" for q in QUANTITIES)
 _OF_ROLLUPS = ", ".join(f"min(min_{q}), max(max_{q}), sum(sum_{q})" for q in QUANTITIES)
-_LATEST = ("last_seq", *(f"last_{q}" for q in QUANTITIES))
+_LATEST = ("last_seq", *LATEST_COLUMNS)
 DELTA = "rollup_delta"  # SQLite: a batch's new rows per sensor and minute (a temporary table)
 
 
@@ -190,7 +196,7 @@ def sqlite_delta_statements(source: str) -> tuple[str, list[str]]:
     create = (
         f"CREATE TEMP TABLE IF NOT EXISTS {DELTA} (sensor_id TEXT NOT NULL, bucket INTEGER NOT NULL, "
         "count INTEGER NOT NULL, min_ts REAL NOT NULL, max_ts REAL NOT NULL, "
-        + ", ".join(f"{c.strip()} REAL NOT NULL" for c in _STATS.split(","))
+        + ", ".join(f"{c} REAL NOT NULL" for c in STAT_COLUMNS)
         + ")"
     )
     return create, [fill, minutes, hours, summary, f"DELETE FROM {DELTA}"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from protocol.token import (
+from protocol.token_messages import (
     INT64_MAX,
     MAX_MESSAGE_BYTES,
     GrantMessage,

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Row, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.readings import QUANTITIES, Reading
-from web_node.rollups import SensorSummary
-from web_node.storage import Storage, StorageError
+from web_node.storage_errors import storage_errors
+from web_node.write.rollups import SensorSummary
+
+if TYPE_CHECKING:  # the read path needs only its reader engine, not the write path's modules
+    from web_node.write.storage import Storage
 
 readings = Reading.__table__
 summary = SensorSummary.__table__
@@ -23,12 +26,11 @@ _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readi
 
 @asynccontextmanager
 async def read_connection(storage: Storage) -> AsyncIterator[AsyncConnection]:
-    """A connection of the reader pool; driver failures become StorageError."""
-    try:
+    """A connection of the reader pool; driver failures, on connecting or in the queries run on
+    it, become StorageError."""
+    with storage_errors("read"):
         async with storage.reader.connect() as conn:
             yield conn
-    except SQLAlchemyError as exc:
-        raise StorageError(f"database read failed: {exc.__class__.__name__}") from exc
 
 
 async def sensors(conn: AsyncConnection, *, after: str | None, limit: int) -> list[Row]:

@@ -28,9 +28,8 @@ from sqlalchemy import column, delete, func, inspect, select, table, tuple_, upd
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.durations import format_duration
-from web_node.appkeys import settings_key, storage_key
-from web_node.metrics import metrics_key
-from web_node.storage import Storage
+from web_node.appkeys import metrics_key, retention_key, settings_key, storage_key
+from web_node.write.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +199,6 @@ def _statement(sql: str) -> Callable[[AsyncConnection], Awaitable[None]]:
 async def _free_pages(storage: Storage) -> int:
     async with storage.reader.connect() as conn:
         return (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar_one()
-
-
-retention_key = web.AppKey("retention", Retention)
 
 
 async def retention_ctx(app: web.Application) -> AsyncIterator[None]:

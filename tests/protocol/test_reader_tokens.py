@@ -1,4 +1,4 @@
-"""Reader tokens (protocol.readers) and `telering-keys reader new|list|revoke`."""
+"""Reader tokens (protocol.reader_tokens) and `telering-keys reader new|list|revoke`."""
 
 from __future__ import annotations
 
@@ -7,44 +7,44 @@ from pathlib import Path
 
 import pytest
 
-from protocol import readers
+from protocol import reader_tokens
 from protocol.keys_cli import main
 
 
 def test_tokens_are_stored_hashed_in_an_owner_only_file(tmp_path: Path):
     path = tmp_path / "telering.readers"
-    token = readers.add_reader(path, "alice")
-    assert token.startswith(readers.PREFIX) and len(token) > 40
+    token = reader_tokens.add_reader(path, "alice")
+    assert token.startswith(reader_tokens.PREFIX) and len(token) > 40
     text = path.read_text()
-    assert token not in text and readers.token_hash(token) in text
+    assert token not in text and reader_tokens.token_hash(token) in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert readers.read_readers(path) == {"alice": readers.token_hash(token)}
-    assert readers.Readers(path).identify(token) == "alice"
-    assert readers.Readers(path).identify(token + "x") is None
+    assert reader_tokens.read_readers(path) == {"alice": reader_tokens.token_hash(token)}
+    assert reader_tokens.Readers(path).identify(token) == "alice"
+    assert reader_tokens.Readers(path).identify(token + "x") is None
 
 
 def test_names_are_checked_and_unique(tmp_path: Path):
     path = tmp_path / "r"
-    readers.add_reader(path, "bob")
-    with pytest.raises(readers.ReadersError, match="exists"):
-        readers.add_reader(path, "bob")
-    with pytest.raises(readers.ReadersError, match="must match"):
-        readers.add_reader(path, "no spaces")
-    with pytest.raises(readers.ReadersError, match="no reader"):
-        readers.revoke_reader(path, "carol")
+    reader_tokens.add_reader(path, "bob")
+    with pytest.raises(reader_tokens.ReadersError, match="exists"):
+        reader_tokens.add_reader(path, "bob")
+    with pytest.raises(reader_tokens.ReadersError, match="must match"):
+        reader_tokens.add_reader(path, "no spaces")
+    with pytest.raises(reader_tokens.ReadersError, match="no reader"):
+        reader_tokens.revoke_reader(path, "carol")
     path.write_text("bob not-a-hash\n")
-    with pytest.raises(readers.ReadersError, match=r":1: expected"):
-        readers.read_readers(path)
+    with pytest.raises(reader_tokens.ReadersError, match=r":1: expected"):
+        reader_tokens.read_readers(path)
 
 
 def test_follows_the_file_at_most_once_a_second_and_at_once_for_an_unknown_token(tmp_path: Path):
     path = tmp_path / "r"
-    alice = readers.add_reader(path, "alice")
+    alice = reader_tokens.add_reader(path, "alice")
     now = [0.0]
-    followed = readers.Readers(path, clock=lambda: now[0])
-    bob = readers.add_reader(path, "bob")
+    followed = reader_tokens.Readers(path, clock=lambda: now[0])
+    bob = reader_tokens.add_reader(path, "bob")
     assert followed.identify(bob) == "bob"  # unknown: one forced look at the file
-    readers.revoke_reader(path, "alice")
+    reader_tokens.revoke_reader(path, "alice")
     now[0] = 0.5
     assert followed.identify(alice) == "alice"  # known tokens cost no look at the file for a second …
     now[0] = 1.6
@@ -61,13 +61,13 @@ def test_cli_new_prints_the_token_last_list_shows_names_revoke_removes(tmp_path:
     path = tmp_path / "r"
     assert main(["reader", "new", "--name", "alice", "--file", str(path)]) == 0
     token = capsys.readouterr().out.splitlines()[-1]
-    assert readers.Readers(path).identify(token) == "alice"
+    assert reader_tokens.Readers(path).identify(token) == "alice"
     assert main(["reader", "new", "--name", "bob", "--file", str(path)]) == 0
     capsys.readouterr()
     assert main(["reader", "list", "--file", str(path)]) == 0
     listed = capsys.readouterr().out
     assert listed.split() == ["alice", "bob"] and "tlr_" not in listed
     assert main(["reader", "revoke", "--name", "alice", "--file", str(path)]) == 0
-    assert readers.Readers(path).identify(token) is None
+    assert reader_tokens.Readers(path).identify(token) is None
     assert main(["reader", "revoke", "--name", "alice", "--file", str(path)]) == 1
     assert "no reader 'alice'" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """`GET /api/v1/live`: push each newly stored reading to WebSocket clients, fed by the write path.
 
-`LiveHub.publish` is a stored-listener of `POST /api/v1/batches`: it runs right after the
+`POST /api/v1/batches` calls `LiveHub.publish` right after the
 commit, with the readings actually stored, so nothing polls the database. Every client has
 its own bounded queue and publishing never waits: a client whose queue is full is dropped
 (close 1013, "try again later"), so a slow reader can neither slow ingestion nor grow memory.
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, web
 
 from protocol.readings import ReadingIn, reading_out
-from web_node import params
+from web_node.appkeys import live_hub_key
 from web_node.errors import ApiError
+from web_node.read import params
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,6 @@ class LiveHub:
         )
 
 
-live_hub_key = web.AppKey("live_hub", LiveHub)
-
-
 async def live(request: web.Request) -> web.WebSocketResponse:
     """The WebSocket: one JSON text message per stored reading, optionally `?sensor=` filtered."""
     params.check_names(request.query, ("sensor",), repeatable=("sensor",))
@@ -172,8 +170,8 @@ async def _send(ws: web.WebSocketResponse, client: LiveClient) -> None:
 async def _close(ws: web.WebSocketResponse, item: _Close, transport: asyncio.BaseTransport | None) -> None:
     """The close handshake, then the socket released at once: aiohttp's own close() leaves the
     transport to close "gracefully", which waits for the client to read what is still buffered —
-    for a client too slow to keep up, possibly never (issue 11: a dropped client's socket was
-    still held 39 s later)."""
+    for a client too slow to keep up, possibly never (a dropped client's socket was seen still
+    held 39 s later)."""
     try:
         await asyncio.wait_for(ws.close(code=item.code, message=item.reason.encode()), item.timeout_s)
     except TimeoutError:

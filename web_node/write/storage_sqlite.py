@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from web_node import fence
-from web_node.fence import FenceRefused
-from web_node.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
+from web_node.write import fence
+from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
 
 _INSERT = (
     f"INSERT INTO readings ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))}) "
@@ -25,9 +24,9 @@ _INSERT = (
 # NOT INDEXED: the batch's rows by rowid range; left to itself the planner walks the whole
 # (sensor_id, ts) index for the GROUP BY's order, a scan of every stored reading per batch
 _NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings NOT INDEXED WHERE id > ?) AS new_rows"
-# the rollups of a batch: the first statement takes the highest id before it (benchmarks.history
-# empties the list to measure the write path without rollups)
-_CREATE_DELTA, _UPSERTS = sqlite_delta_statements(_NEW_ROWS)
+# the rollups of a batch: fill the delta from the new rows (given the highest id before the
+# insert), then merge it into the rollups and the summary
+_CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA) = sqlite_delta_statements(_NEW_ROWS)
 
 
 class SqliteWriter:
@@ -43,7 +42,7 @@ class SqliteWriter:
         self, rows: Sequence[dict[str, Any]], *, epoch: int, receiver: int, now: float
     ) -> tuple[set[tuple[str, int]] | None, list]:
         """Fence, insert, roll up and judge alerts in one transaction; the keys inserted (None if
-        all were) and the alert transitions recorded. Raises FenceRefused (nothing written) or
+        all were) and the alert transitions recorded. Raises GrantSuperseded (nothing written) or
         sqlite3.Error (rolled back)."""
         return await self._run(lambda: self._store(rows, epoch, receiver, now))
 
@@ -82,17 +81,15 @@ class SqliteWriter:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, rows, epoch: int, receiver: int, now: float):
-        if conn.execute(fence.RAISE, {"epoch": epoch, "receiver": receiver, "now": now}).rowcount != 1:
-            raise FenceRefused(*conn.execute(fence.HELD).fetchone())
+        fence.raise_in_sqlite(conn, epoch=epoch, receiver=receiver, now=now)
         if not rows:
             return set()
         before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
         params = [stored_values(r, now) for r in rows]
         added = conn.executemany(_INSERT, params).rowcount
-        if added and _UPSERTS:
-            fill, *merges = _UPSERTS
-            conn.execute(fill, (before,))  # the new rows: ids above `before`
-            for statement in merges:
+        if added:
+            conn.execute(_FILL_DELTA, (before,))  # the new rows: ids above `before`
+            for statement in _MERGE_DELTA:
                 conn.execute(statement)
         if added == len(rows):
             return None

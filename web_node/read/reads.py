@@ -23,10 +23,10 @@ from protocol.bodies import (
     STATS_MAX_POINTS,
 )
 from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
-from web_node import params, queries, stats_queries
-from web_node.appkeys import storage_key
+from web_node.appkeys import storage_key, storage_outage_key
 from web_node.errors import ApiError
-from web_node.outage import STORAGE_ERRORS, storage_outage_key
+from web_node.read import params, queries, stats_queries
+from web_node.storage_errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def sensor_readings(request: web.Request) -> web.Response:
 
 
 async def latest(request: web.Request) -> web.Response:
-    """The newest readings over all sensors (the seed's "last n measurements")."""
+    """The newest readings over all sensors, newest first (a dashboard's "last n readings")."""
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
     async with read_database(request) as conn:
@@ -144,6 +144,6 @@ async def read_database(request: web.Request) -> AsyncIterator[AsyncConnection]:
     try:
         async with queries.read_connection(request.app[storage_key]) as conn:
             yield conn
-    except STORAGE_ERRORS as exc:  # StorageError from queries, or a driver's OSError on connect
+    except StorageError as exc:
         raise outage.failed("read", request, exc) from None
     outage.succeeded("read")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
+from desktop_client.alert_feed import AlertFeed
 from desktop_client.api import ApiClient, WebNodeError
 from desktop_client.backoff import Backoff
 from desktop_client.options import ClientOptions, plan_for
@@ -43,6 +44,8 @@ class NetworkWorker(QThread):
     readings_arrived = pyqtSignal(object)  # list[Sample], in arrival order
     state_changed = pyqtSignal(str, str)  # ConnectionState value, detail
     notice = pyqtSignal(str)  # a problem worth showing, not a connection change
+    alerts_loaded = pyqtSignal(object)  # AlertSnapshot: rules, current alerts, the window's transitions
+    alert_arrived = pyqtSignal(object)  # Transition, live
 
     def __init__(self, options: ClientOptions, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,6 +56,7 @@ class NetworkWorker(QThread):
         self._stopping: asyncio.Event | None = None
         self._history_task: asyncio.Task | None = None
         self._client: ApiClient | None = None
+        self._alerts: AlertFeed | None = None
 
     # -- called from the GUI thread ---------------------------------------------------------
     def set_window(self, window_s: int) -> int:
@@ -90,12 +94,22 @@ class NetworkWorker(QThread):
         connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True)
         async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector) as session:
             self._client = ApiClient(self.options.url, session, token=self.options.token)
+            self._alerts = AlertFeed(
+                self._client,
+                lambda: self._request,
+                self.options.sensors.accepts,
+                self.alerts_loaded.emit,
+                self.alert_arrived.emit,
+                self.options.backoff_max_s,
+            )
             live = asyncio.create_task(self._live_loop())
+            alerts = asyncio.create_task(self._follow_alerts(self._alerts))
             await self._stopping.wait()
-            for task in (live, self._history_task):
+            for task in (live, alerts, self._history_task):
                 if task:
                     task.cancel()
-            await asyncio.gather(live, *([self._history_task] if self._history_task else []), return_exceptions=True)
+            tasks = [live, alerts, *([self._history_task] if self._history_task else [])]
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _live_loop(self) -> None:
         backoff = Backoff(maximum=self.options.backoff_max_s)
@@ -140,6 +154,16 @@ class NetworkWorker(QThread):
         if self._history_task and not self._history_task.done():
             self._history_task.cancel()
         self._history_task = asyncio.get_running_loop().create_task(self._fetch_history(*self._request))
+        if self._alerts is not None:
+            self._alerts.reload()  # the alerts of the same window, and a new try if alerting was off
+
+    async def _follow_alerts(self, feed: AlertFeed) -> None:
+        try:
+            await feed.run()
+        except Exception:
+            log.exception("following alerts failed")  # a bug: said loudly, the readings carry on
+            self.notice.emit("alerts stopped: see the log")
+            raise
 
     async def _fetch_history(self, generation: int, window_s: int) -> None:
         assert self._client is not None

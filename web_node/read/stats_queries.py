@@ -17,8 +17,8 @@ from sqlalchemy import BigInteger, Double, Row, Select, cast, func, literal, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
-from web_node.queries import readings, time_range
-from web_node.rollups import LEVELS, bucket_index
+from web_node.read.queries import readings, time_range
+from web_node.write.rollups import LEVELS, bucket_index
 
 Piece = tuple[Any, float, float | None]  # (rollup table, or None for raw rows; from; until or None)
 
@@ -46,7 +46,8 @@ async def stats(
     conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
 ) -> list[Row]:
     """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
-    bucket: (sensor_id, b, count, then min, max, mean of each quantity in QUANTITIES order)."""
+    bucket: (sensor_id, b, count, then min_q, max_q, mean_q of each quantity q in QUANTITIES order),
+    the rollup tables' spelling."""
     parts = pieces(since, until, bucket)
     if all(table is None for table, _, _ in parts):
         return await raw_stats(conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=limit)
@@ -56,7 +57,11 @@ async def stats(
     aggregates = []
     for q in QUANTITIES:
         mean = cast(func.sum(merged.c[f"sum_{q}"]), Double) / cast(count, Double)
-        aggregates += [func.min(merged.c[f"min_{q}"]), func.max(merged.c[f"max_{q}"]), mean]
+        aggregates += [
+            func.min(merged.c[f"min_{q}"]).label(f"min_{q}"),
+            func.max(merged.c[f"max_{q}"]).label(f"max_{q}"),
+            mean.label(f"mean_{q}"),
+        ]
     stmt = (
         select(merged.c.sensor_id, merged.c.b, cast(count, BigInteger).label("count"), *aggregates)
         .group_by(merged.c.sensor_id, merged.c.b)
@@ -107,7 +112,7 @@ async def raw_stats(
         .subquery()
     )
     aggregates = [
-        agg(rows.c[q]).label(f"{q}_{name}")
+        agg(rows.c[q]).label(f"{name}_{q}")
         for q in QUANTITIES
         for name, agg in (("min", func.min), ("max", func.max), ("mean", func.avg))
     ]

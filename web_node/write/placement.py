@@ -18,8 +18,6 @@ import logging
 from collections.abc import Iterable
 from functools import lru_cache
 
-from aiohttp import web
-
 from protocol.partitioning import partition_for
 from web_node.errors import ApiError
 
@@ -74,9 +72,6 @@ class Placement:
                     f"sensor {sensor_id!r} belongs to receiver {owner} (murmur2), the grant covers {receiver}; "
                     'a batch that names its receiver ({"receiver": r, ...}) is stored whatever its partitioner',
                 )
-
-
-placement_key = web.AppKey("placement", Placement)
 
 
 @lru_cache(maxsize=65536)

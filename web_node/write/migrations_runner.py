@@ -22,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # web_node/migrations, where alembic.ini is
 MIGRATE_COMMAND = "python -m web_node migrate"  # also `telering-web-node migrate`
 # The revision equal to the schema that SQLModel's create_all made before migrations existed.
 PRE_MIGRATIONS_REVISION = "0001"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from aiohttp import web
@@ -20,20 +20,21 @@ from protocol.bodies import BatchIn
 from protocol.grants import PARTITION_MAX, Grant, GrantError, max_lifetime_s
 from protocol.keyring import Keyring
 from protocol.readings import ReadingIn, reading_fields_schema
-from web_node.appkeys import keyring_key, settings_key, storage_key
+from web_node.appkeys import (
+    keyring_key,
+    live_hub_key,
+    metrics_key,
+    placement_key,
+    settings_key,
+    storage_key,
+    storage_outage_key,
+)
 from web_node.errors import ApiError, error_code
-from web_node.outage import STORAGE_ERRORS, storage_outage_key
-from web_node.placement import placement_key
-from web_node.storage import Row, StoreResult, Superseded
+from web_node.storage_errors import StorageError
+from web_node.write.fence import GrantSuperseded
+from web_node.write.storage import Row, StoreResult
 
 log = logging.getLogger(__name__)
-
-StoredListener = Callable[[Sequence[ReadingIn]], None]
-# (outcome: ACCEPTED or the refusal's error code, stored, duplicates, seconds spent storing)
-BatchObserver = Callable[[str, int, int, float], None]
-stored_listeners_key = web.AppKey("stored_listeners", list[StoredListener])
-batch_observers_key = web.AppKey("batch_observers", list[BatchObserver])
-ACCEPTED = "accepted"
 
 MAX_ITEM_ERRORS = 100
 
@@ -41,32 +42,23 @@ MAX_ITEM_ERRORS = 100
 async def post_batch(request: web.Request) -> web.Response:
     """Store a batch of readings under a grant; 200 `{"stored", "duplicates", "epoch"}`.
 
-    Observers hear of every batch (accepted, or refused with its error code); listeners get
-    the readings actually stored, in batch order, right after the commit."""
-    observers = request.app[batch_observers_key]
+    The metrics count every batch (accepted, or refused by its error code); the live clients
+    get the readings actually stored, in batch order, right after the commit."""
+    metrics = request.app[metrics_key]
     try:
         result, epoch, seconds = await _store_batch(request)
     except web.HTTPException as exc:
-        _notify(observers, error_code(exc), 0, 0, 0.0)
+        metrics.batch_refused(error_code(exc))
         raise
     except Exception:
-        _notify(observers, "internal", 0, 0, 0.0)
+        metrics.batch_refused("internal")
         raise
-    _notify(observers, ACCEPTED, len(result.stored), result.duplicates, seconds)
-    for listener in request.app[stored_listeners_key]:
-        try:
-            listener(_StoredReadings(result.stored))
-        except Exception:  # the batch is stored: a listener's failure must not make it look refused
-            log.exception("stored-listener %r failed", listener)
+    metrics.batch_accepted(len(result.stored), result.duplicates, seconds)
+    try:
+        request.app[live_hub_key].publish(_StoredReadings(result.stored))
+    except Exception:  # the batch is stored: a failed push must not make it look refused
+        log.exception("the live push of a stored batch failed")
     return web.json_response({"stored": len(result.stored), "duplicates": result.duplicates, "epoch": epoch})
-
-
-def _notify(observers: list[BatchObserver], outcome: str, stored: int, duplicates: int, seconds: float) -> None:
-    for observer in observers:
-        try:
-            observer(outcome, stored, duplicates, seconds)
-        except Exception:
-            log.exception("batch observer %r failed", observer)
 
 
 async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
@@ -89,9 +81,9 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     outage = request.app[storage_outage_key]
     try:
         result = await storage.store(readings, epoch=grant.epoch, receiver=grant.receiver)
-    except Superseded as exc:
+    except GrantSuperseded as exc:
         raise _superseded(exc.epoch) from None
-    except STORAGE_ERRORS as exc:  # nothing is stored: the worker retries the same chunk (503)
+    except StorageError as exc:  # nothing is stored: the worker retries the same chunk (503)
         raise outage.failed("write", request, exc) from None
     outage.succeeded("write")
     seconds = time.perf_counter() - started
@@ -148,13 +140,10 @@ def _refuse(errors: list[dict]) -> NoReturn:
     )
 
 
-def _batch_fields_validator() -> SchemaValidator | None:
-    """`BatchIn` with ReadingIn's own field rules, validating into plain dicts (None: use the
-    full models; see `reading_fields_schema`)."""
-    found = reading_fields_schema()
-    if found is None:
-        return None
-    fields, config = found
+def _batch_fields_validator() -> SchemaValidator:
+    """`BatchIn` with ReadingIn's own field rules, validating into plain dicts (see
+    `reading_fields_schema`)."""
+    fields, config = reading_fields_schema()
     batch = core_schema.model_fields_schema(
         {
             "receiver": core_schema.model_field(
@@ -173,8 +162,7 @@ _BATCH_FIELDS = _batch_fields_validator()
 
 
 def _fast_rows(body: bytes) -> tuple[int | None, list[Row]] | None:
-    if _BATCH_FIELDS is None:
-        return None
+    """The batch's fields, or None if invalid (the full models then say why)."""
     try:
         fields, _extra, _set = _BATCH_FIELDS.validate_json(body)
     except ValidationError:
@@ -184,7 +172,7 @@ def _fast_rows(body: bytes) -> tuple[int | None, list[Row]] | None:
 
 
 class _StoredReadings(Sequence[ReadingIn]):
-    """What stored-listeners get: the stored readings as `ReadingIn`s, built only if looked at
+    """What the live hub gets: the stored readings as `ReadingIn`s, built only if looked at
     (with no live client nothing is)."""
 
     def __init__(self, rows: list[Row]) -> None:

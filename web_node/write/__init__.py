@@ -1,0 +1,1 @@
+"""The write path: a batch under a grant, fenced, stored once with its rollups; retention."""
