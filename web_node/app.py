@@ -12,12 +12,16 @@ from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node import appkeys
+from web_node.alerts.live import AlertHub, alert_hub_key
+from web_node.alerts.service import LIVE_QUEUE
+from web_node.alerts.views import alerts_key
+from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
 from web_node.metrics import Metrics
 from web_node.outage import StorageOutage, storage_outages
-from web_node.read.changes import change_feed_ctx
+from web_node.read.changes import alert_feed_ctx, change_feed_ctx
 from web_node.read.live import LiveHub
 from web_node.read.live import shutdown as close_live_clients
 from web_node.read.live_limits import LiveLimits
@@ -68,6 +72,14 @@ def create_app(
     if not role.writes:
         app.cleanup_ctx.append(forward_ctx(role.writer_socket))
     app.cleanup_ctx.append(status_ctx(role, hub.__len__))
+    # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts); its timers and
+    # sinks run where batches are stored
+    setup_alerts(app, runs=role.writes)
+    if role.count > 1 and alerts_key in app:
+        # each process's alert sockets follow the transitions table, whichever process recorded them
+        alert_hub = AlertHub(queue_size=LIVE_QUEUE)
+        app[alert_hub_key] = alert_hub
+        app.cleanup_ctx.append(alert_feed_ctx(alert_hub))
     app.on_shutdown.append(close_live_clients)
     setup_routes(app, batches=post_batch if role.writes else forward_batch)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
@@ -79,7 +91,7 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
     start-up and closes on clean-up."""
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(app[appkeys.settings_key].database_url)
+        storage = Storage(app[appkeys.settings_key].database_url, alerts=judge_of(app))
         await storage.open(migrate=migrate)
         app[appkeys.storage_key] = storage
         yield

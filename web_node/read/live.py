@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,9 +140,14 @@ class LiveHub:
     def publish(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Queue stored readings (in order) for every client that wants them; drop the clients
         that cannot keep up. Each distinct filter's frames are built once."""
-        if not self._clients or not rows:
+        if self._clients and rows:
+            self.publish_texts([(row["sensor_id"], json.dumps(reading_out(row))) for row in rows])
+
+    def publish_texts(self, texts: Sequence[tuple[str, str]]) -> None:
+        """Queue (sensor id, JSON text) messages, in order, for every client that wants them."""
+        if not self._clients or not texts:
             return
-        messages = [(row["sensor_id"], text_frame(json.dumps(reading_out(row)))) for row in rows]
+        messages = [(sensor_id, text_frame(text)) for sensor_id, text in texts]
         every = Frames(b"".join(frame for _sensor, frame in messages), len(messages))
         filtered: dict[frozenset[str], Frames] = {}
         for client in list(self._clients):
@@ -177,25 +182,33 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     """The WebSocket: one JSON text message per stored reading, optionally `?sensor=` filtered."""
     params.check_names(request.query, ("sensor",), repeatable=("sensor",))
     sensors = params.sensors(request.query)
-    hub = request.app[live_hub_key]
-    # never compressed: every client is sent the same prepared frames
-    ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_CLIENT_MESSAGE, compress=False)
-    if not ws.can_prepare(request).ok:
-        raise ApiError(400, "websocket_required", "GET /api/v1/live is a WebSocket: it needs the Upgrade handshake")
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        raise ApiError(400, "websocket_required", f"GET {request.path} is a WebSocket: it needs the Upgrade handshake")
     limits = request.app[live_limits_key]
     reader = request.get(reader_key) or f"address {request.remote}"
     limits.admit(reader)  # 429 before the upgrade
     try:
-        await _serve(request, ws, hub, sensors)
+        return await serve_socket(request, request.app[live_hub_key], sensors, request.app[change_feed_key].follow)
     finally:
         limits.release(reader)
-    return ws
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse, hub: LiveHub, sensors: Iterable[str]) -> None:
-    client = hub.subscribe(sensors)  # before the handshake: nothing stored after it is missed
+async def serve_socket(
+    request: web.Request,
+    hub: LiveHub,
+    sensors: Iterable[str],
+    ready: Callable[[], Awaitable[None]] | None = None,
+) -> web.WebSocketResponse:
+    """Subscribe to `hub` and stream what it publishes until either side closes; `ready`: awaited
+    once subscribed, before the handshake (the change feed following from now on)."""
+    # never compressed: every client is sent the same prepared frames
+    ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_CLIENT_MESSAGE, compress=False)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "websocket_required", f"GET {request.path} is a WebSocket: it needs the Upgrade handshake")
+    client = hub.subscribe(sensors)  # before the handshake: nothing published after it is missed
     try:
-        await request.app[change_feed_key].follow()
+        if ready is not None:
+            await ready()
         await ws.prepare(request)
         client.transport = request.transport
         sender = asyncio.create_task(_send(ws, client, request))
@@ -209,6 +222,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, hub: LiveHub, 
                 log.error("live sender failed", exc_info=sender.exception())
     finally:
         hub.unsubscribe(client)
+    return ws
 
 
 async def shutdown(app: web.Application) -> None:
