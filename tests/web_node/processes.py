@@ -51,7 +51,7 @@ class ProcessesNode:
 
     def start(self) -> ProcessesNode:
         self.proc.start()
-        wait_healthy(self.url, self.proc)
+        wait_healthy(self.url, self.proc, timeout=90)  # each child imports the web node anew (spawn)
         eventually(lambda: all(p["alive"] for p in self.processes_now()), timeout=60, message="children not all up")
         return self
 
