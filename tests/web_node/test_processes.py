@@ -172,3 +172,34 @@ def _running(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+ALERT_RULES = """\
+rules:
+  - name: boiler-hot
+    sensors: ["hot-*"]
+    severity: critical
+    quantity: temperature
+    above: 80
+    clear: 75
+"""
+ALERT_SOCKETS = 12  # spread by the kernel over the processes: on SQLite most land where nothing is recorded
+
+
+async def test_alert_sockets_on_every_process_get_each_transition(node_factory, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALERT_RULES)
+    node = node_factory(f"sqlite+aiosqlite:///{tmp_path / 'telering.db'}", TELERING_ALERT_RULES=str(rules))
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) for _ in range(ALERT_SOCKETS)]
+    try:
+        sockets = [await s.ws_connect(f"{node.url}/api/v1/alerts/live") for s in sessions]
+        sensor = sensors_of_receiver(0, n=1, prefix="hot-")[0]
+        hot, cool = make_reading(sensor, 0, temperature=90.0), make_reading(sensor, 1, temperature=20.0)
+        await post_until_stored(node, [hot])
+        await post_until_stored(node, [cool])
+        for ws in sockets:
+            seen = [(await ws.receive_json(timeout=30))["to"] for _ in range(2)]
+            assert seen == ["firing", "ok"]
+    finally:
+        for session in sessions:
+            await session.close()
