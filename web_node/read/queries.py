@@ -54,9 +54,8 @@ def limit_reads(engine: AsyncEngine, timeout_s: float) -> None:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _statement_timeout(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
-            cursor.close()
+            # on asyncpg's own connection, outside the adapter's transaction (whose rollback would undo it)
+            await_(dbapi_conn.driver_connection.execute(f"SET statement_timeout = {max(1, int(timeout_s * 1000))}"))
 
         return
 
