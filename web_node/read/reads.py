@@ -122,7 +122,9 @@ async def stats(request: web.Request) -> web.Response:
     raw_since = now - request.app[settings_key].telering_retention_raw
     etag = None
     if cache.marks.current:
-        etag = etags.tag("stats", since, until, bucket, sensor_ids, cache.marks.of(since, until), raw_since // 60)
+        # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
+        widening = raw_since // 60 if since < raw_since + 60 else None
+        etag = etags.tag("stats", since, until, bucket, sensor_ids, cache.marks.of(since, until), widening)
         if etags.matches(request, etag):
             return etags.not_modified(etag)
     plan = stats_plan.StatsPlan(since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, raw_since=raw_since)
