@@ -12,6 +12,7 @@ from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node import appkeys
+from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app.cleanup_ctx.append(_storage_ctx(migrate))
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
+    setup_alerts(app)  # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts)
     app.cleanup_ctx.append(stats_cache_ctx)  # polls the change marks through the reader pool
     app.on_shutdown.append(close_live_clients)
     setup_routes(app)
@@ -66,7 +68,7 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[appkeys.settings_key]
-        storage = Storage(settings.database_url)
+        storage = Storage(settings.database_url, alerts=judge_of(app))
         limit_reads(storage.reader, settings.web_node_statement_timeout_s)
         await storage.open(migrate=migrate)
         app[appkeys.storage_key] = storage

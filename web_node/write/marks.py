@@ -1,5 +1,5 @@
 """Change marks: every write sets, for each hour of reading time it changed, `change_marks.mark`
-to one more than the highest mark, in its own transaction (migration 0003).
+to one more than the highest mark, in its own transaction (migration 0004).
 
 Readers poll the table (web_node/read/stats_cache.py): a cached stats piece of an hour whose mark
 moved past the piece's is dropped, and every read answer's ETag names the marks it was read at.
