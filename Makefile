@@ -49,6 +49,8 @@ sysdeps:
 
 kafka-jars: venv
 	$(VPY) -m kafka_local fetch
+	@# the older release the suite also runs once (tests/integration/test_kafka3_pipeline.py)
+	KAFKA_VERSION=3.9.1 $(VPY) -m kafka_local fetch
 
 # ruff (pyproject.toml) is part of the suite: lint and formatting both
 lint: venv

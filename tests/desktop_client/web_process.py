@@ -8,7 +8,10 @@ per receiver under a fresh grant, as the token ring stores them.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,3 +86,33 @@ def at(seconds_ago: float, sensor: str, seq: int, **values: float) -> dict:
     """A valid reading measured `seconds_ago`."""
     ts = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return make_reading(sensor, seq, ts=ts.isoformat().replace("+00:00", "Z"), **values)
+
+
+@contextmanager
+def storing_live(web_node: WebNode, sensor: str, first_seq: int = 1) -> Iterator[None]:
+    """Store a reading of ``sensor`` every 0.2 s (as live data arrives) until the block ends."""
+    stop, seq = threading.Event(), [first_seq]
+
+    def store_live() -> None:
+        while not stop.wait(0.2):
+            web_node.store([at(0, sensor, seq[0], temperature=12.0 + seq[0] / 10)])
+            seq[0] += 1
+
+    storer = threading.Thread(target=store_live, daemon=True)
+    storer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        storer.join(10)
+
+
+def exit_code_storing_live(dashboard: ManagedProcess, web_node: WebNode, sensor: str, timeout: float = 120.0) -> int:
+    """Store live readings of ``sensor`` until the dashboard process exits; its exit code (the
+    process is killed if it outlasts ``timeout``, which then raises)."""
+    try:
+        with storing_live(web_node, sensor):
+            assert dashboard.proc is not None
+            return dashboard.proc.wait(timeout)
+    finally:
+        dashboard.kill()
