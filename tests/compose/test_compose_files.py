@@ -148,7 +148,9 @@ def test_parts_agree_on_partitions_brokers_and_replication(project):
     replication = int(next(iter(kafka_users.values()))["TOPIC_REPLICATION"])
     assert replication == len(brokers)
     assert envs["worker"]["WEB_NODE_URL"] == "https://web-node:8080"
-    assert {envs[name]["DATABASE_URL"] for name in WEB_NODES} == {"postgresql+asyncpg://telering@postgres:5432/telering"}
+    assert {envs[name]["DATABASE_URL"] for name in WEB_NODES} == {
+        "postgresql+asyncpg://telering@postgres:5432/telering"
+    }
 
 
 def test_brokers_form_one_kraft_quorum(project):
