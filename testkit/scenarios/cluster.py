@@ -129,7 +129,7 @@ def webnode_kill(run: ClusterRun) -> ScenarioResult:
         eventually(lambda: live.received().connected_at, timeout=30, message="the live client never connected")
         # the victim is the replica the balancer put the live client on, so that it must reconnect
         victim = eventually(lambda: _holding_live_clients(view), timeout=30, message="no replica holds the socket")
-        stored_at_kill = stream.stored()
+        stored_at_kill, marks = stream.stored(), {h.name: len(h.log_text()) for h in run.workers()}
         victim.kill()
         killed_at = time.monotonic()
         stream.evidence.update(killed_web_node=victim.name, survivor=[h.name for h in view.web_nodes() if h.alive])
@@ -142,8 +142,12 @@ def webnode_kill(run: ClusterRun) -> ScenarioResult:
             "reconnected_after_s": next((round(t - killed_at, 2) for t in got.connected_at if t > killed_at), None),
             "received_after_kill": sum(1 for *_, t in got.readings if t > killed_at),
         }
+    # what reached the workers as a failed request (haproxy retries on the survivor the rest)
+    stream.evidence["worker_retries"] = sum(
+        h.log_text()[marks[h.name] :].count("web node unavailable") for h in run.workers()
+    )
     victim.start()
-    recovery = stream.caught_up(killed_at)
+    recovery = stream.caught_up(time.monotonic())
     victim.wait_healthy()
     return stream.finish("webnode-kill", recovery)
 
