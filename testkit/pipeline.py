@@ -125,6 +125,18 @@ class PipelineHarness:
         proc.health_url = f"http://127.0.0.1:{port or self._logged_web_port(proc)}/healthz"
         return proc
 
+    @staticmethod
+    def _logged_web_port(proc: ManagedProcess, timeout: float = 60.0) -> int:
+        """The port a worker says it took (stream_app/web_port.py logs it once listening)."""
+
+        def logged() -> int | None:
+            if not proc.alive:
+                raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
+            found = re.search(r"Worker web server on http://[^\s:]+:(\d+)", proc.log_text())
+            return int(found.group(1)) if found else None
+
+        return eventually(logged, timeout=timeout, message=f"{proc.name} never logged its web port")
+
     def start(
         self,
         workers: int = 1,
@@ -164,18 +176,6 @@ class PipelineHarness:
                 return False
             owners += partitions
         return sorted(owners) == list(range(self.partitions))
-
-    @staticmethod
-    def _logged_web_port(proc: ManagedProcess, timeout: float = 60.0) -> int:
-        """The port a worker says it took (stream_app/web_port.py logs it once listening)."""
-
-        def logged() -> int | None:
-            if not proc.alive:
-                raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
-            found = re.search(r"Worker web server on http://[^\s:]+:(\d+)", proc.log_text())
-            return int(found.group(1)) if found else None
-
-        return eventually(logged, timeout=timeout, message=f"{proc.name} never logged its web port")
 
     def workers(self) -> list[ManagedProcess]:
         return [p for p in self.processes if p.name.startswith("worker")]

@@ -83,8 +83,7 @@ def health_argv(service: Service, fs: HostFs, venv_bin: Path) -> list[str]:
     image's CLI tool replaced by its kafka-python equivalent, testkit.cluster.probe)."""
     assert service.healthcheck is not None
     argv = [fs.text(a) for a in service.healthcheck.argv()]
-    # by its path: the host's working directory is its own root, and the installed distribution
-    # holds the product packages only (testkit is not importable there by name)
+    # run by its path: the test kit is not installed in the virtualenv, only the product is
     probe = f"{sys.executable} {Path(__file__).with_name('probe.py')} broker-api-versions"
     return [a.replace(_BROKER_API_VERSIONS, probe) for a in argv]
 

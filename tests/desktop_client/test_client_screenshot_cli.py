@@ -25,13 +25,15 @@ def test_screenshot_waits_for_live_readings_then_saves_and_exits_0(web_node, tmp
     web_node.store([at(5, sensor, 0, temperature=12.0)])
     png = tmp_path / "shot.png"
     dashboard = _dashboard(web_node, tmp_path, png)
-    assert exit_code_storing_live(dashboard, web_node, sensor) == 0, dashboard.log_tail()
+    code, live = exit_code_storing_live(dashboard, web_node, sensor)
+    assert code == 0, dashboard.log_tail()
     assert "screenshot saved" in dashboard.log_text()
     with Image.open(png) as image:
         assert image.size == DEFAULT_SIZE
     # saved only after the history loaded, with live readings stored meanwhile
     log = dashboard.log_text()
     assert log.index("loaded:") < log.index("screenshot saved"), log
+    assert live > 0, "no live reading was stored while the dashboard waited"
 
 
 def test_screenshot_with_no_live_readings_gives_up_with_exit_1(web_node, tmp_path):
