@@ -17,7 +17,7 @@ from benchmarks import webnode
 pytestmark = pytest.mark.kafka
 
 
-TINY = ["--seconds", "2", "--concurrency", "3", "--preload", "500", "--sensors", "10", "--ingest-rate", "100"]
+TINY = ["--seconds", "2", "--concurrency", "4", "--preload", "500", "--sensors", "10", "--ingest-rate", "100"]
 TINY += ["--partitions", "2", "--history-sensors", "3", "--history-hours", "1", "--history-period", "5"]
 TINY += ["--stats-since", "3000", "--stats-bucket", "120", "--baseline-repeats", "3", "--rollup-cost-readings", "2000"]
 
