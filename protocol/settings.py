@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # all, counted across the web node's processes: more are refused 429 before the upgrade
     web_node_live_max_per_reader: int = Field(default=20, ge=1, validation_alias="WEB_NODE_LIVE_MAX_PER_READER")
     web_node_live_max: int = Field(default=500, ge=1, validation_alias="WEB_NODE_LIVE_MAX")
+    # a read statement running longer is ended with 503 `query_timeout` (web_node/read/queries.py)
+    web_node_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_STATEMENT_TIMEOUT_S"
+    )
     # The worker's own web server (Faust's): GET /healthz and /metrics. Port unset: the first free
     # one from 6066 up (stream_app/web_port.py), so several workers share a host and an environment.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")

@@ -25,6 +25,8 @@ from web_node.read.changes import alert_feed_ctx, change_feed_ctx
 from web_node.read.live import LiveHub
 from web_node.read.live import shutdown as close_live_clients
 from web_node.read.live_limits import LiveLimits
+from web_node.read.queries import limit_reads
+from web_node.read.stats_cache import stats_cache_ctx
 from web_node.routes import setup_routes
 from web_node.siblings import Role, status_ctx
 from web_node.write.batches import post_batch
@@ -80,6 +82,7 @@ def create_app(
         alert_hub = AlertHub(queue_size=LIVE_QUEUE)
         app[alert_hub_key] = alert_hub
         app.cleanup_ctx.append(alert_feed_ctx(alert_hub))
+    app.cleanup_ctx.append(stats_cache_ctx)  # polls the change marks through the reader pool
     app.on_shutdown.append(close_live_clients)
     setup_routes(app, batches=post_batch if role.writes else forward_batch)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
@@ -91,7 +94,9 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
     start-up and closes on clean-up."""
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(app[appkeys.settings_key].database_url, alerts=judge_of(app))
+        settings = app[appkeys.settings_key]
+        storage = Storage(settings.database_url, alerts=judge_of(app))
+        limit_reads(storage.reader, settings.web_node_statement_timeout_s)
         await storage.open(migrate=migrate)
         app[appkeys.storage_key] = storage
         yield

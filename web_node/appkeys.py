@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from web_node.read.changes import ChangeFeed
     from web_node.read.live import LiveHub
     from web_node.read.live_limits import LiveLimits
+    from web_node.read.stats_cache import StatsCache
     from web_node.siblings import Role
     from web_node.write.placement import Placement
     from web_node.write.retention import Retention
@@ -39,3 +40,4 @@ forward_session_key: web.AppKey[aiohttp.ClientSession] = web.AppKey("forward_ses
 change_feed_key: web.AppKey[ChangeFeed] = web.AppKey("change_feed")
 alert_feed_key: web.AppKey[ChangeFeed] = web.AppKey("alert_feed")
 live_limits_key: web.AppKey[LiveLimits] = web.AppKey("live_limits")
+stats_cache_key: web.AppKey[StatsCache] = web.AppKey("stats_cache")

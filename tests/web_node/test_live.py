@@ -14,6 +14,7 @@ from protocol.readings import reading_out
 from tests.support.waiting import async_eventually
 from tests.support.web import make_reading
 from tests.web_node.writes import Writer, reading_at
+from web_node import jsonio
 from web_node.appkeys import live_hub_key
 from web_node.read.live import LiveHub, text_frame
 
@@ -100,7 +101,7 @@ async def test_hub_bounds_each_queue_and_frees_it_on_drop():
     assert (slow.queued, picky.queued, len(hub)) == (3, 0, 3)
     sent, shared = slow.queue.get_nowait(), other.queue.get_nowait()
     assert sent is shared and sent.count == 3  # the same bytes object for every unfiltered client
-    assert sent.data == b"".join(text_frame(json.dumps(reading_out(row))) for row in rows[:3])
+    assert sent.data == b"".join(text_frame(jsonio.dumps(reading_out(row))) for row in rows[:3])
     hub.publish(rows[3:])
     assert (slow.queue.qsize(), slow.closing, len(hub), hub.dropped) == (1, True, 1, 2)
     hub.close_all()

@@ -19,7 +19,6 @@ one more is refused 429 before the upgrade.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from aiohttp import WSCloseCode, web
 from prometheus_client import Counter, Gauge
 
 from protocol.readings import reading_out
+from web_node import jsonio
 from web_node.appkeys import change_feed_key, live_hub_key, live_limits_key
 from web_node.auth import reader_key
 from web_node.errors import ApiError
@@ -51,9 +51,9 @@ class Frames:
     count: int
 
 
-def text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 5.2)."""
-    payload = text.encode()
+def text_frame(text: str | bytes) -> bytes:
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 5.2) of UTF-8 `text`."""
+    payload = text.encode() if isinstance(text, str) else text
     size = len(payload)
     if size < 126:
         return struct.pack("!BB", 0x81, size) + payload
@@ -141,9 +141,9 @@ class LiveHub:
         """Queue stored readings (in order) for every client that wants them; drop the clients
         that cannot keep up. Each distinct filter's frames are built once."""
         if self._clients and rows:
-            self.publish_texts([(row["sensor_id"], json.dumps(reading_out(row))) for row in rows])
+            self.publish_texts([(row["sensor_id"], jsonio.dumps(reading_out(row))) for row in rows])
 
-    def publish_texts(self, texts: Sequence[tuple[str, str]]) -> None:
+    def publish_texts(self, texts: Sequence[tuple[str, str | bytes]]) -> None:
         """Queue (sensor id, JSON text) messages, in order, for every client that wants them."""
         if not self._clients or not texts:
             return
