@@ -51,8 +51,12 @@ class ProcessesNode:
 
     def start(self) -> ProcessesNode:
         self.proc.start()
-        wait_healthy(self.url, self.proc, timeout=90)  # each child imports the web node anew (spawn)
-        eventually(lambda: all(p["alive"] for p in self.processes_now()), timeout=60, message="children not all up")
+        try:
+            wait_healthy(self.url, self.proc, timeout=90)  # each child imports the web node anew (spawn)
+            eventually(lambda: all(p["alive"] for p in self.processes_now()), timeout=60, message="not all up")
+        except BaseException:
+            self.proc.stop()  # never leave a web node serving after a failed start
+            raise
         return self
 
     def processes_now(self) -> list[dict]:
