@@ -56,7 +56,10 @@ class RetentionMetrics:
             "telering_retention_vacuumed_pages", "SQLite pages given back to the file system", registry=registry
         )
         self.last_run = Gauge(
-            "telering_retention_last_run_timestamp_seconds", "When a retention round last completed", registry=registry
+            "telering_retention_last_run_timestamp_seconds",
+            "When a retention round last completed",
+            multiprocess_mode="max",
+            registry=registry,
         )
         for name in (RAW_TABLE, *ROLLUP_TABLES):
             self.expired.labels(name)
