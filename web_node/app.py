@@ -14,6 +14,7 @@ from protocol.settings import Settings
 from web_node import appkeys
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
+from web_node.guards import request_guard, security_headers
 from web_node.health import probe_ctx
 from web_node.metrics import Metrics
 from web_node.outage import StorageOutage, storage_outages
@@ -33,7 +34,8 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
     app = web.Application(
-        middlewares=[json_errors, storage_outages, *([auth] if auth else [])],
+        # the Host / Origin guard first: a request for another name reaches nothing else
+        middlewares=[request_guard(settings), json_errors, storage_outages, *([auth] if auth else [])],
         client_max_size=max_body,
         # aiohttp closes a connection still waiting for a complete request this long after it opened
         # or answered the last one (its keep-alive timer): WEB_NODE_HEADER_TIMEOUT_S, whatever runs the app
@@ -52,6 +54,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
     app.on_shutdown.append(close_live_clients)
+    app.on_response_prepare.append(security_headers)
     setup_routes(app)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
     return app
