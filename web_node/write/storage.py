@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from protocol.readings import ReadingIn
 from web_node.storage_errors import storage_errors
-from web_node.write import fence, migrations_runner
+from web_node.write import fence, migrations_runner, sqlite_files
 from web_node.write.fence import GrantSuperseded
 from web_node.write.storage_sqlite import SqliteWriter
 
@@ -80,6 +80,7 @@ class Storage:
     async def open(self, *, migrate: bool = True) -> None:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
         not (SchemaOutOfDate, naming the command that migrates); then load the fence."""
+        sqlite_files.make_private(self.url)  # before SQLite creates it under the process's umask
         if migrate:
             await migrations_runner.upgrade(self.writer)
         else:
