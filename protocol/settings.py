@@ -38,9 +38,10 @@ class Settings(BaseSettings):
     # a connection whose request headers are not complete this long after it opened (or after the
     # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
     web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")
-    # The worker's own web server (Faust's): GET /healthz and /metrics.
+    # The worker's own web server (Faust's): GET /healthz and /metrics. Port unset: the first free
+    # one from 6066 up (stream_app/web_port.py), so several workers share a host and an environment.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")
-    worker_web_port: int = Field(default=6066, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
+    worker_web_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
 
     # Kafka connection security (protocol/kafka_security.py turns these into client options).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -83,8 +84,22 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=60.0, validation_alias="TELERING_RETENTION_INTERVAL"
     )
 
+    # Alerting (web_node/alerts): the rules file (unset: no alerting), where notifications go.
+    telering_alert_rules: Path | None = Field(default=None, validation_alias="TELERING_ALERT_RULES")
+    telering_alertmanager_url: str | None = Field(default=None, validation_alias="TELERING_ALERTMANAGER_URL")
+    # publish transitions to the `telering-alerts` topic (off: only REST, live and Alertmanager)
+    telering_alerts_kafka: bool = Field(default=True, validation_alias="TELERING_ALERTS_KAFKA")
+    # how often a firing alert is re-sent to Alertmanager (seconds, or a duration)
+    telering_alertmanager_interval: float = Field(
+        default=60.0, gt=0, le=600, validation_alias="TELERING_ALERTMANAGER_INTERVAL"
+    )
+
     @field_validator(
-        "telering_retention_raw", "telering_retention_rollups", "telering_retention_interval", mode="before"
+        "telering_retention_raw",
+        "telering_retention_rollups",
+        "telering_retention_interval",
+        "telering_alertmanager_interval",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: object, info: ValidationInfo) -> object:
@@ -118,6 +133,8 @@ class Settings(BaseSettings):
         "web_node_ca_file",
         "web_node_read_auth",
         "web_node_metrics_auth",
+        "telering_alert_rules",
+        "telering_alertmanager_url",
         mode="before",
     )
     @classmethod
