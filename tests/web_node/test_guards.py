@@ -75,9 +75,10 @@ async def test_a_rebound_name_cannot_open_the_live_socket(web_node_factory, http
     assert await handshake(http, url, Host=f"{ATTACKER}:{port_of(node)}", Origin=origin) == 421
 
 
-async def test_a_websocket_from_a_foreign_origin_is_refused_before_the_upgrade(web_node_factory, http):
+@pytest.mark.parametrize("path", ["/api/v1/live", "/api/v1/alerts/live"])
+async def test_a_websocket_from_a_foreign_origin_is_refused_before_the_upgrade(web_node_factory, http, path):
     node = await web_node_factory()
-    url, port = f"{node.url}/api/v1/live", port_of(node)
+    url, port = node.url + path, port_of(node)
     for origin in (f"http://{ATTACKER}", f"https://{ATTACKER}:{port}", "null", f"http://127.0.0.1:{port + 1}"):
         status, body = await refusal(http, url, Origin=origin)
         assert (status, body["error"]) == (403, "origin_not_allowed"), origin
