@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # a connection whose request headers are not complete this long after it opened (or after the
     # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
     web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")
+    # a read statement running longer is ended with 503 `query_timeout` (web_node/read/queries.py)
+    web_node_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_STATEMENT_TIMEOUT_S"
+    )
     # The worker's own web server (Faust's): GET /healthz and /metrics. Port unset: the first free
     # one from 6066 up (stream_app/web_port.py), so several workers share a host and an environment.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")

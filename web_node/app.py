@@ -21,6 +21,8 @@ from web_node.metrics import Metrics
 from web_node.outage import StorageOutage, storage_outages
 from web_node.read.live import LiveHub
 from web_node.read.live import shutdown as close_live_clients
+from web_node.read.queries import limit_reads
+from web_node.read.stats_cache import stats_cache_ctx
 from web_node.routes import setup_routes
 from web_node.write.placement import Placement
 from web_node.write.retention import retention_ctx
@@ -55,6 +57,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
     setup_alerts(app)  # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts)
+    app.cleanup_ctx.append(stats_cache_ctx)  # polls the change marks through the reader pool
     app.on_shutdown.append(close_live_clients)
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
@@ -67,7 +70,9 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
     start-up and closes on clean-up."""
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(app[appkeys.settings_key].database_url, alerts=judge_of(app))
+        settings = app[appkeys.settings_key]
+        storage = Storage(settings.database_url, alerts=judge_of(app))
+        limit_reads(storage.reader, settings.web_node_statement_timeout_s)
         await storage.open(migrate=migrate)
         app[appkeys.storage_key] = storage
         yield

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from web_node.metrics import Metrics
     from web_node.outage import StorageOutage
     from web_node.read.live import LiveHub
+    from web_node.read.stats_cache import StatsCache
     from web_node.write.placement import Placement
     from web_node.write.retention import Retention
     from web_node.write.storage import Storage
@@ -29,3 +30,4 @@ metrics_key: web.AppKey[Metrics] = web.AppKey("metrics")
 live_hub_key: web.AppKey[LiveHub] = web.AppKey("live_hub")
 placement_key: web.AppKey[Placement] = web.AppKey("placement")
 retention_key: web.AppKey[Retention] = web.AppKey("retention")
+stats_cache_key: web.AppKey[StatsCache] = web.AppKey("stats_cache")
