@@ -128,8 +128,12 @@ async def test_answers_opened_by_a_reader_token_are_private(web_node_factory, ht
     readers_file = tmp_path / "telering.readers"
     token = reader_tokens.add_reader(readers_file, "alice")
     node = await web_node_factory(web_node_read_auth="required", telering_readers_file=readers_file)
-    async with http.get(f"{node.url}/api/v1/sensors", headers={"Authorization": f"Bearer {token}"}) as resp:
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{node.url}/api/v1/sensors", headers=bearer) as resp:
         assert resp.status == 200 and "private" in resp.headers["Cache-Control"].split(", ")
+        etag = resp.headers["ETag"]
+    async with http.get(f"{node.url}/api/v1/sensors", headers={**bearer, "If-None-Match": etag}) as resp:
+        assert resp.status == 304 and "private" in resp.headers["Cache-Control"].split(", ")  # with ETags too
     async with http.get(f"{node.url}/healthz") as resp:
         assert "private" not in resp.headers.get("Cache-Control", "")
 
