@@ -171,6 +171,7 @@ OPERATIONS = (
             101: Answer("Switching to the WebSocket protocol"),
             400: "NotWebSocket",
             401: "ReaderRefused",
+            403: "OriginRefused",
             429: "TooManyLiveClients",
         },
     ),
@@ -223,7 +224,10 @@ API = ApiTable(
         "six fractional digits; `since`/`until` accept RFC 3339 (with an offset), unix seconds or epoch "
         "milliseconds (13 digits). A reading's "
         f"ts may be at most {MAX_FUTURE_S:.0f} s in the future. Every error is JSON "
-        '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md.'
+        '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md. A request whose '
+        "`Host` is not one of the web node's names (WEB_NODE_ALLOWED_HOSTS) is answered 421 `host_not_allowed` "
+        "on every route; a WebSocket handshake whose `Origin` is not allowed (WEB_NODE_ALLOWED_ORIGINS), 403 "
+        "`origin_not_allowed`."
     ),
     operations=OPERATIONS,
     parameters=PARAMETERS,

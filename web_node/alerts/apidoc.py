@@ -128,6 +128,11 @@ ALERT_OPERATIONS = (
             "A plain HTTP GET (no WebSocket handshake) is answered 400 `websocket_required`."
         ),
         parameters=("Sensors",),
-        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket", 401: "ReaderRefused"},
+        responses={
+            101: Answer("Switching to the WebSocket protocol"),
+            400: "NotWebSocket",
+            401: "ReaderRefused",
+            403: "OriginRefused",
+        },
     ),
 )
