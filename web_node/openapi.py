@@ -28,6 +28,7 @@ from web_node.openapi_shared import (
     READER,
     SECURITY_SCHEMES,
     SENSOR_ID,
+    SOCKET_RESPONSES,
     integer,
 )
 from web_node.read.live import HEARTBEAT_S
@@ -167,13 +168,7 @@ OPERATIONS = (
             "429 `too_many_live_clients` before the handshake."
         ),
         parameters=("Sensors",),
-        responses={
-            101: Answer("Switching to the WebSocket protocol"),
-            400: "NotWebSocket",
-            401: "ReaderRefused",
-            403: "OriginRefused",
-            429: "TooManyLiveClients",
-        },
+        responses={**SOCKET_RESPONSES, 429: "TooManyLiveClients"},
     ),
     Operation(
         "GET",

@@ -106,3 +106,11 @@ SECURITY_SCHEMES = {
 READER = ("reader",)
 
 READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "StorageUnavailable"}
+
+# What every live WebSocket route (/api/v1/live, /api/v1/alerts/live) may answer to its handshake
+SOCKET_RESPONSES: dict[int, Answer | str] = {
+    101: Answer("Switching to the WebSocket protocol"),
+    400: "NotWebSocket",
+    401: "ReaderRefused",
+    403: "OriginRefused",
+}
