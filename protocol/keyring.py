@@ -13,7 +13,6 @@ had keys never has none. Keys given explicitly (tests) or by TELERING_GRANT_KEYS
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,11 +21,11 @@ from protocol.grants import Grant, GrantCodec, GrantInvalid
 from protocol.keys import KeysExposed, KeysInvalid, check_keys, check_private, fingerprint, load_keys, read_key_file
 from protocol.settings import Settings
 from protocol.token_messages import TokenSigner
+from protocol.watched_file import WatchedFile
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 1.0
-_Stamp = tuple[int, int, int] | None
 
 
 class Keyring:
@@ -40,10 +39,7 @@ class Keyring:
     ) -> None:
         self._use(list(keys))
         self._path = path
-        self._interval = check_interval_s
-        self._clock = clock
-        self._stamp = _stamp(path) if path is not None else None
-        self._checked = clock()
+        self._file = WatchedFile(path, interval_s=check_interval_s, clock=clock) if path is not None else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
@@ -86,16 +82,8 @@ class Keyring:
 
     def refresh(self, *, force: bool = False) -> bool:
         """Reload the key file if it changed (at most once per interval unless forced); True if the keys did."""
-        if self._path is None:
+        if self._file is None or not self._file.changed(force=force):
             return False
-        now = self._clock()
-        if not force and now - self._checked < self._interval:
-            return False
-        self._checked = now
-        stamp = _stamp(self._path)
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
         keys = self._read_file()
         if keys is None or keys == self._keys:
             return False
@@ -129,11 +117,3 @@ class Keyring:
         self._keys = keys
         self._codec = GrantCodec(keys)
         self._signer = TokenSigner(keys)
-
-
-def _stamp(path: Path) -> _Stamp:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)

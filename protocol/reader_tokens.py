@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from protocol.watched_file import WatchedFile
+
 log = logging.getLogger(__name__)
 
 PREFIX = "tlr_"
@@ -92,11 +94,8 @@ class Readers:
         self, path: Path, *, check_interval_s: float = CHECK_INTERVAL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.path = Path(path)
-        self._interval = check_interval_s
-        self._clock = clock
-        self._stamp = _stamp(self.path)
+        self._file = WatchedFile(self.path, interval_s=check_interval_s, clock=clock)
         self._by_hash = _invert(read_readers(self.path))  # OSError / ReadersError: a start-up error
-        self._checked = clock()
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -115,14 +114,8 @@ class Readers:
 
     def _refresh(self, *, force: bool) -> bool:
         """Reload the file if it changed (at most once a CHECK_INTERVAL_S unless forced); True if reloaded."""
-        now = self._clock()
-        if not force and now - self._checked < self._interval:
+        if not self._file.changed(force=force):
             return False
-        self._checked = now
-        stamp = _stamp(self.path)
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
         try:
             readers = read_readers(self.path)
         except (OSError, ReadersError) as exc:
@@ -152,11 +145,3 @@ def _write(path: Path, readers: dict[str, str]) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(_HEADER + "".join(f"{name} {digest}\n" for name, digest in sorted(readers.items())))
     os.replace(tmp, path)
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)

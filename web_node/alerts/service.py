@@ -14,6 +14,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
+from protocol.watched_file import WatchedFile
 from web_node.alerts.engine import Transition
 from web_node.alerts.live import AlertHub
 from web_node.alerts.metrics import AlertMetrics
@@ -26,20 +27,12 @@ RELOAD_POLL_S = 2.0  # a changed file is in force within 10 s (the issue): one p
 LIVE_QUEUE = 10_000
 
 
-def _stamp(path: Path) -> tuple | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
-
-
 class Alerts:
     """The rules in force and the fan-out of transitions; `reload()` swaps rules atomically."""
 
     def __init__(self, path: Path, registry: CollectorRegistry) -> None:
         self.path = path
-        self._stamp = _stamp(path)
+        self._file = WatchedFile(path)
         self.ruleset: RuleSet = load_rules(path)  # RulesError: the caller's start-up error
         self.judge = AlertJudge(lambda: self.ruleset)
         self.hub = AlertHub(queue_size=LIVE_QUEUE)
@@ -60,10 +53,8 @@ class Alerts:
     def reload(self) -> frozenset[str] | None:
         """Re-read the file if it changed: the names of rules dropped (empty if none), or None if
         nothing changed or the new file is bad (logged once per change; the last good rules stay)."""
-        stamp = _stamp(self.path)
-        if stamp == self._stamp:
+        if not self._file.changed():
             return None
-        self._stamp = stamp
         try:
             ruleset = load_rules(self.path)
         except RulesError as exc:
