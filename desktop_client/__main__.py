@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -13,6 +14,14 @@ from desktop_client.options import WINDOWS, ClientOptions, SensorFilter
 from protocol.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# What the `dashboard` extra installs: a plain `pip install telering` has none of them.
+_GUI_MODULES = ("PyQt5", "pyqtgraph", "numpy")
+
+
+def missing_gui_modules() -> list[str]:
+    """The dashboard's toolkit modules this environment lacks."""
+    return [name for name in _GUI_MODULES if importlib.util.find_spec(name) is None]
 
 
 def parse_args(argv: list[str] | None, default_url: str, env: Settings | None = None) -> argparse.Namespace:
@@ -82,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     env = Settings()
     args = parse_args(argv, env.web_node_url, env)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if missing := missing_gui_modules():
+        log.error("the dashboard needs %s: pip install 'telering[dashboard]'", ", ".join(missing))
+        return 2
     options = ClientOptions(
         url=args.url,
         sensors=SensorFilter.parse(args.sensors),

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from kafka_local.broker import BrokerError, LocalKafka
-from kafka_local.jars import KAFKA_VERSION, JarsError, resolve_lib_dir
+from kafka_local.jars import KAFKA_VERSION, JarsError, resolve
 
 log = logging.getLogger("kafka_local")
 
@@ -16,9 +16,10 @@ log = logging.getLogger("kafka_local")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="telering-kafka",
-        description=f"Run a local single-node Apache Kafka {KAFKA_VERSION} broker (KRaft). "
+        description=f"Run a local single-node Apache Kafka broker (KRaft): {KAFKA_VERSION} unless "
+        "KAFKA_VERSION names another 3.x.y or 4.x.y release (e.g. 3.9.1). "
         "Jars come from $KAFKA_HOME/libs, or are fetched once through Maven into "
-        "$TELERING_KAFKA_CACHE (default: .cache/ of the checkout).",
+        "$TELERING_KAFKA_CACHE/kafka-<version>/lib (default: .cache/ of the checkout).",
     )
     parser.add_argument(
         "--log-level",
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fetch() -> int:
-    print(resolve_lib_dir())
+    print(resolve().lib)
     return 0
 
 

@@ -19,12 +19,11 @@ from typing import IO
 from kafka_local import reaper
 from kafka_local.admin import broker_answers, wait_for_broker
 from kafka_local.config import free_ports, random_cluster_id, server_properties
-from kafka_local.jars import kafka_classpath
+from kafka_local.jars import KafkaJars, resolve
 from kafka_local.secure import LISTENER, BrokerSecurity
 
 log = logging.getLogger(__name__)
 
-_LOG4J = Path(__file__).with_name("log4j.properties")
 _POLL_S = 0.2
 _TAIL_LINES = 40
 
@@ -40,7 +39,8 @@ class LocalKafka:
     ``bootstrap`` never changes for the life of the object. With ``security="SASL_SSL"`` the
     broker also listens on a SASL_SSL port (its certificate and SCRAM users made in
     ``workdir/secrets``, see kafka_local.secure); ``bootstrap`` is then that listener and
-    ``client_env()`` the settings a client needs for it.
+    ``client_env()`` the settings a client needs for it. ``version`` picks the Kafka release
+    (default: ``KAFKA_VERSION`` from the environment, else kafka_local.jars.KAFKA_VERSION).
     """
 
     def __init__(
@@ -53,6 +53,7 @@ class LocalKafka:
         overrides: Mapping[str, str] | None = None,
         security: str = "PLAINTEXT",
         secure_port: int | None = None,
+        version: str | None = None,
     ) -> None:
         if security not in ("PLAINTEXT", LISTENER):
             raise BrokerError(f"security must be PLAINTEXT or {LISTENER}, not {security!r}")
@@ -62,6 +63,7 @@ class LocalKafka:
         self.secure_port = secure_port
         self.security = BrokerSecurity.ensure(self.workdir / "secrets") if security == LISTENER else None
         self.heap = heap
+        self.version = version
         self.overrides = dict(overrides or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -107,11 +109,11 @@ class LocalKafka:
             raise BrokerError(f"broker already running at {self.bootstrap}")
         deadline = time.monotonic() + timeout
         self._assign_ports()
-        config = self._write_config()
-        classpath = kafka_classpath()
+        jars = resolve(self.version)
+        config = self._write_config(jars)
         if not (self.workdir / "data" / "meta.properties").exists():
-            self._format(classpath, config)
-        self._launch(classpath, config)
+            self._format(jars, config)
+        self._launch(jars, config)
         try:
             self._wait_ready(deadline, timeout)
         except BaseException:
@@ -181,7 +183,7 @@ class LocalKafka:
             if self.security is not None:
                 self.secure_port = self.secure_port or candidates.pop(0)
 
-    def _write_config(self) -> Path:
+    def _write_config(self, jars: KafkaJars) -> Path:
         assert self.port is not None and self.controller_port is not None
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         path = self.workdir / "server.properties"
@@ -193,11 +195,12 @@ class LocalKafka:
                 overrides=self.overrides,
                 secure_port=self.secure_port,
                 security=self.security.server_properties() if self.security else None,
+                kafka_major=jars.major,
             )
         )
         return path
 
-    def _java(self, heap: str) -> list[str]:
+    def _java(self, heap: str, jars: KafkaJars) -> list[str]:
         java_home = os.environ.get("JAVA_HOME")
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if not java:
@@ -212,14 +215,14 @@ class LocalKafka:
             "-XX:+ExplicitGCInvokesConcurrent",
             "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.workdir / 'logs'}",
-            f"-Dlog4j.configuration=file:{_LOG4J}",
+            *jars.logging_options(),
+            "-cp",
+            jars.classpath,
         ]
 
-    def _format(self, classpath: str, config: Path) -> None:
+    def _format(self, jars: KafkaJars, config: Path) -> None:
         cmd = [
-            *self._java("256m"),
-            "-cp",
-            classpath,
+            *self._java("256m", jars),
             "kafka.tools.StorageTool",
             "format",
             "-t",
@@ -235,8 +238,8 @@ class LocalKafka:
         if rc != 0:
             raise BrokerError(f"formatting {self.workdir / 'data'} failed (exit {rc}):\n{self.log_tail()}")
 
-    def _launch(self, classpath: str, config: Path) -> None:
-        cmd = [*self._java(self.heap), "-cp", classpath, "kafka.Kafka", str(config)]
+    def _launch(self, jars: KafkaJars, config: Path) -> None:
+        cmd = [*self._java(self.heap, jars), "kafka.Kafka", str(config)]
         self._log = self.log_path.open("ab")
         # New session: a terminal's Ctrl-C reaches only us, and we stop the broker cleanly.
         self._proc = subprocess.Popen(
@@ -249,7 +252,7 @@ class LocalKafka:
             preexec_fn=reaper.die_with_parent_hook(),
         )
         reaper.track(self)
-        log.info("Started Kafka broker pid %d in %s", self._proc.pid, self.workdir)
+        log.info("Started Kafka %s broker pid %d in %s", jars.version, self._proc.pid, self.workdir)
 
     def _wait_ready(self, deadline: float, timeout: float) -> None:
         while not broker_answers(self.plaintext_bootstrap, timeout=2.0):

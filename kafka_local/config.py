@@ -35,6 +35,11 @@ _DEFAULTS: dict[str, str] = {
     "num.io.threads": "4",
     "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
 }
+# Kafka 4's share groups keep their state in an internal topic of replication factor 3 by default.
+_KAFKA4_DEFAULTS: dict[str, str] = {
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+}
 
 
 def server_properties(
@@ -45,10 +50,11 @@ def server_properties(
     overrides: Mapping[str, str] | None = None,
     secure_port: int | None = None,
     security: Mapping[str, str] | None = None,
+    kafka_major: int = 4,
 ) -> str:
     """Render the broker configuration as ``key=value`` lines; with ``security`` (the
     properties of kafka_local.secure) a SASL_SSL listener on ``secure_port`` too."""
-    props = dict(_DEFAULTS)
+    props = dict(_DEFAULTS) | (_KAFKA4_DEFAULTS if kafka_major >= 4 else {})
     listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
     if security is not None:
         listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")

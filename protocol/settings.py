@@ -37,9 +37,10 @@ class Settings(BaseSettings):
     # a connection whose request headers are not complete this long after it opened (or after the
     # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
     web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")
-    # The worker's own web server (Faust's): GET /healthz and /metrics.
+    # The worker's own web server (Faust's): GET /healthz and /metrics. Port unset: the first free
+    # one from 6066 up (stream_app/web_port.py), so several workers share a host and an environment.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")
-    worker_web_port: int = Field(default=6066, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
+    worker_web_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKER_WEB_PORT")
 
     # Kafka connection security (protocol/kafka_security.py turns these into client options).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(

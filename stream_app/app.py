@@ -17,6 +17,7 @@ from protocol.topics import Topics
 from stream_app import health
 from stream_app.consumer import HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
 from stream_app.metrics import registry_for
+from stream_app.web_port import FIRST_PORT, PortPickingWeb
 from stream_app.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class TeleringApp(faust.App):
         except (KafkaSecurityError, TopicAdminError) as exc:
             log.error("%s", exc)
             raise SystemExit(2) from None
+
+    def _new_web(self) -> PortPickingWeb:
+        return PortPickingWeb(self)
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -70,7 +74,7 @@ def build_app(settings: Settings) -> TeleringApp:
         store="memory://",
         web_enabled=True,
         web_bind=settings.worker_web_host,
-        web_port=settings.worker_web_port,
+        web_port=settings.worker_web_port or FIRST_PORT,  # PortPickingWeb binds the real one
         # Faust's group elects the leader (the coordinator's worker); a killed worker's
         # leadership moves after the same session timeout as its receivers
         broker_session_timeout=SESSION_TIMEOUT_S,
@@ -89,6 +93,7 @@ def build_app(settings: Settings) -> TeleringApp:
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:
         ready, details = health.check(worker)
+        details["web_port"] = app.web.bound_port
         return view.json(details, status=200 if ready else 503)
 
     return app

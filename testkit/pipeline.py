@@ -8,6 +8,7 @@ its own CA, and `read_auth=True` makes reads take the reader token the harness c
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
@@ -106,20 +107,35 @@ class PipelineHarness:
         wait_healthy(self.web_url, proc, verify=self.verify)
         return proc
 
-    def start_worker(self, env: dict[str, str] | None = None, argv: list[str] | None = None) -> ManagedProcess:
+    def start_worker(
+        self, env: dict[str, str] | None = None, argv: list[str] | None = None, *, own_port: bool = True
+    ) -> ManagedProcess:
         """Start a worker; `env` overrides some of its environment (e.g. its WEB_NODE_URL), `argv` its
-        command (default `python -m stream_app -l info`)."""
+        command (default `python -m stream_app -l info`). `own_port=False` leaves WORKER_WEB_PORT
+        unset, as a user's environment does: the worker picks its port, read from its log."""
         n = sum(p.name.startswith("worker") for p in self.processes)
-        port = free_port()
+        port = free_port() if own_port else None
         proc = ManagedProcess(
             f"worker{n}",
             argv or python_argv("stream_app", "-l", "info"),
-            {**self.env, "WORKER_WEB_PORT": str(port), **(env or {})},
+            {**self.env, **({"WORKER_WEB_PORT": str(port)} if port else {}), **(env or {})},
             self.workdir / f"worker{n}.log",
         )
-        proc.health_url = f"http://127.0.0.1:{port}/healthz"
         self.processes.append(proc.start())
+        proc.health_url = f"http://127.0.0.1:{port or self._logged_web_port(proc)}/healthz"
         return proc
+
+    @staticmethod
+    def _logged_web_port(proc: ManagedProcess, timeout: float = 60.0) -> int:
+        """The port a worker says it took (stream_app/web_port.py logs it once listening)."""
+
+        def logged() -> int | None:
+            if not proc.alive:
+                raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
+            found = re.search(r"Worker web server on http://[^\s:]+:(\d+)", proc.log_text())
+            return int(found.group(1)) if found else None
+
+        return eventually(logged, timeout=timeout, message=f"{proc.name} never logged its web port")
 
     def start(
         self,

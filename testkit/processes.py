@@ -13,6 +13,10 @@ import requests
 
 from testkit.waiting import eventually
 
+# The test kit and the benchmarks are not installed (the wheel holds the product only): a child
+# run as `python -m testkit.…` finds them in the checkout, as pytest does (`pythonpath = .`).
+CHECKOUT = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -90,6 +94,7 @@ def child_env(values: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELERING_", "WEB_NODE_", "KAFKA_", "DATABASE_"))}
     env.update(values)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
     return env
 
 

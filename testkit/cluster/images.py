@@ -1,10 +1,11 @@
 """What each compose image becomes on a namespace host, the image's own conventions kept:
 
-- `apache/kafka`: the broker's Maven jars (kafka_local.jars); its `KAFKA_*` environment turned
-  into `server.properties` the way the image does (docker/resources/common-scripts/configure and
-  kafka.docker.KafkaDockerWrapper: `KAFKA_FOO_BAR` -> `foo.bar`, `___` -> `-`, `__` -> `_`; the
-  SSL `_FILENAME` / `_CREDENTIALS` files under /etc/kafka/secrets), storage formatted with
-  CLUSTER_ID, `kafka.Kafka` launched with KAFKA_HEAP_OPTS and KAFKA_OPTS;
+- `apache/kafka:<version>`: that release's Maven jars and log4j config (kafka_local.jars); its
+  `KAFKA_*` environment turned into `server.properties` the way the image does
+  (docker/resources/common-scripts/configure and kafka.docker.KafkaDockerWrapper: `KAFKA_FOO_BAR`
+  -> `foo.bar`, `___` -> `-`, `__` -> `_`; the SSL `_FILENAME` / `_CREDENTIALS` files under
+  /etc/kafka/secrets), storage formatted with CLUSTER_ID, `kafka.Kafka` launched with
+  KAFKA_HEAP_OPTS and KAFKA_OPTS;
 - `postgres`: Debian's PostgreSQL server (testkit.cluster.postgres_image), initialised as the image's entrypoint does
   (POSTGRES_USER, POSTGRES_PASSWORD_FILE, POSTGRES_DB, `listen_addresses='*'`, scram for hosts);
 - `telering`: this repository's virtualenv (the Dockerfile's ENV, its WORKDIR).
@@ -20,12 +21,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kafka_local.jars import kafka_classpath
+from kafka_local.jars import resolve
 from testkit.cluster.compose import ComposeError, Service
 from testkit.cluster.hostfs import HostFs, Launch
 from testkit.cluster.postgres_image import postgres_launch
 
-_LOG4J = Path(__file__).resolve().parents[2] / "kafka_local" / "log4j.properties"
 _KAFKA_SECRETS = "/etc/kafka/secrets"
 # KafkaDockerWrapper.ExcludeServerPropsEnv: environment the image does not turn into properties
 _NOT_PROPERTIES = {
@@ -76,7 +76,8 @@ def health_argv(service: Service, fs: HostFs, venv_bin: Path) -> list[str]:
     image's CLI tool replaced by its kafka-python equivalent, testkit.cluster.probe)."""
     assert service.healthcheck is not None
     argv = [fs.text(a) for a in service.healthcheck.argv()]
-    probe = f"{sys.executable} -m testkit.cluster.probe broker-api-versions"
+    # run by its path: the test kit is not installed in the virtualenv, only the product is
+    probe = f"{sys.executable} {Path(__file__).with_name('probe.py')} broker-api-versions"
     return [a.replace(_BROKER_API_VERSIONS, probe) for a in argv]
 
 
@@ -129,9 +130,10 @@ def _kafka(service: Service, fs: HostFs) -> Launch:
     if java is None:
         raise ComposeError("java not found: install a JDK (17+)")
     heap = env.get("KAFKA_HEAP_OPTS", "-Xmx1G -Xms1G")  # kafka-server-start.sh's default
-    jvm = [java, *_JVM_PERFORMANCE.split(), "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{_LOG4J}"]
+    jars = resolve(service.image.rpartition(":")[2] if ":" in service.image else None)
+    jvm = [java, *_JVM_PERFORMANCE.split(), "-Djava.awt.headless=true", *jars.logging_options()]
     jvm += [f"-Dkafka.logs.dir={fs.path('/opt/kafka/logs')}", *fs.text(env.get("KAFKA_OPTS", "")).split()]
-    classpath = ["-cp", kafka_classpath()]
+    classpath = ["-cp", jars.classpath]
     meta = [fs.path(d) / "meta.properties" for d in kafka_properties(env, fs).get("log.dirs", "").split(",") if d]
     if not any(m.exists() for m in meta):
         formatted = subprocess.run(

@@ -2,7 +2,7 @@
 health probe: an ApiVersions round trip with F's client settings (security.protocol,
 sasl.mechanism, the JAAS user, a PEM truststore), by kafka-python. Exit 0 if the broker answers.
 
-`python -m testkit.cluster.probe broker-api-versions --bootstrap-server localhost:9092 --command-config F`
+`python testkit/cluster/probe.py broker-api-versions --bootstrap-server localhost:9092 --command-config F`
 (run inside the broker's namespace, like the compose health check). TLR_HOST_ROOT: the host's
 file system root, where absolute paths inside F are looked up first.
 """

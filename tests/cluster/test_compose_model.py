@@ -78,7 +78,7 @@ def test_paths_map_into_the_host_and_the_broker_check_becomes_the_probe(tmp_path
     assert fs.text("/run/secretsX /x/run/secrets/a") == "/run/secretsX /x/run/secrets/a"  # whole paths only
     argv = health_argv(project.services["kafka"], fs, Path("/venv/bin"))
     assert argv[:2] == ["sh", "-c"]
-    assert "-m testkit.cluster.probe broker-api-versions --bootstrap-server localhost:9092" in argv[2]
+    assert "testkit/cluster/probe.py broker-api-versions --bootstrap-server localhost:9092" in argv[2]
     assert f"--command-config {tmp_path}/etc/kafka/secrets/client.properties" in argv[2]
 
 

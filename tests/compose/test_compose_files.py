@@ -114,7 +114,7 @@ def test_services_and_pinned_images(project):
         repo, _, tag = image.rpartition(":")
         assert repo and tag and tag != "latest", f"{name}: image {image!r} is not pinned to a version"
     for name, broker in _brokers(project).items():
-        assert broker.get("image", services["kafka"]["image"]) == "apache/kafka:3.9.1", name
+        assert broker.get("image", services["kafka"]["image"]) == "apache/kafka:4.1.2", name
     assert services["postgres"]["image"].startswith("postgres:16")
     assert {s["image"] for n, s in services.items() if n in TELERING_SERVICES - {"topic-init"}} == {
         "telering:${TELERING_VERSION:-0.1.0}"

@@ -4,14 +4,12 @@ saves the window and exits 0; with nothing to show it gives up after its timeout
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from PIL import Image
 
 from desktop_client.window import DEFAULT_SIZE
 from testkit.processes import ManagedProcess, child_env, python_argv
-from tests.desktop_client.web_process import PARTITIONS, at
+from tests.desktop_client.web_process import PARTITIONS, at, exit_code_storing_live
 from tests.support.web import sensors_of_receiver
 
 pytestmark = pytest.mark.gui
@@ -27,29 +25,15 @@ def test_screenshot_waits_for_live_readings_then_saves_and_exits_0(web_node, tmp
     web_node.store([at(5, sensor, 0, temperature=12.0)])
     png = tmp_path / "shot.png"
     dashboard = _dashboard(web_node, tmp_path, png)
-    stop, seq = threading.Event(), [1]
-
-    def store_live() -> None:  # a reading every 0.2 s until the dashboard is done
-        while not stop.wait(0.2):
-            web_node.store([at(0, sensor, seq[0], temperature=12.0 + seq[0] / 10)])
-            seq[0] += 1
-
-    storer = threading.Thread(target=store_live, daemon=True)
-    storer.start()
-    try:
-        assert dashboard.proc is not None
-        assert dashboard.proc.wait(120) == 0, dashboard.log_tail()
-    finally:
-        stop.set()
-        storer.join(10)
-        dashboard.kill()
+    code, live = exit_code_storing_live(dashboard, web_node, sensor)
+    assert code == 0, dashboard.log_tail()
     assert "screenshot saved" in dashboard.log_text()
     with Image.open(png) as image:
         assert image.size == DEFAULT_SIZE
     # saved only after the history loaded, with live readings stored meanwhile
     log = dashboard.log_text()
     assert log.index("loaded:") < log.index("screenshot saved"), log
-    assert seq[0] > 1, "no live reading was stored while the dashboard waited"
+    assert live > 0, "no live reading was stored while the dashboard waited"
 
 
 def test_screenshot_with_no_live_readings_gives_up_with_exit_1(web_node, tmp_path):

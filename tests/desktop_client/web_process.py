@@ -8,7 +8,10 @@ per receiver under a fresh grant, as the token ring stores them.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,3 +86,38 @@ def at(seconds_ago: float, sensor: str, seq: int, **values: float) -> dict:
     """A valid reading measured `seconds_ago`."""
     ts = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return make_reading(sensor, seq, ts=ts.isoformat().replace("+00:00", "Z"), **values)
+
+
+@contextmanager
+def storing_live(web_node: WebNode, sensor: str) -> Iterator[list[int]]:
+    """Store a reading of ``sensor`` every 0.2 s (as live data arrives) until the block ends;
+    yields ``[n]``, how many were stored so far."""
+    stop, stored = threading.Event(), [0]
+
+    def store_live() -> None:
+        while not stop.wait(0.2):
+            seq = stored[0] + 1
+            web_node.store([at(0, sensor, seq, temperature=12.0 + seq / 10)])
+            stored[0] = seq
+
+    storer = threading.Thread(target=store_live, daemon=True)
+    storer.start()
+    try:
+        yield stored
+    finally:
+        stop.set()
+        storer.join(10)
+
+
+def exit_code_storing_live(
+    dashboard: ManagedProcess, web_node: WebNode, sensor: str, timeout: float = 120.0
+) -> tuple[int, int]:
+    """Store live readings of ``sensor`` until the dashboard process exits: its exit code, and how
+    many live readings were stored meanwhile (the process is killed if it outlasts ``timeout``,
+    which then raises)."""
+    try:
+        with storing_live(web_node, sensor) as stored:
+            assert dashboard.proc is not None
+            return dashboard.proc.wait(timeout), stored[0]
+    finally:
+        dashboard.kill()
