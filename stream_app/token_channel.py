@@ -35,6 +35,17 @@ from stream_app.freshness import Freshness, Outgoing
 
 log = logging.getLogger(__name__)
 
+# every reason a token-topic message is skipped for (protocol/token_messages.py, stream_app/freshness.py)
+SKIP_REASONS = (
+    "unsigned",
+    "bad_signature",
+    "malformed",
+    "too_large",
+    "unbound",
+    "other_deployment",
+    "replayed",
+    "stale",
+)
 HISTORY = 1000  # messages re-read at start: enough to see the highest epoch granted lately
 SKIP_LOG_INTERVAL_S = 60.0
 
