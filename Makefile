@@ -16,7 +16,9 @@ X_TEST_DEBS := xvfb xauth x11-utils
 # The compose deployment as network-namespace hosts (tests/cluster, benchmarks.cluster): ip netns,
 # unshare (a UTS namespace per host) and setpriv (PostgreSQL as its own user)
 CLUSTER_DEBS := iproute2 util-linux
-SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS) $(CLUSTER_DEBS)
+# A real Alertmanager for the alerting tests (tests/support/alertmanager.py)
+ALERT_DEBS := prometheus-alertmanager
+SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS) $(CLUSTER_DEBS) $(ALERT_DEBS)
 
 .PHONY: venv sysdeps kafka-jars lint test demo screenshot secrets clean distclean
 

@@ -79,8 +79,22 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=60.0, validation_alias="TELERING_RETENTION_INTERVAL"
     )
 
+    # Alerting (web_node/alerts): the rules file (unset: no alerting), where notifications go.
+    telering_alert_rules: Path | None = Field(default=None, validation_alias="TELERING_ALERT_RULES")
+    telering_alertmanager_url: str | None = Field(default=None, validation_alias="TELERING_ALERTMANAGER_URL")
+    # publish transitions to the `telering-alerts` topic (off: only REST, live and Alertmanager)
+    telering_alerts_kafka: bool = Field(default=True, validation_alias="TELERING_ALERTS_KAFKA")
+    # how often a firing alert is re-sent to Alertmanager (seconds, or a duration)
+    telering_alertmanager_interval: float = Field(
+        default=60.0, gt=0, le=600, validation_alias="TELERING_ALERTMANAGER_INTERVAL"
+    )
+
     @field_validator(
-        "telering_retention_raw", "telering_retention_rollups", "telering_retention_interval", mode="before"
+        "telering_retention_raw",
+        "telering_retention_rollups",
+        "telering_retention_interval",
+        "telering_alertmanager_interval",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: object, info: ValidationInfo) -> object:
@@ -114,6 +128,8 @@ class Settings(BaseSettings):
         "web_node_ca_file",
         "web_node_read_auth",
         "web_node_metrics_auth",
+        "telering_alert_rules",
+        "telering_alertmanager_url",
         mode="before",
     )
     @classmethod

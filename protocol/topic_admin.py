@@ -56,12 +56,13 @@ def readings_topic(settings: Settings, name: str | None = None, partitions: int 
 
 
 def telering_topics(settings: Settings) -> list[TopicSpec]:
-    """The three topics of one deployment (TELERING_TOPIC_PREFIX prefixes their names)."""
+    """The topics of one deployment (TELERING_TOPIC_PREFIX prefixes their names)."""
     topics = Topics.with_prefix(settings.telering_topic_prefix)
     return [
         readings_topic(settings),
         _spec(topics.token, 1, settings, {"retention.ms": str(TOKEN_RETENTION_MS)}),
         _spec(topics.dlq, 1, settings),
+        _spec(topics.alerts, 1, settings),  # one partition: consumers see transitions in the order recorded
     ]
 
 

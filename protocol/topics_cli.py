@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     parser = argparse.ArgumentParser(
         prog="telering-topics",
-        description="Create telering's three topics (readings, telering-token, readings-dlq) unless they exist: "
+        description="Create telering's topics (readings, telering-token, readings-dlq, telering-alerts) unless "
+        "they exist: "
         "READINGS_PARTITIONS partitions of readings, TOPIC_REPLICATION copies (and min.insync.replicas a majority "
         "of them), the token topic's retention. Connects with KAFKA_BOOTSTRAP and the KAFKA_SECURITY_PROTOCOL / "
         "KAFKA_SASL_* / KAFKA_SSL_* settings; TELERING_TOPIC_PREFIX prefixes the names.",

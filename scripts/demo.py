@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         simulator = procs.start("simulator", "simulator", sim_args, env)
         _print_where_to_look(env, args.workdir, db_path)
         if not args.seconds:
-            return _run_until_interrupted(simulator)
+            code = _run_until_interrupted(simulator)
+            _print_alerts(env)
+            return code
         if args.screenshot is not None:
             _screenshot(args, env, db_path, procs, start_seq)
         simulator.proc.wait()
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = _stored(db_path, summary, start_seq)
         dlq = _dlq_count(bootstrap, dlq_topic) - dlq_before
         print(f"demo: sent={sent} stored={stored} sensors={len(summary['per_sensor'])} dlq={dlq}", flush=True)
+        _print_alerts(env)
         return 0 if stored == sent else 1
 
 
@@ -147,6 +150,7 @@ def _env(bootstrap: str, keys_file: Path, db_path: Path) -> dict[str, str]:
     env.setdefault("WEB_NODE_PORT", "8080")
     env.setdefault("WEB_NODE_URL", f"http://127.0.0.1:{env['WEB_NODE_PORT']}")
     env.setdefault("WORKER_WEB_PORT", "6066")
+    env.setdefault("TELERING_ALERT_RULES", str(HERE / "scripts" / "demo-alerts.yaml"))  # one alert fires and resolves
     env.update(
         {
             "KAFKA_BOOTSTRAP": bootstrap,
@@ -228,6 +232,7 @@ telering demo is running.
   web node     {url}/healthz   {url}/api/v1/sensors   {url}/api/v1/readings/latest?limit=5
   worker       http://127.0.0.1:{env["WORKER_WEB_PORT"]}/healthz   http://127.0.0.1:{env["WORKER_WEB_PORT"]}/metrics
   live feed    ws://{url.split("://", 1)[1]}/api/v1/live
+  alerts       {url}/api/v1/alerts   {url}/api/v1/alerts/history   (rules: {env["TELERING_ALERT_RULES"]})
   dashboard    WEB_NODE_URL={url} .venv/bin/python -m desktop_client
   database     {db_path}
   logs         {workdir}/{{web_node,worker,simulator}}.log
@@ -235,6 +240,21 @@ Ctrl-C stops everything.
 """,
         flush=True,
     )
+
+
+def _print_alerts(env: dict[str, str]) -> None:
+    """The alert transitions of the run, oldest first (GET /api/v1/alerts/history)."""
+    import requests
+
+    try:
+        resp = requests.get(f"{env['WEB_NODE_URL']}/api/v1/alerts/history", params={"limit": 50}, timeout=10)
+        transitions = resp.json()["transitions"] if resp.ok else []
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        log.warning("could not read the alert history: %s", exc)
+        return
+    print(f"demo: {len(transitions)} alert transition(s) (rules: {env['TELERING_ALERT_RULES']})", flush=True)
+    for t in reversed(transitions):
+        print(f"  {t['ts']}  {t['rule']:<12} {t['sensor_id']:<12} {t['from']:>7} -> {t['to']:<7} {t['summary']}")
 
 
 def _run_until_interrupted(simulator: ManagedProcess) -> int:

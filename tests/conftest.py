@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.support.pipeline",
     "tests.support.secure",
     "tests.support.x11",
+    "tests.support.alertmanager",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.keys import KeysMissing
 from protocol.settings import Settings
+from web_node.alerts.rules import RulesError
 from web_node.app import create_app
 from web_node.auth import ReadAuthUnavailable
 from web_node.tls import TlsSettingsError, server_ssl_context
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(settings, migrate=not args.no_migrate)
     except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
         log.error("%s", exc)
+        return 2
+    except RulesError as exc:
+        log.error("TELERING_ALERT_RULES: %s", exc)
         return 2
     web.run_app(
         app,

@@ -12,6 +12,7 @@ from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node import appkeys
+from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
 from web_node.health import probe_ctx
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, keys: list[str] | None = None, migrate: bo
     app.cleanup_ctx.append(_storage_ctx(migrate))
     app.cleanup_ctx.append(probe_ctx)  # /healthz's own connection, not the read pool's
     app.cleanup_ctx.append(retention_ctx)  # after the storage: it deletes through its writer
+    setup_alerts(app)  # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts)
     app.on_shutdown.append(close_live_clients)
     setup_routes(app)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
@@ -62,7 +64,7 @@ def _storage_ctx(migrate: bool) -> Callable[[web.Application], AsyncIterator[Non
     start-up and closes on clean-up."""
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(app[appkeys.settings_key].database_url)
+        storage = Storage(app[appkeys.settings_key].database_url, alerts=judge_of(app))
         await storage.open(migrate=migrate)
         app[appkeys.storage_key] = storage
         yield

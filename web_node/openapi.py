@@ -18,6 +18,7 @@ from aiohttp import web
 
 from protocol import bodies, durations
 from protocol.readings import MAX_FUTURE_S, QUANTITIES
+from web_node.alerts.apidoc import ALERT_OPERATIONS
 from web_node.apidoc import Answer, ApiTable, Operation, Param, build_document
 from web_node.openapi_shared import (
     ANSWERS,
@@ -198,10 +199,13 @@ OPERATIONS = (
             "(histogram), telering_live_clients, telering_live_dropped_total; retention: "
             "telering_retention_expired_total{table}, telering_retention_runs_total, "
             "telering_retention_failures_total, telering_retention_vacuumed_pages_total, "
-            "telering_retention_last_run_timestamp_seconds."
+            "telering_retention_last_run_timestamp_seconds; alerts: telering_alerts{rule,severity,state}, "
+            "telering_alert_transitions_total{rule,to}, telering_alertmanager_posts_total{outcome}, "
+            "telering_alert_rules_reload_failures_total."
         ),
         responses={200: Answer("Metrics", content={"text/plain": {"type": "string"}}), 401: "ReaderRefused"},
     ),
+    *ALERT_OPERATIONS,  # web_node/alerts/apidoc.py
 )
 
 API = ApiTable(

@@ -221,7 +221,12 @@ def test_topic_init_makes_the_protocol_topics(project):
         k: _env(project["services"]["worker"])[k] for k in ("READINGS_PARTITIONS", "TOPIC_REPLICATION")
     }
     settings = Settings(**{k: v for k, v in env.items() if not v.startswith("${")})
-    assert [t.name for t in telering_topics(settings)] == [Topics().readings, Topics().token, Topics().dlq]
+    assert [t.name for t in telering_topics(settings)] == [
+        Topics().readings,
+        Topics().token,
+        Topics().dlq,
+        Topics().alerts,
+    ]
     assert telering_topics(settings)[1].configs["retention.ms"] == str(TOKEN_RETENTION_MS)
 
 

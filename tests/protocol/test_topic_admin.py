@@ -18,6 +18,7 @@ def test_specs_follow_partitions_replication_and_prefix():
         ("p-readings", 6, 3),
         ("p-telering-token", 1, 3),
         ("p-readings-dlq", 1, 3),
+        ("p-telering-alerts", 1, 3),
     ]
     assert all(s.configs["min.insync.replicas"] == "2" for s in specs)
     assert specs[1].configs["retention.ms"] == str(TOKEN_RETENTION_MS)
@@ -31,7 +32,7 @@ def test_creates_the_three_topics_once(kafka_broker, topic_prefix):
         KAFKA_BOOTSTRAP=kafka_broker.bootstrap, TELERING_TOPIC_PREFIX=topic_prefix, READINGS_PARTITIONS=3
     )
     topics = Topics.with_prefix(topic_prefix)
-    assert sorted(ensure_topics(settings)) == sorted([topics.readings, topics.token, topics.dlq])
+    assert sorted(ensure_topics(settings)) == sorted([topics.readings, topics.token, topics.dlq, topics.alerts])
     assert ensure_topics(settings) == []  # idempotent
     with KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap) as admin:
         described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([topics.readings, topics.token])}
@@ -55,4 +56,4 @@ def test_telering_topics_command(kafka_broker, topic_prefix, tmp_path):
     assert first.returncode == 0, first.stderr
     assert f"{topic_prefix}readings: created (2 partition(s), replication 1)" in first.stdout
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert again.returncode == 0 and again.stdout.count(": exists") == 3
+    assert again.returncode == 0 and again.stdout.count(": exists") == 4

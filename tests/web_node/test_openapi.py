@@ -45,6 +45,10 @@ include-path = "/api/v1/live"
 checks.positive_data_acceptance.expected-statuses = ["101", "400"]
 
 [[operations]]
+include-path = "/api/v1/alerts/live"
+checks.positive_data_acceptance.expected-statuses = ["101", "400"]
+
+[[operations]]
 include-path = "/api/v1/batches"
 # a reading's ts may not be in the future: a rule on the clock, not on the text
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "409", "422"]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import protocol.readings  # noqa: F401  (registers the readings table)
+import web_node.alerts.tables
 import web_node.write.fence
 import web_node.write.rollups  # noqa: F401  (registers the rollup and summary tables)
 from protocol.settings import Settings

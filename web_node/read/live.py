@@ -121,11 +121,14 @@ class LiveHub:
 async def live(request: web.Request) -> web.WebSocketResponse:
     """The WebSocket: one JSON text message per stored reading, optionally `?sensor=` filtered."""
     params.check_names(request.query, ("sensor",), repeatable=("sensor",))
-    sensors = params.sensors(request.query)
-    hub = request.app[live_hub_key]
+    return await serve_socket(request, request.app[live_hub_key], params.sensors(request.query))
+
+
+async def serve_socket(request: web.Request, hub: LiveHub, sensors: Iterable[str]) -> web.WebSocketResponse:
+    """Subscribe to `hub` and stream what it publishes until either side closes."""
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_CLIENT_MESSAGE)
     if not ws.can_prepare(request).ok:
-        raise ApiError(400, "websocket_required", "GET /api/v1/live is a WebSocket: it needs the Upgrade handshake")
+        raise ApiError(400, "websocket_required", f"GET {request.path} is a WebSocket: it needs the Upgrade handshake")
     client = hub.subscribe(sensors)  # before the handshake: nothing stored after it is missed
     try:
         await ws.prepare(request)

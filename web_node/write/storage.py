@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -21,6 +21,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from protocol.readings import ReadingIn
+from web_node.alerts import tables as _alert_tables  # noqa: F401  (registers the alert tables)
+from web_node.alerts.store import AlertJudge
 from web_node.storage_errors import storage_errors
 from web_node.write import fence, migrations_runner
 from web_node.write.fence import GrantSuperseded
@@ -55,6 +57,7 @@ class DatabaseUrlError(ValueError):
 class StoreResult:
     stored: list  # the readings newly stored, as passed to `store`
     duplicates: int
+    transitions: list = field(default_factory=list)  # the alert transitions recorded with them
 
 
 def check_database_url(url: str) -> None:
@@ -66,7 +69,7 @@ def check_database_url(url: str) -> None:
 class Storage:
     """Owns the engines; `open()` and `close()` bracket its life (see app cleanup_ctx)."""
 
-    def __init__(self, url: str, *, read_pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, read_pool_size: int = 5, alerts: AlertJudge | None = None) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self._pg = _postgres_write_path(url)
@@ -74,8 +77,11 @@ class Storage:
         self.writer: AsyncEngine = _engine(url, pool_size=1)
         self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
         self.fence_epoch = 0
+        self.alerts = alerts  # None: no alerting (TELERING_ALERT_RULES unset)
+        self.on_transitions: list[Callable[[list], None]] = []  # told of each commit's alert transitions
         # SQLite's writes go through a thread of their own; PostgreSQL's through `writer`
-        self._sqlite = SqliteWriter(make_url(url).database, SQLITE_PRAGMAS) if self._pg is None else None
+        judge = alerts.judge_sqlite if alerts is not None else None
+        self._sqlite = SqliteWriter(make_url(url).database, SQLITE_PRAGMAS, judge=judge) if self._pg is None else None
 
     async def open(self, *, migrate: bool = True) -> None:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
@@ -109,26 +115,38 @@ class Storage:
         now = time.time()
         rows = [r if isinstance(r, Mapping) else r.model_dump() for r in readings]
         async with self._write_lock:
-            inserted = await self._write(rows, epoch=epoch, receiver=receiver, now=now)
+            inserted, transitions = await self._write(rows, epoch=epoch, receiver=receiver, now=now)
         self.fence_epoch = max(self.fence_epoch, epoch)
+        if transitions:
+            self.told_transitions(transitions)
         if inserted is None:  # every one of them was new
-            return StoreResult(stored=list(readings), duplicates=0)
+            return StoreResult(stored=list(readings), duplicates=0, transitions=transitions)
         stored = []
         for reading, row in zip(readings, rows, strict=False):
             key = (row["sensor_id"], row["seq"])
             if key in inserted:  # the first of a batch's copies is the one stored
                 stored.append(reading)
                 inserted.discard(key)
-        return StoreResult(stored=stored, duplicates=len(readings) - len(stored))
+        return StoreResult(stored=stored, duplicates=len(readings) - len(stored), transitions=transitions)
 
-    async def _write(self, rows: list[Row], *, epoch: int, receiver: int, now: float) -> set[tuple[str, int]] | None:
+    def told_transitions(self, transitions: list) -> None:
+        """Hand committed alert transitions to the listeners (live socket, metrics, sinks)."""
+        for listener in self.on_transitions:
+            try:
+                listener(transitions)
+            except Exception:  # they are committed: a listener's failure must not fail the batch
+                log.exception("alert transition listener %r failed", listener)
+
+    async def _write(self, rows: list[Row], *, epoch: int, receiver: int, now: float):
         try:
             with storage_errors("write"):
                 if self._sqlite is not None:
                     return await self._sqlite.store(rows, epoch=epoch, receiver=receiver, now=now)
                 async with self.writer.begin() as conn:
                     await fence.raise_in(conn, epoch=epoch, receiver=receiver, now=now)
-                    return await self._pg.insert(conn, rows, now) if rows else set()
+                    inserted = await self._pg.insert(conn, rows, now) if rows else set()
+                    judged = self.alerts is not None and rows
+                    return inserted, (await self.alerts.judge_pg(conn, rows, inserted, now) if judged else [])
         except GrantSuperseded as exc:
             self.fence_epoch = max(self.fence_epoch, exc.epoch)
             raise

@@ -32,16 +32,18 @@ _CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA) = sqlite_delta_statements(_NEW_ROWS)
 class SqliteWriter:
     """Owns the writer thread and its connection; `close()` ends both."""
 
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+    def __init__(self, path: str, pragmas: Sequence[str], *, judge: Callable | None = None) -> None:
         self._path, self._pragmas = path, tuple(pragmas)
+        self._judge = judge  # alerting (web_node/alerts/store.py): judges what a batch stored, in its transaction
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._conn: sqlite3.Connection | None = None
 
     async def store(
         self, rows: Sequence[dict[str, Any]], *, epoch: int, receiver: int, now: float
-    ) -> set[tuple[str, int]] | None:
-        """Fence, insert and roll up in one transaction; the keys inserted, or None if all
-        were. Raises GrantSuperseded (nothing written) or sqlite3.Error (rolled back)."""
+    ) -> tuple[set[tuple[str, int]] | None, list]:
+        """Fence, insert, roll up and judge alerts in one transaction; the keys inserted (None if
+        all were) and the alert transitions recorded. Raises GrantSuperseded (nothing written) or
+        sqlite3.Error (rolled back)."""
         return await self._run(lambda: self._store(rows, epoch, receiver, now))
 
     async def close(self) -> None:
@@ -70,11 +72,12 @@ class SqliteWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             inserted = self._write(conn, rows, epoch, receiver, now)
+            transitions = self._judge(conn, rows, inserted, now) if self._judge is not None and rows else []
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return inserted
+        return inserted, transitions
 
     @staticmethod
     def _write(conn: sqlite3.Connection, rows, epoch: int, receiver: int, now: float):
