@@ -38,7 +38,6 @@ from protocol.topics import Topics
 
 log = logging.getLogger(__name__)
 
-ALERTS = "telering-alerts"  # alert transitions (web_node/alerts), TELERING_TOPIC_PREFIX before it
 PRODUCER, WORKER, WEB_NODE = "User:simulator", "User:telering", "User:webnode"
 
 _READ_WRITE = (ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE, ACLOperation.CREATE)
@@ -65,8 +64,7 @@ def role_acls(settings: Settings, principals: Principals = EVERY_ROLE) -> list[A
     """Every ACL the roles need on this deployment's topics (TELERING_TOPIC_PREFIX) and groups
     (TELERING_APP_ID)."""
     topics = Topics.with_prefix(settings.telering_topic_prefix)
-    alerts = settings.telering_topic_prefix + ALERTS
-    app = settings.telering_app_id
+    alerts, app = topics.alerts, settings.telering_app_id
     acls: list[ACL] = []
     if principals.producer:
         acls += _allow(principals.producer, ResourceType.TOPIC, [topics.readings], _WRITE_ONLY)
