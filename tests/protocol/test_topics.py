@@ -9,6 +9,8 @@ def test_default_names() -> None:
     assert Topics() == Topics(readings="readings", token="telering-token", dlq="readings-dlq")
 
 
-def test_prefix_applies_to_all_three() -> None:
-    assert Topics.with_prefix("t-42.") == Topics("t-42.readings", "t-42.telering-token", "t-42.readings-dlq")
+def test_prefix_applies_to_every_topic() -> None:
+    assert Topics.with_prefix("t-42.") == Topics(
+        "t-42.readings", "t-42.telering-token", "t-42.readings-dlq", "t-42.telering-alerts"
+    )
     assert Topics.with_prefix("") == Topics()
