@@ -15,7 +15,7 @@ XCB_DEBS := libxcb1 libx11-6 libx11-xcb1 libxext6 libfreetype6 libxcb-glx0 libxc
 X_TEST_DEBS := xvfb xauth x11-utils
 # The compose deployment as network-namespace hosts (tests/cluster, benchmarks.cluster): ip netns,
 # unshare (a UTS namespace per host) and setpriv (PostgreSQL as its own user)
-CLUSTER_DEBS := iproute2 util-linux
+CLUSTER_DEBS := iproute2 util-linux haproxy
 # A real Alertmanager for the alerting tests (tests/support/alertmanager.py)
 ALERT_DEBS := prometheus-alertmanager
 SYS_DEBS := $(QT_DEBS) $(XCB_DEBS) $(X_TEST_DEBS) $(CLUSTER_DEBS) $(ALERT_DEBS)

@@ -2,7 +2,7 @@
 `python -m benchmarks.cluster --json OUT [--scenarios a,b] [--scale-count N]` (root).
 
 One cluster (docker-compose.yml + docker-compose.kafka3.yml, three workers: testkit.cluster) runs
-the six faults of testkit.scenarios.cluster in turn, each ending in an exact sent-vs-stored count
+the faults of testkit.scenarios.cluster in turn, each ending in an exact sent-vs-stored count
 per sensor and a recovery time, then stored/s with 1, 2 and 3 workers on PostgreSQL. Writes
 `{"results": [{"scenario", "sent", "stored", "lost", "duplicated", "recovery_s"}], "scale": [...],
 "evidence": {...}}` and prints the tables.

@@ -59,14 +59,15 @@ def stored_counter(metrics_text: str) -> int:
     return int(float(found.group(1)))
 
 
-def check(query: Query, dialect: str, counted_by_web: int, rows_before_web: int = 0) -> Doubles:
+def check(query: Query, dialect: str, counted_by_web: int | None, rows_before_web: int = 0) -> Doubles:
     """Every count of stored readings against the raw rows of `readings`.
 
     `counted_by_web`: the web node's stored counter, which started at 0 when `rows_before_web`
     rows were already there (a restarted web node counts from its own start)."""
     doubles = Doubles()
     rows = int(next(iter(query("SELECT count(*) FROM readings")))[0])
-    doubles.add("the web node's stored counter", counted_by_web, rows - rows_before_web)
+    if counted_by_web is not None:  # None: a web node that counted some of them was killed
+        doubles.add("the web node's stored counter", counted_by_web, rows - rows_before_web)
     minutes = {(s, int(m)): int(n) for s, m, n in query(_per_minute(dialect))}
     for table, width in ROLLUPS:
         raw: Counter[tuple[str, int]] = Counter()

@@ -113,9 +113,10 @@ class Cluster:
         return root
 
     def _copy_secrets(self, service: compose.Service, fs: HostFs) -> None:
-        for target, secret in service.secrets.items():
-            source = self.project.secret_files[secret]
-            local = self.secrets_dir / source.name
+        """The service's secrets (made into secrets_dir) and configs (files of compose/) into its root."""
+        mounts = [(t, self.secrets_dir / self.project.secret_files[s].name) for t, s in service.secrets.items()]
+        mounts += [(t, self.project.config_files[c]) for t, c in service.configs.items()]
+        for target, local in mounts:
             path = fs.path(target)
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(local, path)  # docker mounts the file, mode and all

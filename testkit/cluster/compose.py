@@ -56,6 +56,7 @@ class Service:
     environment: dict[str, str]
     ports: list[tuple[int, int]]  # (published, container)
     secrets: dict[str, str]  # target path -> secret name
+    configs: dict[str, str]  # target path -> config name
     volumes: dict[str, str]  # target path -> volume name
     depends_on: dict[str, str]  # service -> condition
     healthcheck: HealthCheck | None
@@ -73,6 +74,7 @@ class Service:
 class Project:
     services: dict[str, Service]
     secret_files: dict[str, Path]  # secret name -> file (relative to compose/)
+    config_files: dict[str, Path] = field(default_factory=dict)  # config name -> file (in compose/)
 
     def start_order(self, wanted: list[str] | None = None) -> list[str]:
         """Services in `depends_on` order (dependencies first), like `docker compose up`."""
@@ -144,7 +146,8 @@ def load(files: list[Path] | None = None, variables: Mapping[str, str] | None = 
     services = {name: _service(name, spec) for name, spec in raw["services"].items()}
     folder = (files or [BASE])[0].parent
     secret_files = {name: (folder / spec["file"]).resolve() for name, spec in raw.get("secrets", {}).items()}
-    return Project(services, secret_files)
+    config_files = {name: (folder / spec["file"]).resolve() for name, spec in raw.get("configs", {}).items()}
+    return Project(services, secret_files, config_files)
 
 
 def _service(name: str, spec: dict) -> Service:
@@ -162,11 +165,8 @@ def _service(name: str, spec: dict) -> Service:
         # address (testkit/cluster/ports.py), so it is not kept
         published, _, target = str(port).rpartition(":")
         ports.append((int(published.rpartition(":")[2] or target), int(target)))
-    secrets = {}
-    for secret in spec.get("secrets", []):
-        source, target = (secret, secret) if isinstance(secret, str) else (secret["source"], secret.get("target"))
-        target = target or source
-        secrets[target if target.startswith("/") else f"{SECRETS_TARGET}/{target}"] = source
+    secrets = _mounts(spec.get("secrets", []), SECRETS_TARGET)
+    configs = _mounts(spec.get("configs", []), "")
     volumes = {v.split(":")[1]: v.split(":")[0] for v in spec.get("volumes", [])}
     depends = spec.get("depends_on") or {}
     if isinstance(depends, list):
@@ -191,6 +191,7 @@ def _service(name: str, spec: dict) -> Service:
         environment={k: "" if v is None else str(v) for k, v in env.items()},
         ports=ports,
         secrets=secrets,
+        configs=configs,
         volumes=volumes,
         depends_on=depends,
         healthcheck=health,
@@ -198,6 +199,17 @@ def _service(name: str, spec: dict) -> Service:
         hostname=spec.get("hostname"),
         mem_limit=parse_bytes(spec.get("mem_limit")),
     )
+
+
+def _mounts(entries: list, folder: str) -> dict[str, str]:
+    """Secrets or configs, short or long form: target path -> name. A relative secret target is
+    under /run/secrets; a config's default target is /<name>, as compose mounts them."""
+    mounts = {}
+    for entry in entries:
+        source, target = (entry, None) if isinstance(entry, str) else (entry["source"], entry.get("target"))
+        target = target or source
+        mounts[target if target.startswith("/") else f"{folder}/{target}"] = source
+    return mounts
 
 
 def duration(text: str | int | float) -> float:

@@ -41,7 +41,7 @@ def _replace_path(value: str, prefix: str, replacement: str) -> str:
     while (j := value.find(prefix, i)) >= 0:
         end = j + len(prefix)
         boundary_before = j == 0 or not (value[j - 1].isalnum() or value[j - 1] in "/._-")
-        boundary_after = end == len(value) or value[end] in "/ '\"=:,;)"
+        boundary_after = end == len(value) or value[end] in "/ '\"=:,;)\n\t"
         out.append(value[i:j] + (replacement if boundary_before and boundary_after else prefix))
         i = end
     return "".join(out) + value[i:]

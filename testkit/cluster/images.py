@@ -8,6 +8,10 @@
   KAFKA_HEAP_OPTS and KAFKA_OPTS;
 - `postgres`: Debian's PostgreSQL server (testkit.cluster.postgres_image), initialised as the image's entrypoint does
   (POSTGRES_USER, POSTGRES_PASSWORD_FILE, POSTGRES_DB, `listen_addresses='*'`, scram for hosts);
+- `haproxy`: Debian's haproxy (`make sysdeps`) with the service's own config file (a compose
+  `configs:` mount, its paths mapped), started as the image's entrypoint does (`haproxy -W -db -f
+  /usr/local/etc/haproxy/haproxy.cfg`, master-worker in the foreground), stopped with the image's
+  STOPSIGNAL (SIGUSR1, a soft stop);
 - `telering`: this repository's virtualenv (the Dockerfile's ENV, its WORKDIR).
 
 A container's file system is a directory per host (`root`): every absolute path the compose
@@ -44,10 +48,11 @@ _NOT_PROPERTIES = {
 _JVM_PERFORMANCE = "-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35"
 _BROKER_API_VERSIONS = "/opt/kafka/bin/kafka-broker-api-versions.sh"
 TELERING_WORKDIR = "/home/telering"  # compose/Dockerfile's final WORKDIR
+HAPROXY_CONFIG = "/usr/local/etc/haproxy/haproxy.cfg"  # the haproxy image's CMD reads this file
 
 
 def mapped_paths(service: Service) -> list[str]:
-    return [*service.secrets, *service.volumes, "/run/secrets", _KAFKA_SECRETS, TELERING_WORKDIR]
+    return [*service.secrets, *service.configs, *service.volumes, "/run/secrets", _KAFKA_SECRETS, TELERING_WORKDIR]
 
 
 def launch(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
@@ -57,6 +62,8 @@ def launch(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
         return postgres_launch(service, fs)
     if service.image_name == "telering":
         return _telering(service, fs, venv_bin)
+    if service.image_name == "haproxy":
+        return _haproxy(service, fs)
     raise ComposeError(f"{service.name}: no stand-in for image {service.image!r} on this machine")
 
 
@@ -88,6 +95,20 @@ def _telering(service: Service, fs: HostFs, venv_bin: Path) -> Launch:
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**base_env(fs, venv_bin), **{k: fs.text(v) for k, v in service.environment.items()}}
     return Launch([fs.text(a) for a in service.command], env, workdir)
+
+
+def _haproxy(service: Service, fs: HostFs) -> Launch:
+    binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
+    if binary is None:
+        raise ComposeError("haproxy not found: apt-get install haproxy (make sysdeps)")
+    argv = [fs.text(a) for a in (service.command or ["haproxy", "-f", HAPROXY_CONFIG])]
+    if argv[0] == "haproxy":  # the image's docker-entrypoint.sh: master-worker, in the foreground
+        argv = [binary, "-W", "-db", *argv[1:]]
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "-f":  # the config as the container reads it: its absolute paths under the root
+            config = Path(argv[i + 1])
+            config.write_text(fs.text(config.read_text()))
+    return Launch(argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}, fs.root, stop_signal="SIGUSR1")
 
 
 def kafka_properties(env: dict[str, str], fs: HostFs) -> dict[str, str]:

@@ -1,13 +1,15 @@
 """Looking at a running cluster from the machine, as an operator would: Kafka through the
 published EXTERNAL listeners (SASL_SSL as `admin`, the brokers' super user: the observer reads
 topic configurations, consumer-group offsets and the token topic, more than any one role's ACLs
-allow), the web node through its published
-HTTPS port, PostgreSQL at its host's address (psql, the `telering` user's password)."""
+allow), the web node through its published HTTPS port (the balancer), each web node replica at
+its host's address, PostgreSQL at its host's address (psql, the `telering` user's password)."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -44,7 +46,8 @@ class ClusterView:
         }
         self.options: dict[str, Any] = kafka_python_options(Settings(**self.kafka_env))
         web_port = next(p for p, _ in cluster.replicas("web-node")[0].service.ports)
-        self.web_url = f"https://{netns.GATEWAY}:{web_port}"
+        self.web_url = f"https://{netns.GATEWAY}:{web_port}"  # the balancer, as dashboards reach it
+        self.web_port = int(self.web_nodes()[0].service.environment["WEB_NODE_PORT"])
         self.ca_file = str(secrets / "ca.crt")
         self._admin: KafkaAdminClient | None = None
 
@@ -103,6 +106,27 @@ class ClusterView:
     def web(self, path: str, auth: bool = True, timeout: float = 10.0) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.cluster.reader_token}"} if auth else {}
         return requests.get(f"{self.web_url}{path}", headers=headers, verify=self.ca_file, timeout=timeout)
+
+    def web_nodes(self) -> list[Host]:
+        """The web node replicas (the hosts that run `telering-web-node`), not the balancer."""
+        return [
+            h
+            for h in self.cluster.hosts.values()
+            if h.service.command and any("telering-web-node" in part for part in h.service.command)
+        ]
+
+    def replica(self, host: Host, path: str, timeout: float = 10.0) -> str:
+        """GET `path` from one replica at its address, past the balancer: its own answer (e.g. the
+        counters of that one process). TLS verified against the CA; the certificate names the
+        service `web-node`, not the replica's address, so the name is not checked."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.check_hostname = False
+        request = urllib.request.Request(
+            f"https://{host.address}:{self.web_port}{path}",
+            headers={"Authorization": f"Bearer {self.cluster.reader_token}"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+            return answer.read().decode()
 
     def worker_health(self, host: Host) -> dict | None:
         port = host.service.environment.get("WORKER_WEB_PORT", "6066")

@@ -1,5 +1,5 @@
-"""The six fault scenarios of issue 12 on the namespace cluster (three brokers, RF 3,
-min.insync.replicas 2, three workers, the web node on PostgreSQL), shared by tests/cluster and
+"""The fault scenarios on the namespace cluster (three brokers, RF 3, min.insync.replicas 2,
+three workers, two web node replicas on PostgreSQL behind haproxy), shared by tests/cluster and
 `python -m benchmarks.cluster`, and the scale figures (stored/s for 1, 2 and 3 workers).
 
 Each streams readings through the simulator host, injects its fault mid-stream, lifts it, and
@@ -9,9 +9,13 @@ lifted until everything the `readings` topic held then is stored.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
+from testkit.cluster.hosts import Host
+from testkit.cluster.live import LiveListener
+from testkit.cluster.observe import ClusterView
 from testkit.scenarios.base import ScenarioResult
 from testkit.scenarios.cluster_base import ClusterRun, Stream
 from testkit.waiting import eventually
@@ -22,6 +26,9 @@ BROKER_DOWN_S = 10.0
 WORKER_CUT_S = 20.0
 WEBNODE_CUT_S = 15.0
 POSTGRES_DOWN_S = 10.0
+WEBNODE_DOWN_S = 10.0
+_LIVE_CLIENTS = re.compile(r"^telering_live_clients (\S+)$", re.M)
+RESUMED_READINGS = 150  # stored after a web node kill: a second of the stream, not one late batch
 
 
 def _stream(run: ClusterRun, seconds: float) -> Stream:
@@ -95,7 +102,8 @@ def worker_isolated(run: ClusterRun) -> ScenarioResult:
 
 
 def webnode_isolated(run: ClusterRun) -> ScenarioResult:
-    """The web node's link cut for WEBNODE_CUT_S: the workers keep their readings buffered and unacked."""
+    """The `web-node` service's link cut (the balancer: every replica out of the workers' reach) for
+    WEBNODE_CUT_S: the workers keep their readings buffered and unacked."""
     stream = _stream(run, 40)
     web = run.cluster.replicas("web-node")[0]
     web.link(False)
@@ -106,6 +114,58 @@ def webnode_isolated(run: ClusterRun) -> ScenarioResult:
     finally:
         web.link(True)
     return stream.finish("webnode-isolated", stream.caught_up(time.monotonic()))
+
+
+def webnode_kill(run: ClusterRun) -> ScenarioResult:
+    """kill -9 of one web node replica's host while readings flow: the balancer sends every
+    request to the other (a refused connection marks it down; a request in flight is retried
+    there), and a live client through the balancer reconnects by itself and keeps receiving.
+    The replica is started again after WEBNODE_DOWN_S."""
+    stream = _stream(run, 40)
+    view = run.view
+    with LiveListener(view.web_url, run.cluster.reader_token, view.ca_file, stream.prefix) as live:
+        # connected: what it receives before the kill depends on which replica stored what (until
+        # every replica pushes every stored reading); after it, all comes through the survivor
+        eventually(lambda: live.received().connected_at, timeout=30, message="the live client never connected")
+        # the victim is the replica the balancer put the live client on, so that it must reconnect
+        victim = eventually(lambda: _holding_live_clients(view), timeout=30, message="no replica holds the socket")
+        stored_at_kill, marks = stream.stored(), {h.name: len(h.log_text()) for h in run.workers()}
+        victim.kill()
+        killed_at = time.monotonic()
+        stream.evidence.update(killed_web_node=victim.name, survivor=[h.name for h in view.web_nodes() if h.alive])
+        eventually(lambda: stream.stored() >= stored_at_kill + RESUMED_READINGS, timeout=60, interval=0.1)
+        stream.evidence["resumed_s"] = round(time.monotonic() - killed_at, 2)
+        stream.evidence["down_s"] = _hold(WEBNODE_DOWN_S, lambda: _live_after(live, killed_at))
+        got = live.received()
+        stream.evidence["live"] = {
+            "sockets": len(got.connected_at),
+            "reconnected_after_s": next((round(t - killed_at, 2) for t in got.connected_at if t > killed_at), None),
+            "received_after_kill": sum(1 for *_, t in got.readings if t > killed_at),
+        }
+    # what reached the workers as a failed request (haproxy retries on the survivor the rest)
+    stream.evidence["worker_retries"] = sum(
+        h.log_text()[marks[h.name] :].count("web node unavailable") for h in run.workers()
+    )
+    victim.start()
+    recovery = stream.caught_up(time.monotonic())
+    victim.wait_healthy()
+    return stream.finish("webnode-kill", recovery)
+
+
+def _holding_live_clients(view: ClusterView) -> Host | None:
+    for host in view.web_nodes():
+        try:
+            found = _LIVE_CLIENTS.search(view.replica(host, "/metrics"))
+        except OSError:
+            continue
+        if found and float(found.group(1)) >= 1:
+            return host
+    return None
+
+
+def _live_after(live: LiveListener, since: float) -> bool:
+    """The live client received readings after `since` (on whichever socket it holds now)."""
+    return any(t > since for *_, t in live.received().readings)
 
 
 def postgres_restart(run: ClusterRun) -> ScenarioResult:
@@ -163,6 +223,7 @@ FAULTS: dict[str, Callable[[ClusterRun], ScenarioResult]] = {
     "broker-leader-kill": broker_leader_kill,
     "worker-isolated": worker_isolated,
     "webnode-isolated": webnode_isolated,
+    "webnode-kill": webnode_kill,
     "postgres-restart": postgres_restart,
     "host-freeze": host_freeze,
     "rolling-restart": rolling_restart,

@@ -81,18 +81,28 @@ class ClusterRun:
     def stored_total(self) -> int:
         return self.view.stored()
 
-    def counted_by_web(self) -> int:
-        """The web node's stored counter (the sum of `stored` over its 200 answers)."""
-        return integrity.stored_counter(
-            eventually(lambda: self.view.web("/metrics").text, timeout=60, retry_on=(OSError,))
-        )
+    def counted_by_web(self) -> dict[str, int]:
+        """Each live web node replica's stored counter (the sum of `stored` over its 200 answers)."""
+        return {
+            host.name: integrity.stored_counter(
+                eventually(lambda host=host: self.view.replica(host, "/metrics"), timeout=60, retry_on=(OSError,))
+            )
+            for host in self.view.web_nodes()
+            if host.alive
+        }
 
     def refusals(self) -> dict[str, float]:
-        try:
-            text = self.view.web("/metrics").text
-        except OSError:
-            return {}
-        return {code: float(n) for code, n in _REFUSED.findall(text) if float(n)}
+        """Refused batches by reason, summed over the live replicas."""
+        total: dict[str, float] = {}
+        for host in self.view.web_nodes():
+            try:
+                text = self.view.replica(host, "/metrics") if host.alive else ""
+            except OSError:
+                continue
+            for code, n in _REFUSED.findall(text):
+                if float(n):
+                    total[code] = total.get(code, 0.0) + float(n)
+        return total
 
     def worker_logs(self) -> str:
         return "".join(h.log_text() for h in self.workers())
@@ -120,7 +130,7 @@ class Marks:
     token_offset: int
     log_lengths: dict[str, int]
     refusals: dict[str, float]
-    counted_by_web: int
+    counted_by_web: dict[str, int]  # per replica
     rows: int
 
 
@@ -148,6 +158,15 @@ class Stream:
             self.evidence["recovery_timeout"] = f"stored {self.run.stored_total()} of {target}"
             return None
         return round(time.monotonic() - since, 2)
+
+    def _counted_by_web(self) -> int | None:
+        """What the replicas counted since the stream began; None once one was killed during it: its
+        counter died with it, and what it stored last may be stored but never counted."""
+        if self.evidence.get("killed_web_node"):
+            self.evidence["web_counter"] = f"not compared: {self.evidence['killed_web_node']} was killed (kill -9)"
+            return None
+        now = self.run.counted_by_web()
+        return sum(n - self.marks.counted_by_web.get(name, 0) for name, n in now.items())
 
     def summary(self, timeout: float = 600.0) -> dict:
         eventually(lambda: not self.host.alive, timeout=timeout, interval=0.5, message="the simulator did not finish")
@@ -180,9 +199,7 @@ class Stream:
             },
         )
         doubles = integrity.settled(
-            lambda: integrity.check(
-                self.run.view.rows, "postgresql", self.run.counted_by_web() - self.marks.counted_by_web, self.marks.rows
-            )
+            lambda: integrity.check(self.run.view.rows, "postgresql", self._counted_by_web(), self.marks.rows)
         )
         self.evidence["sensors"] = len(summary["per_sensor"])
         keys = self.run.view.stored_keys(self.prefix)

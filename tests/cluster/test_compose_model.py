@@ -5,6 +5,7 @@ no services needed."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from testkit.cluster.cluster import Cluster
 from testkit.cluster.compose import ComposeError, interpolate
 from testkit.cluster.hostfs import HostFs
 from testkit.cluster.hosts import HostError
-from testkit.cluster.images import health_argv, kafka_properties, mapped_paths
+from testkit.cluster.images import HAPROXY_CONFIG, health_argv, kafka_properties, launch, mapped_paths
 
 
 def test_interpolation_follows_compose():
@@ -32,7 +33,8 @@ def test_the_kafka3_project_in_depends_on_order():
     brokers = [n for n, s in project.services.items() if s.image_name == "apache/kafka"]
     assert sorted(brokers) == ["kafka", "kafka-2", "kafka-3"]
     assert max(order.index(b) for b in brokers) < order.index("topic-init") < order.index("worker")
-    assert order.index("postgres") < order.index("web-node") < order.index("worker")
+    assert order.index("postgres") < order.index("web-node-1") < order.index("web-node") < order.index("worker")
+    assert order.index("web-node-2") < order.index("web-node")
     worker = project.services["worker"]
     assert worker.environment["KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
     assert worker.depends_on["topic-init"] == "service_completed_successfully"
@@ -41,7 +43,7 @@ def test_the_kafka3_project_in_depends_on_order():
     assert (
         "EXTERNAL_SASL_SSL://10.231.0.1:29093" in project.services["kafka-2"].environment["KAFKA_ADVERTISED_LISTENERS"]
     )
-    web = project.services["web-node"]
+    web = project.services["web-node-2"]
     assert web.command == ["sh", "-c", 'PGPASSWORD="$(cat /run/secrets/postgres_password)" exec telering-web-node']
     assert web.secrets["/run/secrets/postgres_password"] == "postgres_password"
 
@@ -80,6 +82,29 @@ def test_paths_map_into_the_host_and_the_broker_check_becomes_the_probe(tmp_path
     assert argv[:2] == ["sh", "-c"]
     assert "testkit/cluster/probe.py broker-api-versions --bootstrap-server localhost:9092" in argv[2]
     assert f"--command-config {tmp_path}/etc/kafka/secrets/client.properties" in argv[2]
+
+
+def test_haproxy_runs_its_own_config_file_with_the_paths_mapped(tmp_path: Path):
+    """The haproxy image's stand-in: the compose `configs:` file at the image's path, its secret
+    paths moved under the host's root, started as the image's entrypoint starts it."""
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        pytest.skip("haproxy not installed (make sysdeps installs it)")
+    project = compose.load(variables={"KAFKA_EXTERNAL_HOST": "10.231.0.1"})
+    service = project.services["web-node"]
+    assert service.configs == {HAPROXY_CONFIG: "haproxy_cfg"}
+    assert project.config_files["haproxy_cfg"] == compose.ROOT / "compose" / "haproxy.cfg"
+    fs = HostFs(tmp_path, mapped_paths(service))
+    config = fs.path(HAPROXY_CONFIG)
+    config.parent.mkdir(parents=True)
+    config.write_text(project.config_files["haproxy_cfg"].read_text())
+    started = launch(service, fs, Path("/venv/bin"))
+    assert started.argv[1:] == ["-W", "-db", "-f", str(config)] and started.stop_signal == "SIGUSR1"
+    text = config.read_text()
+    assert f"ca-file {tmp_path}/run/secrets/ca_crt " in text
+    assert f"crt {tmp_path}/usr/local/etc/haproxy/certs/web-node.pem " in text
+    assert " /run/secrets" not in text and " /usr/local/etc" not in text
+    assert launch(service, fs, Path("/venv/bin")).argv == started.argv
+    assert config.read_text() == text, "mapping twice changes nothing"
 
 
 def test_without_root_up_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -21,7 +21,8 @@ COMPOSE = ROOT / "compose"
 BASE = COMPOSE / "docker-compose.yml"
 KAFKA3 = COMPOSE / "docker-compose.kafka3.yml"
 
-TELERING_SERVICES = {"acl-init", "topic-init", "web-node", "worker", "simulator"}  # env read by our Settings
+WEB_NODES = ("web-node-1", "web-node-2")  # the replicas behind the balancer, the service `web-node`
+TELERING_SERVICES = {"acl-init", "topic-init", *WEB_NODES, "worker", "simulator"}  # env read by our Settings
 SETTINGS_NAMES = {field.validation_alias for field in Settings.model_fields.values()}
 # ${...} knobs of the compose files themselves, documented in docs/scale-out.md
 COMPOSE_KNOBS = {
@@ -86,6 +87,8 @@ SERVICE_KEYS = {
     "restart",
     "hostname",
     "deploy",
+    "configs",
+    "user",
     "cap_drop",
     "cap_add",
     "security_opt",
@@ -111,13 +114,16 @@ def test_only_known_compose_attributes(project):
             assert source in project["secrets"], f"{name}: undeclared secret {source}"
             if not isinstance(secret, str):
                 assert set(secret) <= {"source", "target", "uid", "gid", "mode"}, name
+        for config in service.get("configs", []):
+            source = config if isinstance(config, str) else config["source"]
+            assert source in project["configs"], f"{name}: undeclared config {source}"
         for volume in service.get("volumes", []):
             assert volume.split(":")[0] in project["volumes"], f"{name}: undeclared volume {volume}"
 
 
 def test_services_and_pinned_images(project):
     services = project["services"]
-    assert TELERING_SERVICES | {"kafka", "postgres"} <= set(services)
+    assert TELERING_SERVICES | {"kafka", "postgres", "web-node"} <= set(services)
     for name, service in services.items():
         image = service.get("image", "")
         repo, _, tag = image.rpartition(":")
@@ -142,7 +148,7 @@ def test_env_names_are_the_settings_names(project):
 def test_parts_agree_on_partitions_brokers_and_replication(project):
     envs = {name: _env(project["services"][name]) for name in TELERING_SERVICES}
     assert len({env["READINGS_PARTITIONS"] for env in envs.values()}) == 1
-    kafka_users = {name: env for name, env in envs.items() if name != "web-node"}
+    kafka_users = {name: env for name, env in envs.items() if name not in WEB_NODES}
     assert len({env["KAFKA_BOOTSTRAP"] for env in kafka_users.values()}) == 1
     assert len({env["TOPIC_REPLICATION"] for env in kafka_users.values()}) == 1
     brokers = _brokers(project)
@@ -151,7 +157,9 @@ def test_parts_agree_on_partitions_brokers_and_replication(project):
     replication = int(next(iter(kafka_users.values()))["TOPIC_REPLICATION"])
     assert replication == len(brokers)
     assert envs["worker"]["WEB_NODE_URL"] == "https://web-node:8080"
-    assert envs["web-node"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert {envs[name]["DATABASE_URL"] for name in WEB_NODES} == {
+        "postgresql+asyncpg://telering@postgres:5432/telering"
+    }
 
 
 def test_brokers_form_one_kraft_quorum(project):
@@ -177,7 +185,9 @@ def test_depends_on_waits_on_health_or_completion(project):
     services = project["services"]
     expected = {
         "worker": {"kafka", "topic-init", "web-node"},
-        "web-node": {"postgres"},
+        "web-node-1": {"postgres"},
+        "web-node-2": {"postgres"},
+        "web-node": set(WEB_NODES),
         "simulator": {"kafka", "topic-init"},
         "topic-init": {"kafka", "acl-init"},
         "acl-init": {"kafka"},
@@ -265,11 +275,12 @@ def test_every_hop_is_secured(project):
         for broker in _brokers(project).values()
     ]
     assert len({project["secrets"][k]["file"] for k in keystores}) == len(keystores), "each broker its own keystore"
-    web = _env(services["web-node"])
-    mounted = set(_secret_targets(services["web-node"]).values())
-    assert {web["WEB_NODE_TLS_CERT"], web["WEB_NODE_TLS_KEY"], web["TELERING_READERS_FILE"]} <= mounted
-    assert web["WEB_NODE_READ_AUTH"] == "required"
-    assert "https://127.0.0.1:8080/healthz" in services["web-node"]["healthcheck"]["test"][-1]
+    for name in WEB_NODES:
+        web = _env(services[name])
+        mounted = set(_secret_targets(services[name]).values())
+        assert {web["WEB_NODE_TLS_CERT"], web["WEB_NODE_TLS_KEY"], web["TELERING_READERS_FILE"]} <= mounted
+        assert web["WEB_NODE_READ_AUTH"] == "required"
+        assert "https://127.0.0.1:8080/healthz" in services[name]["healthcheck"]["test"][-1]
     worker = _env(services["worker"])
     assert worker["WEB_NODE_CA_FILE"] in set(_secret_targets(services["worker"]).values())
 
@@ -329,14 +340,14 @@ def test_every_container_is_hardened(project):
 def test_keys_arrive_as_a_secret(project):
     secrets = project["secrets"]
     assert secrets["telering_keys"]["file"] == "./secrets/telering.keys"
-    for name in ("worker", "web-node"):
+    for name in ("worker", *WEB_NODES):
         service = project["services"][name]
         assert "telering_keys" in service["secrets"]
         assert _env(service)["TELERING_KEYS_FILE"] == "/run/secrets/telering_keys"
     for name in TELERING_SERVICES:
         assert "TELERING_GRANT_KEYS" not in _env(project["services"][name])
     assert "postgres_password" in project["services"]["postgres"]["secrets"]
-    url = _env(project["services"]["web-node"])["DATABASE_URL"]
+    url = _env(project["services"]["web-node-1"])["DATABASE_URL"]
     assert re.fullmatch(r"postgresql\+asyncpg://[^:@/]+@[^/]+/\w+", url), "no password in DATABASE_URL"
     assert any(
         line.strip() in ("compose/secrets/*", "compose/secrets/")
