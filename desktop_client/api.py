@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
 CONCURRENT_REQUESTS = 4
+REVALIDATED_ANSWERS = 256  # answers kept with their ETag, to ask again with If-None-Match
 LIVE_HEARTBEAT_S = 15.0
 
 _Record = TypeVar("_Record")
@@ -62,6 +64,9 @@ class ApiClient:
         self._session = session
         # a reader token, on every request and the live handshake (web nodes off loopback need one)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # (path, query) -> (ETag, body): a refresh of an unchanged answer is a 304 with no body
+        self._answers: OrderedDict[tuple[str, str], tuple[str, dict]] = OrderedDict()
+        self.not_modified = 0  # refreshes answered 304
 
     async def sensors(self, page_limit: int = SENSORS_LIMIT_MAX) -> list[SensorInfo]:
         """Every sensor, following `next_after` from page to page."""
@@ -191,7 +196,14 @@ class ApiClient:
             yield ws
 
     async def _get(self, path: str, params: object = None) -> dict:
-        async with self._session.get(f"{self.base_url}{path}", params=params, headers=self._headers) as resp:
+        key = (path, repr(params))
+        known = self._answers.get(key)
+        headers = {**self._headers, "If-None-Match": known[0]} if known else self._headers
+        async with self._session.get(f"{self.base_url}{path}", params=params, headers=headers) as resp:
+            if resp.status == 304 and known is not None:
+                self._answers.move_to_end(key)
+                self.not_modified += 1
+                return known[1]
             try:
                 body = await resp.json(content_type=None)
             except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:
@@ -201,7 +213,17 @@ class ApiClient:
                 raise WebNodeError(resp.status, str(error.get("error", "http_error")), str(error.get("detail", "")))
             if not isinstance(body, dict):
                 raise WebNodeError(resp.status, "bad_answer", f"{path}: expected a JSON object")
+            self._remember(key, resp.headers.get("ETag"), body)
             return body
+
+    def _remember(self, key: tuple[str, str], etag: str | None, body: dict) -> None:
+        if etag is None:
+            self._answers.pop(key, None)
+            return
+        self._answers[key] = (etag, body)
+        self._answers.move_to_end(key)
+        while len(self._answers) > REVALIDATED_ANSWERS:
+            self._answers.popitem(last=False)
 
 
 async def _messages(ws: aiohttp.ClientWebSocketResponse, parse: Callable[[str], _Record]) -> AsyncIterator[_Record]:

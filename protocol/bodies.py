@@ -107,11 +107,17 @@ class Stats(_Answer):
 
 
 class Health(BaseModel):
+    """The whole web node's health; a caller without a reader token, when reads need one, gets `status` alone."""
+
     status: Literal["ok", "unavailable"]
-    database: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable"] | None = None
     fence_epoch: int | None = Field(default=None, description="The highest grant epoch accepted")
     reason: str | None = Field(
-        default=None, description="Why not ready: unreachable, or no answer within the deadline (0.8 s)"
+        default=None,
+        description="Why not ready: unreachable, no answer within the deadline (0.8 s), or no writer process",
+    )
+    processes: list[dict] | None = Field(
+        default=None, description="The web node's processes: index, pid, role, alive, live_clients"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
     # a connection whose request headers are not complete this long after it opened (or after the
     # previous answer on it) is closed: a client cannot hold a socket by never finishing a request
     web_node_header_timeout_s: float = Field(default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_HEADER_TIMEOUT_S")
+    # how many processes serve the web node's port (web_node/processes.py): `auto` = one per core
+    web_node_processes: int | Literal["auto"] = Field(default="auto", validation_alias="WEB_NODE_PROCESSES")
+    # live WebSockets open at once, per reader token (per client address when reads are open) and in
+    # all, counted across the web node's processes: more are refused 429 before the upgrade
+    web_node_live_max_per_reader: int = Field(default=20, ge=1, validation_alias="WEB_NODE_LIVE_MAX_PER_READER")
+    web_node_live_max: int = Field(default=500, ge=1, validation_alias="WEB_NODE_LIVE_MAX")
+    # a read statement running longer is ended with 503 `query_timeout` (web_node/read/queries.py)
+    web_node_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="WEB_NODE_STATEMENT_TIMEOUT_S"
+    )
     # The worker's own web server (Faust's): GET /healthz and /metrics. Port unset: the first free
     # one from 6066 up (stream_app/web_port.py), so several workers share a host and an environment.
     worker_web_host: str = Field(default="127.0.0.1", validation_alias="WORKER_WEB_HOST")
@@ -111,6 +122,16 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("web_node_processes", mode="before")
+    @classmethod
+    def _processes(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        count = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 256:
+            raise ValueError("WEB_NODE_PROCESSES: `auto` (one per core) or a whole number from 1 to 256")
+        return count
+
     @field_validator("web_node_read_auth", "web_node_metrics_auth", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -136,6 +157,13 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # compose files and shells pass unset knobs as empty strings
         return None if value == "" else value
+
+    @property
+    def process_count(self) -> int:
+        """WEB_NODE_PROCESSES as a number: `auto` is the cores this process may run on."""
+        if self.web_node_processes != "auto":
+            return self.web_node_processes
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def read_auth_required(self) -> bool:

@@ -11,11 +11,13 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from protocol.keyring import Keyring
 from protocol.keys import KeysMissing
 from protocol.settings import Settings
 from web_node.alerts.rules import RulesError
 from web_node.app import create_app
-from web_node.auth import ReadAuthUnavailable
+from web_node.auth import ReadAuthUnavailable, reader_auth
+from web_node.processes import Supervisor
 from web_node.tls import TlsSettingsError, server_ssl_context
 from web_node.write import migrations_runner
 from web_node.write.storage import DatabaseUrlError, check_database_url
@@ -27,7 +29,8 @@ def _parser(env: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="web_node",
         description="telering web node: stores and serves readings. With no "
-        "command it serves, first bringing the database schema up to date (Alembic).",
+        "command it serves, first bringing the database schema up to date (Alembic), from "
+        "WEB_NODE_PROCESSES processes on one port (default `auto`, one per core).",
     )
     parser.add_argument(
         "--host", default=env.web_node_host, help=f"listen address (WEB_NODE_HOST, default {env.web_node_host})"
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate(settings.database_url)
     if args.no_migrate and not _schema_is_current(settings.database_url):
         return 2
+    if settings.process_count > 1:
+        return _serve_processes(settings, args)
     try:
         ssl_context = server_ssl_context(settings)  # HTTPS with WEB_NODE_TLS_CERT / _KEY
         app = create_app(settings, migrate=not args.no_migrate)
@@ -97,6 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_timeout=5,
     )
     return 0
+
+
+def _serve_processes(settings: Settings, args: argparse.Namespace) -> int:
+    """WEB_NODE_PROCESSES > 1: check what every child needs, migrate once, then supervise them."""
+    try:  # a start-up error is said once, here, not by every child
+        server_ssl_context(settings)
+        Keyring.from_settings(settings)
+        reader_auth(settings)
+    except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
+        log.error("%s", exc)
+        return 2
+    if not args.no_migrate and _migrate(settings.database_url) != 0:
+        return 1
+    return Supervisor(settings, settings.process_count, log_level=args.log_level.upper()).run()
 
 
 def _migrate(url: str) -> int:

@@ -4,7 +4,8 @@ With WEB_NODE_READ_AUTH=required (the default whenever WEB_NODE_HOST is not a lo
 address) every request needs `Authorization: Bearer <reader token>` — the REST reads and the
 `/api/v1/live` WebSocket handshake alike, and any route added later (deny by default) — except:
 
-- `/healthz` and `/api/v1/openapi.json`: always open (liveness, and the public document);
+- `/healthz` and `/api/v1/openapi.json`: always open (liveness, and the public document); a
+  reader token on `/healthz` is recognised, for its details;
 - `/api/v1/batches`: authenticated by its grant instead (a reader token is no grant);
 - `/metrics`: as WEB_NODE_METRICS_AUTH says (default: as reads).
 
@@ -25,7 +26,8 @@ from web_node.errors import ApiError, Handler
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
+HEALTH_PATH = "/healthz"
+OPEN_PATHS = frozenset({HEALTH_PATH, "/api/v1/openapi.json"})
 GRANT_PATHS = frozenset({"/api/v1/batches"})
 METRICS_PATH = "/metrics"
 CHALLENGE = 'Bearer realm="telering"'
@@ -66,6 +68,11 @@ def reader_auth(settings: Settings) -> Handler | None:
     @web.middleware
     async def require_reader(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
+        if path == HEALTH_PATH:  # open, but its details are for readers (web_node/health.py)
+            _, _, token = request.headers.get("Authorization", "").partition(" ")
+            if token.strip() and (name := readers.identify(token.strip())) is not None:
+                request[reader_key] = name
+            return await handler(request)
         if path in OPEN_PATHS or path in GRANT_PATHS or (path == METRICS_PATH and not metrics):
             return await handler(request)
         if path != METRICS_PATH and not reads:

@@ -2,17 +2,23 @@
 
 A registry per application (not prometheus-client's global one) lets several web nodes live
 in one process, as they do in the tests. The write path reports each batch through
-`batch_accepted` / `batch_refused`; live-client figures are read from the hub at scrape time.
+`batch_accepted` / `batch_refused`; the live hub and the placement check count through the
+metrics they are handed here.
+
+With several processes (web_node/processes.py) the parent gives them PROMETHEUS_MULTIPROC_DIR,
+a private directory: prometheus-client then keeps every value in a file per process, and
+whichever process answers the scrape sums them all (counters and histograms over every process
+that ever ran, a dead one's included, so a restart never makes a counter go down; the live
+clients gauge over the living ones).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from web_node.appkeys import metrics_key
 from web_node.read.live import LiveHub
@@ -30,6 +36,7 @@ REFUSAL_CODES = (
     "invalid_readings",
     "storage_unavailable",
 )
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name
 STORE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -58,8 +65,26 @@ class Metrics:
         )
         for code in REFUSAL_CODES:
             self.batches_refused.labels(code)
-        self.registry.register(_LiveCollector(hub))
-        self.registry.register(_PlacementCollector(placement))
+        hub.clients_gauge = Gauge(
+            "telering_live_clients", "Open live WebSocket clients", multiprocess_mode="livesum", registry=self.registry
+        )
+        hub.dropped_counter = Counter(
+            "telering_live_dropped", "Live clients dropped for falling behind (close 1013)", registry=self.registry
+        )
+        placement.foreign_counter = Counter(
+            "telering_readings_unpartitioned",
+            "Readings stored from a partition other than murmur2(sensor_id) % READINGS_PARTITIONS (foreign "
+            "partitioners, keyless or gateway-keyed producers); stored all the same",
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        """The text format: this registry's, or with several processes, all of theirs summed."""
+        if os.environ.get(MULTIPROC_DIR_VARIABLE):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
     def batch_refused(self, code: str) -> None:
         """A batch refused, by its error code (or "internal")."""
@@ -73,31 +98,7 @@ class Metrics:
         self.store_seconds.observe(seconds)
 
 
-class _LiveCollector(Collector):
-    def __init__(self, hub: LiveHub) -> None:
-        self._hub = hub
-
-    def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("telering_live_clients", "Open live WebSocket clients", value=len(self._hub))
-        yield CounterMetricFamily(
-            "telering_live_dropped", "Live clients dropped for falling behind (close 1013)", value=self._hub.dropped
-        )
-
-
-class _PlacementCollector(Collector):
-    def __init__(self, placement: Placement) -> None:
-        self._placement = placement
-
-    def collect(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(
-            "telering_readings_unpartitioned",
-            "Readings stored from a partition other than murmur2(sensor_id) % READINGS_PARTITIONS (foreign "
-            "partitioners, keyless or gateway-keyed producers); stored all the same",
-            value=self._placement.unpartitioned,
-        )
-
-
 async def metrics(request: web.Request) -> web.Response:
     """The Prometheus text exposition of this web node's registry."""
-    body = generate_latest(request.app[metrics_key].registry)
+    body = request.app[metrics_key].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

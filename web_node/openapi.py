@@ -163,10 +163,16 @@ OPERATIONS = (
             f"Messages come in store order per sensor. The server pings every {HEARTBEAT_S:.0f} s. A client more "
             f"than its queue behind (twice BATCH_MAX_READINGS messages: {2 * BATCH_MAX:,} by default) is closed "
             "with code 1013 (try again later); on shutdown the server closes with 1001. A plain HTTP GET (no "
-            "WebSocket handshake) is answered 400 `websocket_required`."
+            "WebSocket handshake) is answered 400 `websocket_required`; more sockets than the web node's limits, "
+            "429 `too_many_live_clients` before the handshake."
         ),
         parameters=("Sensors",),
-        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket", 401: "ReaderRefused"},
+        responses={
+            101: Answer("Switching to the WebSocket protocol"),
+            400: "NotWebSocket",
+            401: "ReaderRefused",
+            429: "TooManyLiveClients",
+        },
     ),
     Operation(
         "GET",
@@ -184,7 +190,7 @@ OPERATIONS = (
         "GET",
         "/healthz",
         "health",
-        "Liveness and readiness: the database answers",
+        "Liveness and readiness: the database answers (only `status` without a reader token when reads need one)",
         responses={200: Answer("Ready", bodies.Health), 503: Answer("The database does not answer", bodies.Health)},
     ),
     Operation(

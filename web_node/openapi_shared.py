@@ -64,6 +64,11 @@ ANSWERS = {
         "`Retry-After` seconds"
     ),
     "NotWebSocket": error("Not a WebSocket handshake (`websocket_required`), or a bad `sensor` (`invalid_parameter`)"),
+    "TooManyLiveClients": error(
+        "Too many live sockets open (`too_many_live_clients`): WEB_NODE_LIVE_MAX_PER_READER for this reader token "
+        "(this address when reads are open) or WEB_NODE_LIVE_MAX in all, over the web node's processes; retry "
+        "after the `Retry-After` seconds"
+    ),
     "InvalidJson": error("The body is not JSON (`invalid_json`)"),
     "GrantRefused": error(
         "No grant, or a bad one: `grant_invalid` (missing, malformed, wrong signature, receiver outside "

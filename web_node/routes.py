@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from web_node.errors import Handler
 from web_node.health import healthz
 from web_node.metrics import metrics
 from web_node.openapi import openapi_document
@@ -13,8 +14,9 @@ from web_node.read.live import live
 from web_node.write.batches import post_batch
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/batches", post_batch)
+def setup_routes(app: web.Application, *, batches: Handler = post_batch) -> None:
+    """`batches`: what takes `POST /api/v1/batches` (a process that does not write forwards it)."""
+    app.router.add_post("/api/v1/batches", batches)
     app.router.add_get("/api/v1/sensors", reads.sensors)
     app.router.add_get("/api/v1/sensors/{id}/readings", reads.sensor_readings)
     app.router.add_get("/api/v1/sensors/{id}/readings.csv", readings_csv)

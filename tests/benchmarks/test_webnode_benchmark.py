@@ -17,7 +17,7 @@ from benchmarks import webnode
 pytestmark = pytest.mark.kafka
 
 
-TINY = ["--seconds", "2", "--concurrency", "3", "--preload", "500", "--sensors", "10", "--ingest-rate", "100"]
+TINY = ["--seconds", "2", "--concurrency", "4", "--preload", "500", "--sensors", "10", "--ingest-rate", "100"]
 TINY += ["--partitions", "2", "--history-sensors", "3", "--history-hours", "1", "--history-period", "5"]
 TINY += ["--stats-since", "3000", "--stats-bucket", "120", "--baseline-repeats", "3", "--rollup-cost-readings", "2000"]
 
@@ -29,7 +29,9 @@ def test_webnode_benchmark_writes_its_figures(kafka_broker, tmp_path, database):
     assert webnode.main([*argv, *TINY, "--json", str(out), "--plot", str(png)]) == 0
     figures = json.loads(out.read_text())
     assert figures["database"] == database
-    assert set(figures["routes"]) == {"latest", "stats"}
+    assert set(figures["routes"]) == {"latest", "stats", "stats_1h", "revalidate"}
+    assert figures["routes"]["revalidate"]["statuses"].keys() <= {"200", "304"}
+    assert figures["ingest"]["batch_store_p99_ms"] > 0
     for route in figures["routes"].values():
         assert route["requests"] > 0 and route["requests_per_s"] > 0
         assert route["non_2xx"] == 0 and route["status_5xx"] == 0 and route["client_errors"] == 0

@@ -13,6 +13,7 @@ import pytest
 
 from desktop_client.api import ApiClient
 from desktop_client.options import DAY, WINDOWS, plan_for
+from tests.support.waiting import async_eventually
 from tests.support.web import make_reading, sensors_of_receiver, store
 from tests.web_node.writes import iso
 
@@ -120,3 +121,29 @@ async def test_unknown_sensor_has_no_history(web_node_factory, http, api):
 async def test_a_closed_port_is_a_client_error(http):
     with pytest.raises(aiohttp.ClientError):
         await ApiClient("http://127.0.0.1:9", http).sensors()
+
+
+async def test_a_refresh_revalidates_with_if_none_match(web_node_factory, http, api):
+    """An unchanged answer comes back as a 304 with no body and the client keeps what it had; a
+    changed one is read again."""
+    node = await web_node_factory()
+    [a] = sensors_of_receiver(0, 4, 1)
+    await store(http, node, [make_reading(a, i, ts=ago(60 - i)) for i in range(5)])
+    client = api(node)
+
+    async def counted() -> list[tuple[str, int]]:
+        return [(i.sensor_id, i.count) for i in await client.sensors()]
+
+    await async_eventually(lambda: _twice_the_same(counted, client), timeout=10)
+    assert await counted() == [(a, 5)]
+    await store(http, node, [make_reading(a, 5, ts=ago(1))])
+    await async_eventually(lambda: _counts(counted, [(a, 6)]), timeout=10)
+
+
+async def _twice_the_same(counted, client) -> bool:
+    first, before = await counted(), client.not_modified
+    return await counted() == first and client.not_modified == before + 1
+
+
+async def _counts(counted, expected) -> bool:
+    return await counted() == expected

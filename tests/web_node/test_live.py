@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from protocol.readings import ReadingIn
+from protocol.readings import reading_out
 from tests.support.waiting import async_eventually
 from tests.support.web import make_reading
 from tests.web_node.writes import Writer, reading_at
+from web_node import jsonio
 from web_node.appkeys import live_hub_key
-from web_node.read.live import LiveHub
+from web_node.read.live import LiveHub, text_frame
 
 T0 = 1_764_000_000.0
 
@@ -90,16 +92,26 @@ async def test_slow_client_is_dropped_and_ingestion_goes_on(web_node_factory, ht
 
 
 async def test_hub_bounds_each_queue_and_frees_it_on_drop():
-    """Unit level: publishing never waits, and a dropped client's queue holds only the close."""
+    """Unit level: publishing never waits, each filter's frames are built once and shared, and a
+    dropped client's queue holds only the close."""
     hub = LiveHub(queue_size=3)
-    slow, picky = hub.subscribe(), hub.subscribe(["x"])
-    readings = [ReadingIn.model_validate(make_reading("y", i)) for i in range(4)]
-    hub.publish(readings[:3])
-    assert (slow.queue.qsize(), picky.queue.qsize(), len(hub)) == (3, 0, 2)
-    hub.publish(readings[3:])
-    assert (slow.queue.qsize(), slow.closing, len(hub), hub.dropped) == (1, True, 1, 1)
+    slow, other, picky = hub.subscribe(), hub.subscribe(), hub.subscribe(["x"])
+    rows = [stored_row(make_reading("y", i)) for i in range(4)]
+    hub.publish(rows[:3])
+    assert (slow.queued, picky.queued, len(hub)) == (3, 0, 3)
+    sent, shared = slow.queue.get_nowait(), other.queue.get_nowait()
+    assert sent is shared and sent.count == 3  # the same bytes object for every unfiltered client
+    assert sent.data == b"".join(text_frame(jsonio.dumps(reading_out(row))) for row in rows[:3])
+    hub.publish(rows[3:])
+    assert (slow.queue.qsize(), slow.closing, len(hub), hub.dropped) == (1, True, 1, 2)
     hub.close_all()
     assert picky.closing and len(hub) == 0
+
+
+def stored_row(reading: dict) -> dict:
+    """A reading as the live feed reads it from the table: `ts` in unix seconds."""
+    ts = datetime.fromisoformat(reading["ts"].replace("Z", "+00:00")).timestamp()
+    return {**reading, "ts": ts}
 
 
 async def test_server_sends_heartbeat_pings(web_node_factory, http):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from web_node.alerts.engine import Transition
+from web_node.appkeys import alert_feed_key
 from web_node.read import params
 from web_node.read.live import LiveHub, serve_socket
 
@@ -17,14 +18,8 @@ class AlertHub(LiveHub):
     """The alert sockets of one web node; `publish_transitions` fans transitions out to them."""
 
     def publish_transitions(self, transitions: Sequence[Transition]) -> None:
-        if not self._clients or not transitions:
-            return
-        messages = [(t.sensor_id, json.dumps(t.as_json())) for t in transitions]
-        for client in list(self._clients):
-            for sensor_id, text in messages:
-                if client.wants(sensor_id) and not client.offer(text):
-                    self._drop(client)
-                    break
+        if self._clients and transitions:
+            self.publish_texts([(t.sensor_id, json.dumps(t.as_json())) for t in transitions])
 
 
 alert_hub_key = web.AppKey("alert_hub", AlertHub)
@@ -33,4 +28,6 @@ alert_hub_key = web.AppKey("alert_hub", AlertHub)
 async def alerts_live(request: web.Request) -> web.WebSocketResponse:
     """The WebSocket: one JSON text message per transition, optionally `?sensor=` filtered."""
     params.check_names(request.query, ("sensor",), repeatable=("sensor",))
-    return await serve_socket(request, request.app[alert_hub_key], params.sensors(request.query))
+    feed = request.app.get(alert_feed_key)  # several processes: the transitions table is followed
+    ready = feed.follow if feed is not None else None
+    return await serve_socket(request, request.app[alert_hub_key], params.sensors(request.query), ready)

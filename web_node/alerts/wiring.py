@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 LOCK_RETRY_S = 2.0  # another web node publishes: try to take over this often
 
 
-def setup_alerts(app: web.Application) -> None:
+def setup_alerts(app: web.Application, *, runs: bool = True) -> None:
     """Routes always (empty answers when alerting is off); the service only with TELERING_ALERT_RULES.
-    A bad rules file raises RulesError here: the caller's start-up error."""
+    A bad rules file raises RulesError here: the caller's start-up error. `runs=False` (a web node
+    process that does not store, web_node/processes.py): the rules for the views, but the timers
+    and sinks run in the process that stores."""
     settings = app[settings_key]
     app.router.add_get("/api/v1/alerts", views.current)
     app.router.add_get("/api/v1/alerts/history", views.history)
@@ -37,8 +39,9 @@ def setup_alerts(app: web.Application) -> None:
     alerts = Alerts(settings.telering_alert_rules, app[metrics_key].registry)
     app[views.alerts_key] = alerts
     app[alert_hub_key] = alerts.hub
-    app.cleanup_ctx.append(_alerts_ctx)
     app.on_shutdown.append(_close_sockets)
+    if runs:
+        app.cleanup_ctx.append(_alerts_ctx)
 
 
 def judge_of(app: web.Application):

@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 import protocol.readings  # noqa: F401  (registers the readings table)
 import web_node.alerts.tables
 import web_node.write.fence
+import web_node.write.marks  # registers the change marks table (web_node.write.fence is imported the same way)
 import web_node.write.rollups  # noqa: F401  (registers the rollup and summary tables)
 from protocol.settings import Settings
 

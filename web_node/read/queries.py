@@ -5,14 +5,18 @@ Stats are computed by the database (GROUP BY sensor, time bucket), never by fetc
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Row, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, Row, event, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util.concurrency import await_
 
 from protocol.readings import QUANTITIES, Reading
+from web_node.errors import ApiError
 from web_node.storage_errors import storage_errors
 from web_node.write.rollups import SensorSummary
 
@@ -24,13 +28,73 @@ summary = SensorSummary.__table__
 _READING_COLUMNS = (readings.c.sensor_id, readings.c.seq, readings.c.ts, *(readings.c[q] for q in QUANTITIES))
 
 
+# SQLite calls the progress handler every this many virtual machine steps (well under a millisecond)
+_PROGRESS_STEPS = 20_000
+_PG_QUERY_CANCELED = "57014"
+
+
+class QueryTimeout(ApiError):
+    """A read statement ran past WEB_NODE_STATEMENT_TIMEOUT_S and was ended: 503 `query_timeout`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "query_timeout",
+            "the query ran longer than WEB_NODE_STATEMENT_TIMEOUT_S and was stopped; ask for a shorter "
+            "range, a larger bucket or fewer sensors",
+        )
+        self.headers["Retry-After"] = "1"
+
+
+def limit_reads(engine: AsyncEngine, timeout_s: float) -> None:
+    """Bound every statement of the reader pool by `timeout_s`: PostgreSQL's statement_timeout,
+    SQLite's progress handler (which interrupts the statement); and sort SQLite's temporary
+    b-trees in files, not memory, so one wide read cannot take the process's memory."""
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _statement_timeout(dbapi_conn: Any, _record: Any) -> None:
+            # on asyncpg's own connection, outside the adapter's transaction (whose rollback would undo it)
+            await_(dbapi_conn.driver_connection.execute(f"SET statement_timeout = {max(1, int(timeout_s * 1000))}"))
+
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _progress_handler(dbapi_conn: Any, record: Any) -> None:
+        deadline = record.info["read_deadline"] = [float("inf")]
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA temp_store=FILE")
+        cursor.close()
+        driver = dbapi_conn.driver_connection  # aiosqlite's; its sqlite3 connection lives on its thread
+        handler = lambda: time.monotonic() > deadline[0]  # noqa: E731 - nonzero ends the statement
+        await_(driver._execute(driver._conn.set_progress_handler, handler, _PROGRESS_STEPS))
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start_clock(conn: Any, *_: Any) -> None:
+        deadline = conn.connection.info.get("read_deadline")
+        if deadline is not None:
+            deadline[0] = time.monotonic() + timeout_s
+
+
+def _timed_out(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED or getattr(orig, "pgcode", None) == _PG_QUERY_CANCELED:
+        return True
+    return "interrupted" in str(orig)
+
+
 @asynccontextmanager
 async def read_connection(storage: Storage) -> AsyncIterator[AsyncConnection]:
-    """A connection of the reader pool; driver failures, on connecting or in the queries run on
-    it, become StorageError."""
+    """A connection of the reader pool; a statement that ran out of time is QueryTimeout, other
+    driver failures, on connecting or in the queries run on it, become StorageError."""
     with storage_errors("read"):
         async with storage.reader.connect() as conn:
-            yield conn
+            try:
+                yield conn
+            except DBAPIError as exc:
+                if _timed_out(exc):
+                    raise QueryTimeout from None
+                raise
 
 
 async def sensors(conn: AsyncConnection, *, after: str | None, limit: int) -> list[Row]:
@@ -65,7 +129,9 @@ async def sensor_readings(
 
 
 async def sensor_exists(conn: AsyncConnection, sensor_id: str) -> bool:
-    stmt = select(readings.c.id).where(readings.c.sensor_id == sensor_id).limit(1)
+    """Whether anything of the sensor is kept: its summary outlives its raw readings while its
+    rollups are kept (web_node/write/retention.py)."""
+    stmt = select(summary.c.sensor_id).where(summary.c.sensor_id == sensor_id)
     return (await conn.execute(stmt)).first() is not None
 
 

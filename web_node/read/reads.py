@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.bodies import (
@@ -22,10 +19,11 @@ from protocol.bodies import (
     STATS_BUCKET_MAX_S,
     STATS_MAX_POINTS,
 )
-from protocol.readings import MAX_FUTURE_S, QUANTITIES, reading_out, rfc3339
-from web_node.appkeys import storage_key, storage_outage_key
+from protocol.readings import reading_out, rfc3339
+from web_node import jsonio
+from web_node.appkeys import settings_key, stats_cache_key, storage_key, storage_outage_key
 from web_node.errors import ApiError
-from web_node.read import params, queries, stats_queries
+from web_node.read import etags, params, queries, stats_plan
 from web_node.storage_errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -44,10 +42,13 @@ async def sensors(request: web.Request) -> web.Response:
     after = query.get("after")
     if after is not None:
         params.sensor_id_value("after", after)
+    etag = _stored_tag(request, limit, after)
+    if etag is not None and etags.matches(request, etag):
+        return etags.not_modified(etag)
     async with read_database(request) as conn:
         rows = await queries.sensors(conn, after=after, limit=limit + 1)
     page = rows[:limit]
-    return web.json_response(
+    return jsonio.response(
         {
             "sensors": [
                 {
@@ -60,29 +61,35 @@ async def sensors(request: web.Request) -> web.Response:
                 for row in page
             ],
             "next_after": page[-1].sensor_id if len(rows) > limit else None,
-        }
+        },
+        etag=etag,
     )
 
 
 async def sensor_readings(request: web.Request) -> web.Response:
-    """One sensor's readings, newest first; `next_until` pages to older ones."""
+    """One sensor's readings, newest first; `next_until` pages to older ones. A sensor whose raw
+    readings have expired while its rollups are kept answers 200 with none."""
     sensor_id = params.sensor_id_value("id", request.match_info["id"])
     query = request.query
     params.check_names(query, ("since", "until", "limit"))
     since, until = params.instant(query, "since"), params.instant(query, "until")
     limit = params.integer(query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
+    etag = _stored_tag(request, sensor_id, since, until, limit)
+    if etag is not None and etags.matches(request, etag):
+        return etags.not_modified(etag)
     async with read_database(request) as conn:
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
-            raise ApiError(404, "unknown_sensor", f"no reading of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
+            raise ApiError(404, "unknown_sensor", f"nothing of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
     page = rows[:limit]
     more = len(rows) > limit
-    return web.json_response(
+    return jsonio.response(
         {
             "sensor_id": sensor_id,
             "readings": [reading_out(r._mapping) for r in page],
             "next_until": rfc3339(page[-1].ts) if more else None,
-        }
+        },
+        etag=etag,
     )
 
 
@@ -90,13 +97,17 @@ async def latest(request: web.Request) -> web.Response:
     """The newest readings over all sensors, newest first (a dashboard's "last n readings")."""
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
+    etag = _stored_tag(request, limit)
+    if etag is not None and etags.matches(request, etag):
+        return etags.not_modified(etag)
     async with read_database(request) as conn:
         rows = await queries.latest(conn, limit)
-    return web.json_response({"readings": [reading_out(r._mapping) for r in rows]})
+    return jsonio.response({"readings": [reading_out(r._mapping) for r in rows]}, etag=etag)
 
 
 async def stats(request: web.Request) -> web.Response:
-    """min/max/mean per sensor per time bucket, computed by the database."""
+    """min/max/mean per sensor per time bucket: planned from the rollups, or refused, before any
+    query runs; closed pieces from the cache (web_node/read/stats_cache.py)."""
     query = request.query
     params.check_names(query, ("since", "until", "bucket", "sensor"), repeatable=("sensor",))
     now = time.time()
@@ -104,38 +115,31 @@ async def stats(request: web.Request) -> web.Response:
     since = now - STATS_SINCE_DEFAULT_S if since is None else since
     until = params.instant(query, "until")
     bucket = params.duration(query, "bucket", default=BUCKET_DEFAULT, low=1, high=BUCKET_MAX)
-    sensor_ids = params.sensors(query)
-    buckets = math.ceil((until if until is not None else now + MAX_FUTURE_S) / bucket) - math.floor(since / bucket)
-    if buckets * max(1, len(sensor_ids)) > STATS_MAX_POINTS:
-        raise _too_many_points(query, bucket, f"{buckets} buckets × {max(1, len(sensor_ids))} sensor(s)")
+    sensor_ids = sorted(params.sensors(query))
+    cache = request.app[stats_cache_key]
+    sensors = len(sensor_ids) or cache.marks.sensors  # none named: every sensor kept counts
+    stats_plan.check_cost(query, since=since, until=until, bucket=bucket, now=now, sensors=sensors)
+    raw_since = now - request.app[settings_key].telering_retention_raw
+    etag = None
+    if cache.marks.current:
+        # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
+        widening = raw_since // 60 if since < raw_since + 60 else None
+        etag = etags.tag("stats", since, until, bucket, sensor_ids, cache.marks.of(since, until), widening)
+        if etags.matches(request, etag):
+            return etags.not_modified(etag)
+    plan = stats_plan.StatsPlan(since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, raw_since=raw_since)
     async with read_database(request) as conn:
-        rows = await stats_queries.stats(
-            conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=STATS_MAX_POINTS + 1
-        )
-    if len(rows) > STATS_MAX_POINTS:
-        raise _too_many_points(query, bucket, f"more than {STATS_MAX_POINTS} sensor buckets hold readings")
-    return web.json_response({"bucket_s": bucket, "series": _series(rows, bucket)})
+        points = await plan.run(conn, cache, now)
+    if points is None:
+        raise stats_plan.too_many_points(query, bucket, f"more than {STATS_MAX_POINTS} sensor buckets hold readings")
+    return jsonio.response(body=stats_plan.render(bucket, points), etag=etag)
 
 
-def _series(rows: list[Row], bucket: int) -> list[dict[str, Any]]:
-    series: list[dict[str, Any]] = []
-    for sensor_id, index, count, *cells in rows:  # by sensor, then bucket; cells: min, max, mean per quantity
-        if not series or series[-1]["sensor_id"] != sensor_id:
-            series.append({"sensor_id": sensor_id, "points": []})
-        point: dict[str, Any] = {"t": rfc3339(max(index * bucket, params.MIN_UNIX_S)), "count": count}
-        for i, quantity in enumerate(QUANTITIES):
-            point[quantity] = {"min": cells[3 * i], "max": cells[3 * i + 1], "mean": cells[3 * i + 2]}
-        series[-1]["points"].append(point)
-    return series
-
-
-def _too_many_points(query: Any, bucket: int, why: str) -> ApiError:
-    return params.invalid(
-        "bucket",
-        query.get("bucket", str(bucket)),
-        f"{why} exceed {STATS_MAX_POINTS} points per answer; use a larger bucket, "
-        "a shorter since..until or fewer sensors",
-    )
+def _stored_tag(request: web.Request, *query: object) -> str | None:
+    """The ETag of an answer read from what is stored: the route, its query and the change
+    marks' watermark (None while the marks are not current: then no answer is tagged)."""
+    marks = request.app[stats_cache_key].marks
+    return etags.tag(request.path, *query, marks.watermark) if marks.current else None
 
 
 @asynccontextmanager

@@ -5,6 +5,9 @@ only for sub-minute buckets and the partial edges of the range.
 left at either end from `readings_1m`, the seconds left from `readings`. Every rollup row lies
 inside one answer bucket (its width divides the bucket), so merging count/min/max/sum over the
 pieces gives what a GROUP BY over the raw rows gives; the mean is sum / count.
+
+Where the raw rows of an edge have expired (before `raw_since`, TELERING_RETENTION_RAW ago),
+that edge is answered from the minute rollup instead, widened to its whole minute: never short.
 """
 
 from __future__ import annotations
@@ -23,9 +26,26 @@ from web_node.write.rollups import LEVELS, bucket_index
 Piece = tuple[Any, float, float | None]  # (rollup table, or None for raw rows; from; until or None)
 
 
-def pieces(since: float, until: float | None, bucket: int) -> list[Piece]:
-    """The aligned pieces of [since, until) for this bucket, in time order."""
-    return _cut(since, until, [(width, table) for width, table in LEVELS if bucket % width == 0])
+def pieces(since: float, until: float | None, bucket: int, raw_since: float | None = None) -> list[Piece]:
+    """The aligned pieces of [since, until) for this bucket, in time order; raw pieces of a
+    minute that starts before `raw_since` widen to that minute of the minute rollup."""
+    levels = [(width, table) for width, table in LEVELS if bucket % width == 0]
+    cut = _cut(since, until, levels)
+    if raw_since is None or not levels:
+        return cut
+    minute, minutes = levels[-1]
+    return [_widened(piece, minute, minutes) if _expired(piece, minute, raw_since) else piece for piece in cut]
+
+
+def _expired(piece: Piece, width: int, raw_since: float) -> bool:
+    table, low, _ = piece
+    return table is None and math.floor(low / width) * width < raw_since
+
+
+def _widened(piece: Piece, width: int, table: Any) -> Piece:
+    _, low, high = piece
+    start = math.floor(low / width) * width
+    return (table, start, start + width if high is None else math.ceil(high / width) * width)
 
 
 def _cut(low: float, high: float | None, levels: list[tuple[int, Any]]) -> list[Piece]:
@@ -43,12 +63,19 @@ def _cut(low: float, high: float | None, levels: list[tuple[int, Any]]) -> list[
 
 
 async def stats(
-    conn: AsyncConnection, *, since: float, until: float | None, bucket: int, sensor_ids: Sequence[str], limit: int
+    conn: AsyncConnection,
+    *,
+    since: float,
+    until: float | None,
+    bucket: int,
+    sensor_ids: Sequence[str],
+    limit: int,
+    raw_since: float | None = None,
 ) -> list[Row]:
     """Per sensor and bucket (b = floor(ts / bucket)), at most `limit` rows ordered by sensor, then
     bucket: (sensor_id, b, count, then min_q, max_q, mean_q of each quantity q in QUANTITIES order),
     the rollup tables' spelling."""
-    parts = pieces(since, until, bucket)
+    parts = pieces(since, until, bucket, raw_since)
     if all(table is None for table, _, _ in parts):
         return await raw_stats(conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=limit)
     width = literal(float(bucket), Double)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import NoReturn
 
 from aiohttp import web
@@ -20,10 +19,10 @@ from pydantic_core import SchemaValidator, core_schema
 from protocol.bodies import BatchIn
 from protocol.grants import PARTITION_MAX, Grant, GrantError, max_lifetime_s
 from protocol.keyring import Keyring
-from protocol.readings import ReadingIn, reading_fields_schema
+from protocol.readings import reading_fields_schema
 from web_node.appkeys import (
+    change_feed_key,
     keyring_key,
-    live_hub_key,
     metrics_key,
     placement_key,
     settings_key,
@@ -43,8 +42,8 @@ MAX_ITEM_ERRORS = 100
 async def post_batch(request: web.Request) -> web.Response:
     """Store a batch of readings under a grant; 200 `{"stored", "duplicates", "epoch"}`.
 
-    The metrics count every batch (accepted, or refused by its error code); the live clients
-    get the readings actually stored, in batch order, right after the commit."""
+    The metrics count every batch (accepted, or refused by its error code); the live feed
+    (web_node/read/changes.py) is woken to push the readings actually stored."""
     metrics = request.app[metrics_key]
     try:
         result, epoch, seconds = await _store_batch(request)
@@ -55,10 +54,8 @@ async def post_batch(request: web.Request) -> web.Response:
         metrics.batch_refused("internal")
         raise
     metrics.batch_accepted(len(result.stored), result.duplicates, seconds)
-    try:
-        request.app[live_hub_key].publish(_StoredReadings(result.stored))
-    except Exception:  # the batch is stored: a failed push must not make it look refused
-        log.exception("the live push of a stored batch failed")
+    if result.stored:
+        request.app[change_feed_key].wake()  # the live clients get them now, not at the feed's next poll
     return web.json_response({"stored": len(result.stored), "duplicates": result.duplicates, "epoch": epoch})
 
 
@@ -172,22 +169,6 @@ def _fast_rows(body: bytes) -> tuple[int | None, list[Row]] | None:
         return None
     # model-fields validate to (dict, extra, fields set)
     return fields["receiver"], [item[0] for item in fields["readings"]]
-
-
-class _StoredReadings(Sequence[ReadingIn]):
-    """What the live hub gets: the stored readings as `ReadingIn`s, built only if looked at
-    (with no live client nothing is)."""
-
-    def __init__(self, rows: list[Row]) -> None:
-        self._rows = rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [ReadingIn.model_construct(**row) for row in self._rows[index]]
-        return ReadingIn.model_construct(**self._rows[index])
 
 
 def _item_errors(errors: list[dict]) -> list[dict]:

@@ -17,9 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from protocol.partitioning import partition_for
 from web_node.errors import ApiError
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class Placement:
         self.partitions = partitions
         self.enabled = enabled
         self.unpartitioned = 0  # stored readings that murmur2 would have put in another partition
+        self.foreign_counter: Counter | None = None  # the metric that counts them too (web_node/metrics.py)
         self._reported: set[int] = set()
 
     def observe(self, receiver: int, stored: Iterable[dict]) -> int:
@@ -42,6 +47,8 @@ class Placement:
         if not foreign:
             return 0
         self.unpartitioned += len(foreign)
+        if self.foreign_counter is not None:
+            self.foreign_counter.inc(len(foreign))
         if receiver not in self._reported:
             self._reported.add(receiver)
             example = foreign[0]

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.durations import format_duration
 from web_node.appkeys import metrics_key, retention_key, settings_key, storage_key
+from web_node.write import marks
 from web_node.write.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ class RetentionMetrics:
             "telering_retention_vacuumed_pages", "SQLite pages given back to the file system", registry=registry
         )
         self.last_run = Gauge(
-            "telering_retention_last_run_timestamp_seconds", "When a retention round last completed", registry=registry
+            "telering_retention_last_run_timestamp_seconds",
+            "When a retention round last completed",
+            multiprocess_mode="max",
+            registry=registry,
         )
         for name in (RAW_TABLE, *ROLLUP_TABLES):
             self.expired.labels(name)
@@ -134,10 +138,11 @@ class Retention:
     async def _raw_batch(self, conn: AsyncConnection, cutoff: float) -> int:
         """The oldest `batch_rows` expired readings (along the ts index), and, where the schema
         keeps a per-sensor summary, its count and first_ts brought to what is kept."""
-        oldest = select(_READINGS.c.id, _READINGS.c.sensor_id).where(_READINGS.c.ts < cutoff)
+        oldest = select(_READINGS.c.id, _READINGS.c.sensor_id, _READINGS.c.ts).where(_READINGS.c.ts < cutoff)
         rows = (await conn.execute(oldest.order_by(_READINGS.c.ts).limit(self.batch_rows))).all()
         if rows:
             await conn.execute(delete(_READINGS).where(_READINGS.c.id.in_([row.id for row in rows])))
+            await marks.bump(conn, rows[0].ts, rows[-1].ts)  # ordered by ts: every hour between too
             if self.summary:
                 await _shrink_summaries(conn, collections.Counter(row.sensor_id for row in rows))
         return len(rows)
@@ -148,12 +153,15 @@ class Retention:
         keys = (await conn.execute(oldest.order_by(rollup.c.bucket).limit(self.batch_rows))).tuples().all()
         if keys:
             await conn.execute(delete(rollup).where(tuple_(rollup.c.sensor_id, rollup.c.bucket).in_(keys)))
+            await marks.bump(conn, keys[0][1], keys[-1][1])
+            if self.summary:  # a sensor is known while anything of it is kept
+                await _forget_sensors(conn, {sensor_id for sensor_id, _ in keys})
         return len(keys)
 
 
 async def _shrink_summaries(conn: AsyncConnection, deleted: collections.Counter[str]) -> None:
-    """A sensor's summary counts what is kept and starts at its oldest kept reading; a sensor
-    with nothing kept has none (like a sensor never seen)."""
+    """A sensor's summary counts the raw readings kept and starts at its oldest kept reading; a
+    sensor with no raw reading kept keeps its summary (count 0) while its rollups are kept."""
     for sensor_id, rows in deleted.items():
         oldest_kept = select(func.min(_READINGS.c.ts)).where(_READINGS.c.sensor_id == sensor_id).scalar_subquery()
         await conn.execute(
@@ -161,7 +169,13 @@ async def _shrink_summaries(conn: AsyncConnection, deleted: collections.Counter[
             .where(_SUMMARY.c.sensor_id == sensor_id)
             .values(count=_SUMMARY.c.count - rows, first_ts=func.coalesce(oldest_kept, _SUMMARY.c.first_ts))
         )
-    await conn.execute(delete(_SUMMARY).where(_SUMMARY.c.sensor_id.in_(list(deleted)), _SUMMARY.c.count <= 0))
+
+
+async def _forget_sensors(conn: AsyncConnection, sensor_ids: set[str]) -> None:
+    """Drop the summary of those of `sensor_ids` nothing is kept of (like a sensor never seen)."""
+    holders = [table(name, column("sensor_id")) for name in (RAW_TABLE, *ROLLUP_TABLES)]
+    gone = [~select(t.c.sensor_id).where(t.c.sensor_id == _SUMMARY.c.sensor_id).exists() for t in holders]
+    await conn.execute(delete(_SUMMARY).where(_SUMMARY.c.sensor_id.in_(sorted(sensor_ids)), *gone))
 
 
 async def _incremental_auto_vacuum(storage: Storage) -> None:

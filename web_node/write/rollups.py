@@ -217,3 +217,6 @@ def _sql(dialect: str, expression: ColumnElement[Any]) -> str:
         compile_kwargs={"literal_binds": True},
     )
     return str(compiled)
+
+
+bucket_start = _bucket  # for the write paths' change marks (web_node/write/marks.py)

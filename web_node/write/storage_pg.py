@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
 from web_node.storage_errors import storage_errors
-from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, stored_values, upsert_statements
+from web_node.write import marks
+from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, bucket_start, stored_values, upsert_statements
 
 _TEMP = "telering_incoming"
 _CREATE_TEMP = (
@@ -30,6 +31,7 @@ _INSERT = (
     f"WITH inserted AS (INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM {_TEMP} "
     f"ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)})"
     + "".join(f", rollup_{i} AS ({sql})" for i, sql in enumerate(upsert_statements("postgresql", "inserted")))
+    + f", marked AS ({marks.bump_from('inserted', bucket_start('postgresql', 'ts', marks.HOUR_S))})"
     + " SELECT sensor_id, seq FROM inserted"
 )
 
@@ -41,6 +43,7 @@ async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: flo
         await driver.execute(_CREATE_TEMP)
         records = [stored_values(r, now) for r in rows]
         await driver.copy_records_to_table(_TEMP, records=records, columns=STORED_COLUMNS)
+        await driver.execute(marks.PG_LOCK)  # marks in commit order (web_node/write/marks.py)
         inserted = await driver.fetch(_INSERT)
     if len(inserted) == len(rows):
         return None

@@ -13,8 +13,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from web_node.write import fence
-from web_node.write.rollups import SOURCE_COLUMNS, STORED_COLUMNS, sqlite_delta_statements, stored_values
+from web_node.write import fence, marks
+from web_node.write.rollups import (
+    DELTA,
+    SOURCE_COLUMNS,
+    STORED_COLUMNS,
+    bucket_start,
+    sqlite_delta_statements,
+    stored_values,
+)
 
 _INSERT = (
     f"INSERT INTO readings ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))}) "
@@ -26,7 +33,9 @@ _INSERT = (
 _NEW_ROWS = f"(SELECT {', '.join(SOURCE_COLUMNS)} FROM readings NOT INDEXED WHERE id > ?) AS new_rows"
 # the rollups of a batch: fill the delta from the new rows (given the highest id before the
 # insert), then merge it into the rollups and the summary
-_CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA) = sqlite_delta_statements(_NEW_ROWS)
+_CREATE_DELTA, (_FILL_DELTA, *_MERGE_DELTA, _CLEAR_DELTA) = sqlite_delta_statements(_NEW_ROWS)
+# the hours the batch added to, marked changed for the readers' caches (web_node/write/marks.py)
+_MARK_HOURS = marks.bump_from(DELTA, bucket_start("sqlite", "bucket", marks.HOUR_S))
 
 
 class SqliteWriter:
@@ -89,7 +98,7 @@ class SqliteWriter:
         added = conn.executemany(_INSERT, params).rowcount
         if added:
             conn.execute(_FILL_DELTA, (before,))  # the new rows: ids above `before`
-            for statement in _MERGE_DELTA:
+            for statement in (*_MERGE_DELTA, _MARK_HOURS, _CLEAR_DELTA):
                 conn.execute(statement)
         if added == len(rows):
             return None
