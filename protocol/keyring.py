@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from protocol.grants import Grant, GrantCodec, GrantInvalid
-from protocol.keys import KeysInvalid, check_keys, fingerprint, load_keys, read_key_file, warn_if_readable_by_others
+from protocol.keys import KeysExposed, KeysInvalid, check_keys, check_private, fingerprint, load_keys, read_key_file
 from protocol.settings import Settings
 from protocol.token_messages import TokenSigner
 
@@ -107,7 +107,11 @@ class Keyring:
         assert self._path is not None
         keeping = f"keeping the {len(self._keys)} key(s) loaded"
         try:
+            check_private(self._path)  # a file others can read is not taken up, as at start-up
             keys = read_key_file(self._path)
+        except KeysExposed as exc:
+            log.error("%s; %s", exc, keeping)
+            return None
         except OSError as exc:
             log.error("cannot read TELERING_KEYS_FILE=%s (%s); %s", self._path, exc, keeping)
             return None
@@ -119,7 +123,6 @@ class Keyring:
         except KeysInvalid as exc:
             log.error("%s; %s", exc, keeping)
             return None
-        warn_if_readable_by_others(self._path)
         return keys
 
     def _use(self, keys: list[str]) -> None:

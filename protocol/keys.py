@@ -24,6 +24,17 @@ class KeysInvalid(KeysMissing):
     """Keys were found but are not fit to sign with (too short); the message says which and why."""
 
 
+class KeysExposed(KeysMissing):
+    """The key file is open to group or others: whoever reads it mints grants. The message names
+    the file and the `chmod` that fixes it."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        super().__init__(
+            f"TELERING_KEYS_FILE={str(path)!r} has mode {mode:o}, open to group or others (anyone who reads "
+            f"it can mint grants); make it the owner's only: `chmod 600 {path}`"
+        )
+
+
 def load_keys(settings: Settings) -> list[str]:
     """All known keys, oldest first; the last one signs."""
     if settings.telering_grant_keys is not None:
@@ -38,7 +49,7 @@ def load_keys(settings: Settings) -> list[str]:
             f"no grant key: TELERING_KEYS_FILE={str(path)!r} does not exist and TELERING_GRANT_KEYS "
             f"is unset; create one with `telering-keys new --file {path}`"
         )
-    warn_if_readable_by_others(path)
+    check_private(path)
     keys = read_key_file(path)
     if not keys:
         raise KeysMissing(f"TELERING_KEYS_FILE={str(path)!r} holds no key; run `telering-keys new --file {path}`")
@@ -56,16 +67,20 @@ def check_keys(keys: list[str], source: str) -> None:
             )
 
 
-def warn_if_readable_by_others(path: Path) -> bool:
-    """Log a warning if the key file can be read by its group or others; True if it can."""
+def check_private(path: Path) -> None:
+    """Raise KeysExposed if the key file's mode lets its group or others in."""
+    mode = exposed_mode(path)
+    if mode is not None:
+        raise KeysExposed(path, mode)
+
+
+def exposed_mode(path: Path) -> int | None:
+    """The permission bits of a file open to its group or others (any of rwx), else None."""
     try:
-        mode = path.stat().st_mode
+        mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
-        return False
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("key file %s has mode %o: readable by group or others; `chmod 600 %s`", path, mode & 0o777, path)
-        return True
-    return False
+        return None
+    return mode if mode & (stat.S_IRWXG | stat.S_IRWXO) else None
 
 
 def read_key_file(path: Path) -> list[str]:

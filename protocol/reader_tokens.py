@@ -8,6 +8,7 @@ and means the file leaks no token. Revoking a reader deletes its line.
 The web node follows the file like the grant keyring follows the key file: it looks at it at
 most once a second (its size, mtime and inode), and at once when an unknown token arrives, so a
 new reader works immediately and a revoked one stops within a second, without a restart.
+A file that disappears or cannot be read admits nobody until it is back.
 A grant never verifies here (its hash is in no file), and a reader token is no grant (it is not
 signed by a grant key).
 """
@@ -125,8 +126,14 @@ class Readers:
         try:
             readers = read_readers(self.path)
         except (OSError, ReadersError) as exc:
-            # a missing or broken file revokes nobody silently and admits nobody new: keep what we had
-            log.error("cannot read TELERING_READERS_FILE=%s (%s); keeping %d reader(s)", self.path, exc, len(self))
+            # fail closed: deleting the file (or breaking it) must revoke, not freeze, the readers;
+            # logged once, as the file's stamp changes only when it does
+            log.error(
+                "cannot read TELERING_READERS_FILE=%s (%s): no reader token is valid until it can be read again",
+                self.path,
+                exc,
+            )
+            self._by_hash = {}
             return False
         self._by_hash = _invert(readers)
         log.info("reader tokens reloaded from %s: %d reader(s)", self.path, len(readers))

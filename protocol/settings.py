@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
         default=None, validation_alias="WEB_NODE_METRICS_AUTH"
     )
     telering_reader_token: SecretStr | None = Field(default=None, validation_alias="TELERING_READER_TOKEN")
+    # What the web node answers besides its own names (web_node/guards.py): comma-separated host
+    # names (any port), and the origins WebSockets may come from (unset: its own); `*` for any.
+    web_node_allowed_hosts: str | None = Field(default=None, validation_alias="WEB_NODE_ALLOWED_HOSTS")
+    web_node_allowed_origins: str | None = Field(default=None, validation_alias="WEB_NODE_ALLOWED_ORIGINS")
 
     # How long the web node keeps data (web_node/retention.py), in seconds; the variables take
     # durations (protocol/durations.py: 300, 90s, 30m, 36h, 7d).
@@ -158,6 +163,21 @@ class Settings(BaseSettings):
         # compose files and shells pass unset knobs as empty strings
         return None if value == "" else value
 
+    @field_validator("web_node_allowed_hosts", "web_node_allowed_origins", mode="before")
+    @classmethod
+    def _name_list(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        origins = info.field_name == "web_node_allowed_origins"
+        for entry in (e.strip() for e in value.split(",") if e.strip()):
+            if entry != "*" and not (_is_origin(entry) if origins else _is_host_name(entry)):
+                variable = cls.model_fields[info.field_name].validation_alias
+                shape = "an origin, scheme://host[:port]" if origins else "a host name or address, without a port"
+                raise ValueError(f"{variable}: {entry!r} is not {shape} (or `*` for any)")
+        return value
+
     @property
     def process_count(self) -> int:
         """WEB_NODE_PROCESSES as a number: `auto` is the cores this process may run on."""
@@ -189,3 +209,39 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?)(?::([0-9]{1,5}))?")
+
+
+def split_host(value: str) -> tuple[str, int | None] | None:
+    """`(host, port)` of a Host header (`name`, `name:port`, `[v6]:port`) or a bind address
+    (also a bare `::1`); the host in lower case, an IP address in its short form without
+    brackets, a name without its final dot. None if it is no such thing (`a@b`, `a/b`, `x:y`)."""
+    value = value.strip().lower()
+    try:
+        return str(ipaddress.IPv6Address(value)), None  # a bare IPv6 address: `::`, `::1`
+    except ValueError:
+        pass
+    match = _HOST.fullmatch(value)
+    if match is None or (match.group(2) is not None and int(match.group(2)) > 65535):
+        return None
+    host = match.group(1)
+    if host.startswith("["):
+        try:
+            host = str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            return None
+    else:
+        host = host.rstrip(".")
+    return host, int(match.group(2)) if match.group(2) is not None else None
+
+
+def _is_host_name(entry: str) -> bool:
+    parsed = split_host(entry)
+    return parsed is not None and parsed[1] is None
+
+
+def _is_origin(entry: str) -> bool:
+    scheme, sep, rest = entry.lower().partition("://")
+    return bool(sep) and scheme in ("http", "https") and split_host(rest) is not None

@@ -75,6 +75,10 @@ def build_app(settings: Settings) -> TeleringApp:
         web_enabled=True,
         web_bind=settings.worker_web_host,
         web_port=settings.worker_web_port or FIRST_PORT,  # PortPickingWeb binds the real one
+        # only /healthz and /metrics: Faust's /router/ and /table/ would show any caller the
+        # cluster's assignment and the tables' contents
+        web_router_enabled=False,
+        web_tables_enabled=False,
         # Faust's group elects the leader (the coordinator's worker); a killed worker's
         # leadership moves after the same session timeout as its receivers
         broker_session_timeout=SESSION_TIMEOUT_S,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
+from yarl import URL
 
-from protocol.settings import Settings
+from protocol.settings import Settings, is_loopback
 from protocol.web_tls import client_ssl_context
+
+log = logging.getLogger(__name__)
 
 # Answers that say something about the batch or the grant; anything else (5xx, 404 from a wrong
 # WEB_NODE_URL, a proxy's 502) means "not now": retry, settle nothing.
@@ -34,6 +38,14 @@ class PostResult:
 def open_session(settings: Settings) -> aiohttp.ClientSession:
     """The worker's HTTP session to the web node (one per worker, closed with it): an `https://`
     WEB_NODE_URL is verified against WEB_NODE_CA_FILE (the system's trust store if unset)."""
+    url = URL(settings.web_node_url)
+    if url.scheme == "http" and not is_loopback(url.host or ""):
+        # each batch carries a grant: whoever watches the network can replay it until it expires
+        log.warning(
+            "WEB_NODE_URL=%s is plain HTTP off this machine: grants and readings cross the network in clear; "
+            "use https:// (WEB_NODE_TLS_CERT on the web node, WEB_NODE_CA_FILE here)",
+            settings.web_node_url,
+        )
     context = client_ssl_context(settings)
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context if context is not None else True))
 

@@ -18,6 +18,7 @@ from web_node.alerts.views import alerts_key
 from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
+from web_node.guards import request_guard, security_headers
 from web_node.health import probe_ctx
 from web_node.metrics import Metrics
 from web_node.outage import StorageOutage, storage_outages
@@ -48,7 +49,8 @@ def create_app(
     max_body = max_batch_bytes(settings.batch_max_readings)
     auth = reader_auth(settings)  # reader tokens on reads (web_node/auth.py); None if reads are open
     app = web.Application(
-        middlewares=[json_errors, storage_outages, *([auth] if auth else [])],
+        # the Host / Origin guard first: a request for another name reaches nothing else
+        middlewares=[request_guard(settings), json_errors, storage_outages, *([auth] if auth else [])],
         client_max_size=max_body,
         # aiohttp closes a connection still waiting for a complete request this long after it opened
         # or answered the last one (its keep-alive timer): WEB_NODE_HEADER_TIMEOUT_S, whatever runs the app
@@ -84,6 +86,7 @@ def create_app(
         app.cleanup_ctx.append(alert_feed_ctx(alert_hub))
     app.cleanup_ctx.append(stats_cache_ctx)  # polls the change marks through the reader pool
     app.on_shutdown.append(close_live_clients)
+    app.on_response_prepare.append(security_headers)
     setup_routes(app, batches=post_batch if role.writes else forward_batch)
     log.info("grant keys: %s (newest last)", ", ".join(fingerprint(k) for k in keyring.keys))
     return app

@@ -28,6 +28,7 @@ from web_node.openapi_shared import (
     READER,
     SECURITY_SCHEMES,
     SENSOR_ID,
+    SOCKET_RESPONSES,
     integer,
 )
 from web_node.read.live import HEARTBEAT_S
@@ -167,12 +168,7 @@ OPERATIONS = (
             "429 `too_many_live_clients` before the handshake."
         ),
         parameters=("Sensors",),
-        responses={
-            101: Answer("Switching to the WebSocket protocol"),
-            400: "NotWebSocket",
-            401: "ReaderRefused",
-            429: "TooManyLiveClients",
-        },
+        responses={**SOCKET_RESPONSES, 429: "TooManyLiveClients"},
     ),
     Operation(
         "GET",
@@ -223,7 +219,10 @@ API = ApiTable(
         "six fractional digits; `since`/`until` accept RFC 3339 (with an offset), unix seconds or epoch "
         "milliseconds (13 digits). A reading's "
         f"ts may be at most {MAX_FUTURE_S:.0f} s in the future. Every error is JSON "
-        '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md.'
+        '`{"error": code, "detail": text}`, plus fields named per error. See docs/API.md. A request whose '
+        "`Host` is not one of the web node's names (WEB_NODE_ALLOWED_HOSTS) is answered 421 `host_not_allowed` "
+        "on every route; a WebSocket handshake whose `Origin` is not allowed (WEB_NODE_ALLOWED_ORIGINS), 403 "
+        "`origin_not_allowed`."
     ),
     operations=OPERATIONS,
     parameters=PARAMETERS,

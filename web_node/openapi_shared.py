@@ -83,6 +83,10 @@ ANSWERS = {
         "A newer grant was already accepted (`grant_superseded`, with `current_epoch`)", bodies.Superseded
     ),
     "ReaderRefused": error(READER_REFUSED),
+    "OriginRefused": error(
+        "A handshake from a web page whose `Origin` is not the web node's own nor in WEB_NODE_ALLOWED_ORIGINS "
+        "(`origin_not_allowed`), refused before the upgrade"
+    ),
     "TooLarge": error("More readings or bytes than the web node accepts in one batch (`too_large`)"),
     "InvalidReadings": error(
         "Invalid readings (`invalid_readings`, with `items`: per index, the errors) "
@@ -102,3 +106,11 @@ SECURITY_SCHEMES = {
 READER = ("reader",)
 
 READ_ERRORS: dict[int, Answer | str] = {400: "InvalidParameter", 401: "ReaderRefused", 503: "StorageUnavailable"}
+
+# What every live WebSocket route (/api/v1/live, /api/v1/alerts/live) may answer to its handshake
+SOCKET_RESPONSES: dict[int, Answer | str] = {
+    101: Answer("Switching to the WebSocket protocol"),
+    400: "NotWebSocket",
+    401: "ReaderRefused",
+    403: "OriginRefused",
+}

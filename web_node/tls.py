@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 
+from protocol.keys import exposed_mode
 from protocol.settings import Settings
 
 
@@ -19,6 +20,12 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if cert is None or key is None:
         missing = "WEB_NODE_TLS_CERT" if cert is None else "WEB_NODE_TLS_KEY"
         raise TlsSettingsError(f"HTTPS needs both WEB_NODE_TLS_CERT and WEB_NODE_TLS_KEY; {missing} is unset")
+    mode = exposed_mode(key)
+    if mode is not None:  # whoever reads it can pose as the web node
+        raise TlsSettingsError(
+            f"WEB_NODE_TLS_KEY={str(key)!r} has mode {mode:o}, open to group or others; "
+            f"make it the owner's only: `chmod 600 {key}`"
+        )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

@@ -4,6 +4,7 @@ mid-stream, or the ring is disturbed (a rebalance, a paused holder, a leader fai
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from typing import Any
 
@@ -51,6 +52,9 @@ def webnode_kill(harness: PipelineHarness) -> ScenarioResult:
         web = next(p for p in harness.processes if p.name.startswith("web"))
         web.kill()
         killed_at, log_mark = time.monotonic(), len(worker.log_text())
+        # the web node's processes die with their parent, a moment after it: the outage starts
+        # when nothing listens on its port any more (a batch may commit until then)
+        eventually(lambda: not _listening(harness.web_port), timeout=30, message="the web node's processes stayed up")
         stored_at_kill = harness.stored()
         # hold the outage; meanwhile the receivers must have tried and failed to reach it
         eventually(
@@ -233,3 +237,8 @@ def _max_grant_gaps(watcher: TokenWatcher, partitions: int) -> dict[int, float]:
         if isinstance(record.message, GrantMessage):
             times.setdefault(record.message.receiver, []).append(record.at)
     return {p: round(max((b - a for a, b in itertools.pairwise(ts)), default=0.0), 2) for p, ts in times.items()}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -19,6 +19,14 @@ pytestmark = pytest.mark.gui
 NOW = time.time()
 
 
+@pytest.fixture(autouse=True)
+def _now_is_this_test_s() -> None:
+    """NOW is when each test starts, not when the module was imported: the window follows the real
+    clock, and in a long suite readings stamped at import time are out of its view by then."""
+    global NOW
+    NOW = time.time()
+
+
 def readings(*sensors: str, temperature: float = 70.0) -> list[Sample]:
     return [Sample(s, i, NOW - 30 + i, (temperature + i, 45.0, 1013.0, 80.0)) for s in sensors for i in range(10)]
 

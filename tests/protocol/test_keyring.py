@@ -76,8 +76,9 @@ def test_a_missing_or_empty_file_keeps_the_keys_loaded(key_file):
         lambda path, key: path.write_text(""),  # an editor truncating before it writes
         lambda path, key: path.write_text(key[:10]),  # half-written: a key too short to sign with
         lambda path, key: path.chmod(0o000) if os.geteuid() != 0 else path.write_text("\n\n"),  # unreadable
+        lambda path, key: (path.chmod(0o644), path.write_text("x" * 43 + "\n")),  # readable by everyone
     ],
-    ids=["empty", "half-written", "unreadable"],
+    ids=["empty", "half-written", "unreadable", "open-to-others"],
 )
 def test_a_bad_rewrite_keeps_signing_with_the_last_good_keys_until_the_file_is_good(key_file, rewrite, caplog):
     path, old = key_file

@@ -10,6 +10,7 @@ import pytest
 
 from protocol.keys import (
     MIN_KEY_BYTES,
+    KeysExposed,
     KeysInvalid,
     KeysMissing,
     add_key,
@@ -18,7 +19,6 @@ from protocol.keys import (
     new_key,
     read_key_file,
     retire_oldest,
-    warn_if_readable_by_others,
 )
 from protocol.settings import Settings
 
@@ -76,6 +76,7 @@ def test_a_missing_file_names_the_variable_and_the_command(tmp_path: Path) -> No
 def test_an_empty_file_names_the_variable_and_the_command(tmp_path: Path) -> None:
     path = tmp_path / "empty.keys"
     path.write_text("\n# nothing here\n")
+    path.chmod(0o600)
     with pytest.raises(KeysMissing) as info:
         load_keys(settings(path))
     assert "TELERING_KEYS_FILE" in str(info.value) and "telering-keys new" in str(info.value)
@@ -142,11 +143,13 @@ def test_keys_shorter_than_32_bytes_are_refused_naming_the_source(tmp_path: Path
     assert "key 1" in message and "32 bytes" in message and "short-key" not in message  # never the key itself
 
 
-def test_a_key_file_readable_by_others_draws_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("wide", [0o640, 0o604, 0o620, 0o601])
+def test_a_key_file_open_to_group_or_others_is_refused_naming_the_chmod(tmp_path: Path, wide: int) -> None:
     path = tmp_path / "telering.keys"
     add_key(path)
-    assert not warn_if_readable_by_others(path)
-    path.chmod(0o640)
-    with caplog.at_level("WARNING", logger="protocol.keys"):
-        assert load_keys(settings(path))
-    assert "readable by group or others" in caplog.text and "chmod 600" in caplog.text
+    assert load_keys(settings(path))
+    path.chmod(wide)
+    with pytest.raises(KeysExposed) as info:
+        load_keys(settings(path))
+    assert isinstance(info.value, KeysMissing)  # every part's start-up turns it into exit 2
+    assert str(path) in str(info.value) and f"`chmod 600 {path}`" in str(info.value) and f"{wide:o}" in str(info.value)

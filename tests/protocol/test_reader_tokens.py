@@ -51,10 +51,26 @@ def test_follows_the_file_at_most_once_a_second_and_at_once_for_an_unknown_token
     assert followed.identify(alice) is None  # … after which a revocation holds
     path.write_text("garbage\n")
     now[0] = 5.0
-    assert followed.identify(bob) == "bob"  # a broken file keeps what was loaded
+    assert followed.identify(bob) is None and len(followed) == 0  # a broken file admits nobody …
+    reader_tokens._write(path, {"bob": reader_tokens.token_hash(bob)})
+    assert followed.identify(bob) == "bob"  # … until it is good again
+
+
+def test_a_readers_file_that_disappears_admits_nobody_until_it_is_back(tmp_path: Path, caplog):
+    path = tmp_path / "r"
+    alice = reader_tokens.add_reader(path, "alice")
+    now = [0.0]
+    followed = reader_tokens.Readers(path, clock=lambda: now[0])
+    kept = path.read_text()
     path.unlink()
-    now[0] = 10.0
-    assert followed.identify(bob) == "bob" and len(followed) == 1
+    with caplog.at_level("ERROR", logger="protocol.reader_tokens"):
+        for second in (1.5, 3.0, 4.5):
+            now[0] = second
+            assert followed.identify(alice) is None and len(followed) == 0
+    assert caplog.text.count("no reader token is valid") == 1  # once, not per request
+    path.write_text(kept)
+    now[0] = 6.0
+    assert followed.identify(alice) == "alice"
 
 
 def test_cli_new_prints_the_token_last_list_shows_names_revoke_removes(tmp_path: Path, capsys):

@@ -146,3 +146,26 @@ def test_every_field_is_named_after_its_variable():
         if name.upper() != field.validation_alias
     }
     assert drifted == {}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEB_NODE_ALLOWED_HOSTS", "web-node:8080"),
+        ("WEB_NODE_ALLOWED_HOSTS", "a@b"),
+        ("WEB_NODE_ALLOWED_HOSTS", "http://web-node"),
+        ("WEB_NODE_ALLOWED_ORIGINS", "dash.example"),
+        ("WEB_NODE_ALLOWED_ORIGINS", "ftp://dash.example"),
+    ],
+)
+def test_a_malformed_host_or_origin_list_is_an_error_naming_the_variable(variable, value):
+    with pytest.raises(ValidationError) as info:
+        Settings(**{variable: value})
+    assert variable in str(info.value) and repr(value.split(",")[0]) in str(info.value)
+
+
+def test_host_lists_accept_names_addresses_and_any():
+    settings = Settings(WEB_NODE_ALLOWED_HOSTS="web-node, telering.example.,[::1],10.0.0.5,*")
+    assert settings.web_node_allowed_hosts is not None
+    assert Settings(WEB_NODE_ALLOWED_HOSTS="").web_node_allowed_hosts is None  # compose's unset
+    assert Settings(WEB_NODE_ALLOWED_ORIGINS="https://dash.example:8443,http://[::1]:8080").web_node_allowed_origins

@@ -13,29 +13,37 @@ from protocol.readings import InvalidReading, parse_reading
 from simulator.faults import FaultConfig
 from simulator.messages import Kind, MessageSource, Outgoing, sensor_ids
 
-START = datetime.now(UTC)
-
 
 class FixedStepClock:
-    """A deterministic clock: each call is 1 ms after the previous one."""
+    """A deterministic clock: each call is 1 ms after the previous one, from `start` (default: when
+    it was made, not when the module was imported: in a long suite a "future" timestamp made from
+    the import time would be past by the time it is checked)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start or datetime.now(UTC)
         self._calls = 0
 
     def __call__(self) -> datetime:
         self._calls += 1
-        return START + timedelta(milliseconds=self._calls)
+        return self._start + timedelta(milliseconds=self._calls)
 
 
 def produce(
-    slots: int, *, sensors: int = 5, seed: int = 1, start_seq: int = 0, drain: bool = True, **fractions: float
+    slots: int,
+    *,
+    sensors: int = 5,
+    seed: int = 1,
+    start_seq: int = 0,
+    drain: bool = True,
+    start: datetime | None = None,
+    **fractions: float,
 ) -> list[Outgoing]:
     source = MessageSource(
         sensor_ids("sensor-", sensors),
         seed,
         start_seq=start_seq,
         faults=FaultConfig(**fractions),
-        clock=FixedStepClock(),
+        clock=FixedStepClock(start),
     )
     out = [m for i in range(slots) for m in source.slot(i, i * 0.01)]
     return out + source.drain() if drain else out
@@ -130,9 +138,10 @@ def test_invalid_messages_are_keyed_by_their_sensor() -> None:
 
 
 def test_same_seed_and_clock_same_bytes() -> None:
-    first, second = produce(3000, seed=9, **FAULTY), produce(3000, seed=9, **FAULTY)
+    start = datetime.now(UTC)
+    first, second = produce(3000, seed=9, start=start, **FAULTY), produce(3000, seed=9, start=start, **FAULTY)
     assert first == second
-    assert produce(3000, seed=10, **FAULTY) != first
+    assert produce(3000, seed=10, start=start, **FAULTY) != first
 
 
 def test_valid_json_has_the_wire_shape() -> None:

@@ -89,6 +89,7 @@ async def test_epoch_jumps_past_what_others_granted_and_what_the_web_node_fenced
 async def test_rotation_signs_with_the_newest_key(tmp_path):
     path = tmp_path / "telering.keys"
     path.write_text(K1 + "\n")
+    path.chmod(0o600)  # a key file open to others is never taken up
     coordinator, sent = make()
     coordinator._keyring = Keyring([K1], path, check_interval_s=0.0)
     await released(coordinator, sent, 0)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.bodies import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from protocol.readings import SensorId, UtcTimestamp
 from web_node.apidoc import Answer, Operation, Param
-from web_node.openapi_shared import INSTANT, READ_ERRORS, READER, integer
+from web_node.openapi_shared import INSTANT, READ_ERRORS, READER, SOCKET_RESPONSES, integer
 from web_node.read.live import HEARTBEAT_S
 
 Severity = Literal["info", "warning", "critical"]
@@ -128,6 +128,6 @@ ALERT_OPERATIONS = (
             "A plain HTTP GET (no WebSocket handshake) is answered 400 `websocket_required`."
         ),
         parameters=("Sensors",),
-        responses={101: Answer("Switching to the WebSocket protocol"), 400: "NotWebSocket", 401: "ReaderRefused"},
+        responses=SOCKET_RESPONSES,
     ),
 )

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from web_node.write import sqlite_files
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # web_node/migrations, where alembic.ini is
@@ -87,6 +89,7 @@ async def require_current(engine: AsyncEngine) -> None:
 
 async def migrate_url(url: str) -> tuple[str | None, str]:
     """`python -m web_node migrate`: upgrade the database at `url`; (before, after) revisions."""
+    sqlite_files.make_private(url)
     engine = _engine(url)
     try:
         before = await upgrade(engine)

@@ -24,7 +24,7 @@ from protocol.readings import ReadingIn
 from web_node.alerts import tables as _alert_tables  # noqa: F401  (registers the alert tables)
 from web_node.alerts.store import AlertJudge
 from web_node.storage_errors import storage_errors
-from web_node.write import fence, migrations_runner
+from web_node.write import fence, migrations_runner, sqlite_files
 from web_node.write.fence import GrantSuperseded
 from web_node.write.storage_sqlite import SqliteWriter
 
@@ -86,6 +86,7 @@ class Storage:
     async def open(self, *, migrate: bool = True) -> None:
         """Bring the schema up to date (Alembic), or with `migrate=False` refuse one that is
         not (SchemaOutOfDate, naming the command that migrates); then load the fence."""
+        sqlite_files.make_private(self.url)  # before SQLite creates it under the process's umask
         if migrate:
             await migrations_runner.upgrade(self.writer)
         else:
