@@ -32,6 +32,8 @@ from pathlib import Path
 
 from benchmarks import baselines
 from kafka_local import LocalKafka
+from protocol.kafka_acls import EVERY_ROLE, Principals
+from protocol.settings import Settings
 from testkit.bench import (
     add_common_options,
     add_database_option,
@@ -51,14 +53,27 @@ log = logging.getLogger(__name__)
 MB = 2**20
 
 
-def drain(args: argparse.Namespace, workdir: Path, bootstrap: str, secured: LocalKafka | None = None) -> dict:
-    """The drain phase; with `secured`, over its SASL_SSL listener, HTTPS and reader tokens."""
+def drain(
+    args: argparse.Namespace,
+    workdir: Path,
+    bootstrap: str,
+    secured: LocalKafka | None = None,
+    authorizer: LocalKafka | None = None,
+) -> dict:
+    """The drain phase; with `secured`, over its SASL_SSL listener, HTTPS and reader tokens. On
+    a broker with ACLs (`authorizer`) the drain's roles get theirs first: over its PLAINTEXT
+    listener everyone is `User:ANONYMOUS`."""
     security = {}
     if secured is not None:
         security = {"kafka_env": secured.client_env(), "web_tls": WebTls.make(workdir / "tls"), "read_auth": True}
     harness = PipelineHarness(
         bootstrap, workdir / "drain", partitions=args.partitions, database_url=args.new_database(), **security
     )
+    if authorizer is not None:
+        anonymous = "User:ANONYMOUS"
+        principals = EVERY_ROLE if secured is not None else Principals(anonymous, anonymous, None)
+        deployment = Settings(telering_topic_prefix=harness.prefix, telering_app_id=harness.app_id)
+        authorizer.grant_roles(deployment, principals)
     sampler = ProcessSampler().start()
     try:
         log.info("pre-loading %d readings with %d producers", args.readings, args.producers)
@@ -113,8 +128,8 @@ def secure_cost(args: argparse.Namespace, workdir: Path) -> dict:
     broker = LocalKafka(workdir / "kafka-secure", security="SASL_SSL")
     broker.start()
     try:
-        plain = drain(args, workdir / "plaintext", broker.plaintext_bootstrap)["telering"]
-        secure = drain(args, workdir / "secure", broker.bootstrap, broker)["telering"]
+        plain = drain(args, workdir / "plaintext", broker.plaintext_bootstrap, authorizer=broker)["telering"]
+        secure = drain(args, workdir / "secure", broker.bootstrap, broker, authorizer=broker)["telering"]
     finally:
         broker.stop()
     keys = ("readings_per_s", "worker_cpu_us_per_reading", "web_cpu_us_per_reading", "lost", "duplicated")

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from kafka_local.broker import BrokerError, LocalKafka
 from kafka_local.jars import KAFKA_VERSION, JarsError, resolve
+from kafka_local.secure import PRODUCER_USER, WEB_NODE_USER
+from protocol.kafka_acls import AclError
+from protocol.settings import Settings
 
 log = logging.getLogger("kafka_local")
 
@@ -48,9 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--secure",
         action="store_true",
-        help="also listen on SASL_SSL (a CA and certificate made in WORKDIR/secrets, SCRAM-SHA-512/256 users "
-        "`telering` and `admin` created at format time) and print the client settings for it; the PLAINTEXT "
-        "listener stays for the broker's own use",
+        help="also listen on SASL_SSL (a CA and certificate made in WORKDIR/secrets; SCRAM-SHA-512/256 users "
+        "`telering` (workers), `simulator` (producers), `webnode` and `admin` created at format time, their "
+        "passwords in WORKDIR/secrets/<user>.password), run KRaft's StandardAuthorizer with ACLs per role for "
+        "TELERING_TOPIC_PREFIX / TELERING_APP_ID, and print the workers' client settings; the controller "
+        "listener is SASL_SSL too, and the PLAINTEXT listener stays for the readiness probe (its anonymous "
+        "users may do nothing)",
     )
     run.add_argument(
         "--secure-port",
@@ -84,7 +90,17 @@ def _run(args: argparse.Namespace) -> int:
     )
     try:
         broker.start(args.timeout)
-        # the lines a client's environment needs (passwords by file, never printed)
+        if broker.security is not None:
+            # ACLs per role for the deployment this environment names (TELERING_TOPIC_PREFIX, TELERING_APP_ID)
+            broker.grant_roles(Settings())
+            for user in (PRODUCER_USER, WEB_NODE_USER):
+                log.info(
+                    "  %s's login: KAFKA_SASL_USERNAME=%s KAFKA_SASL_PASSWORD_FILE=%s",
+                    user,
+                    user,
+                    broker.security.password_file(user),
+                )
+        # the lines a client's environment needs (passwords by file, never printed): the workers' login
         for name, value in broker.client_env().items():
             print(f"{name}={value}", flush=True)
         rc = broker.wait()
@@ -103,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     try:
         return _fetch() if args.command == "fetch" else _run(args)
-    except (JarsError, BrokerError) as exc:
+    except (JarsError, BrokerError, AclError) as exc:
         log.error("%s", exc)
         return 1
 

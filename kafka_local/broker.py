@@ -18,9 +18,12 @@ from typing import IO
 
 from kafka_local import reaper
 from kafka_local.admin import broker_answers, wait_for_broker
+from kafka_local.certs import write_private
 from kafka_local.config import free_ports, random_cluster_id, server_properties
 from kafka_local.jars import KafkaJars, resolve
-from kafka_local.secure import LISTENER, BrokerSecurity
+from kafka_local.secure import ADMIN_USER, LISTENER, USERS, BrokerSecurity
+from protocol.kafka_acls import EVERY_ROLE, Principals, create_acls, role_acls
+from protocol.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,13 @@ class LocalKafka:
             raise BrokerError("broker has no port yet: call start() first")
         return f"127.0.0.1:{self.port}"
 
+    def grant_roles(self, settings: Settings, principals: Principals = EVERY_ROLE) -> int:
+        """Create the role ACLs (protocol/kafka_acls.py) of the deployment `settings` names
+        (TELERING_TOPIC_PREFIX, TELERING_APP_ID) as the super user `admin`; secured brokers only."""
+        if self.security is None:
+            raise BrokerError("a PLAINTEXT broker has no authorizer: start it with security='SASL_SSL'")
+        return create_acls(Settings(**self.client_env(ADMIN_USER)), role_acls(settings, principals))
+
     def client_env(self, user: str | None = None) -> dict[str, str]:
         """Environment for a telering part to reach this broker (KAFKA_BOOTSTRAP and, if secured,
         KAFKA_SECURITY_PROTOCOL, the SASL user with a password file, the CA file)."""
@@ -121,7 +131,11 @@ class LocalKafka:
             raise
         log.info("Kafka broker ready at %s (pid %s)", self.bootstrap, self.pid)
         if self.security is not None:
-            log.info("  SASL_SSL, SCRAM users %s, CA %s", ", ".join(self.security.passwords), self.security.ca_file)
+            log.info(
+                "  SASL_SSL with StandardAuthorizer ACLs, SCRAM users %s, CA %s",
+                ", ".join(u for u in self.security.passwords if u in USERS),
+                self.security.ca_file,
+            )
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM the broker (a clean shutdown); SIGKILL it if it outlasts ``timeout``."""
@@ -187,7 +201,9 @@ class LocalKafka:
         assert self.port is not None and self.controller_port is not None
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         path = self.workdir / "server.properties"
-        path.write_text(
+        # 0600 from its creation: with --secure it holds the keystore's and the brokers' passwords
+        write_private(
+            path,
             server_properties(
                 port=self.port,
                 controller_port=self.controller_port,
@@ -196,7 +212,7 @@ class LocalKafka:
                 secure_port=self.secure_port,
                 security=self.security.server_properties() if self.security else None,
                 kafka_major=jars.major,
-            )
+            ).encode(),
         )
         return path
 
@@ -221,8 +237,9 @@ class LocalKafka:
         ]
 
     def _format(self, jars: KafkaJars, config: Path) -> None:
-        cmd = [
-            *self._java("256m", jars),
+        java, *options = self._java("256m", jars)
+        arguments = [
+            *options,
             "kafka.tools.StorageTool",
             "format",
             "-t",
@@ -231,10 +248,17 @@ class LocalKafka:
             str(config),
             *(self.security.format_arguments() if self.security else []),
         ]
-        with self.log_path.open("ab") as out:
-            rc = subprocess.run(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
-            ).returncode
+        # the SCRAM users' passwords must not be on a command line (`ps` shows it to every local
+        # user): the JVM reads its arguments from a 0600 file, removed once formatted
+        argfile = self.workdir / "format.args"
+        write_private(argfile, "\n".join(_java_quoted(a) for a in arguments).encode())
+        try:
+            with self.log_path.open("ab") as out:
+                rc = subprocess.run(
+                    [java, f"@{argfile}"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+                ).returncode
+        finally:
+            argfile.unlink(missing_ok=True)
         if rc != 0:
             raise BrokerError(f"formatting {self.workdir / 'data'} failed (exit {rc}):\n{self.log_tail()}")
 
@@ -272,6 +296,11 @@ class LocalKafka:
             self._log.close()
             self._log = None
         reaper.untrack(self)
+
+
+def _java_quoted(argument: str) -> str:
+    """One argument of a java @argfile: quoted, with backslashes and quotes escaped."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,13 @@ def server_properties(
     kafka_major: int = 4,
 ) -> str:
     """Render the broker configuration as ``key=value`` lines; with ``security`` (the
-    properties of kafka_local.secure) a SASL_SSL listener on ``secure_port`` too."""
+    properties of kafka_local.secure) a SASL_SSL listener on ``secure_port`` too, and the
+    controller listener SASL_SSL."""
     props = dict(_DEFAULTS) | (_KAFKA4_DEFAULTS if kafka_major >= 4 else {})
     listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
     if security is not None:
         listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")
-        props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+        props["listener.security.protocol.map"] = "CONTROLLER:SASL_SSL,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL"
         props.update(security)
     props.update(
         {

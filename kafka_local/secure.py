@@ -1,9 +1,16 @@
 """What a SASL_SSL local broker needs: a CA and a broker keystore it makes, SCRAM users it
-creates when the storage is formatted, and the client settings that reach it.
+creates when the storage is formatted, ACLs per role, and the client settings that reach it.
 
 Everything lives in `<workdir>/secrets/` (files 0600), so a restarted broker, or a second
 `python -m kafka_local run --secure` on the same work directory, keeps its certificate and
-passwords. The broker's own inter-broker and controller listeners stay PLAINTEXT on loopback.
+passwords. One SCRAM user per role (protocol/kafka_acls.py): `telering` for the workers,
+`simulator` for producers, `webnode` for the web node's alerts, and `admin`, a super user, for
+the brokers' own traffic and for creating ACLs. The broker runs KRaft's StandardAuthorizer: a
+principal may do only what an ACL allows it. The inter-broker traffic goes over the SASL_SSL
+listener as `admin`, and the KRaft controller listener is SASL_SSL too (SASL/PLAIN: SCRAM
+credentials live in the metadata the controller serves, so it cannot log in with them), its one
+user `controller` a super user. The PLAINTEXT listener stays on loopback for the broker's
+readiness probe; anyone reaching it is `User:ANONYMOUS`, whom no ACL allows anything.
 """
 
 from __future__ import annotations
@@ -15,10 +22,16 @@ from pathlib import Path
 from kafka_local import certs
 
 MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
-CLIENT_USER = "telering"
-USERS = (CLIENT_USER, "admin")
+CLIENT_USER = "telering"  # the workers' (protocol/kafka_acls.py)
+PRODUCER_USER = "simulator"
+WEB_NODE_USER = "webnode"
+ADMIN_USER = "admin"
+USERS = (CLIENT_USER, PRODUCER_USER, WEB_NODE_USER, ADMIN_USER)
+CONTROLLER_USER = "controller"  # SASL/PLAIN on the controller listener only
 LISTENER = "SASL_SSL"
-_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+_PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class BrokerSecurity:
         keystore = directory / "broker.p12"
         if not keystore.exists():
             certs.issue(ca, ["localhost", "127.0.0.1", "::1"]).write_pkcs12(keystore, keystore_password, ca)
-        passwords = {user: _secret(directory / f"{user}.password") for user in users}
+        passwords = {user: _secret(directory / f"{user}.password") for user in (*users, CONTROLLER_USER)}
         return cls(directory, passwords, keystore_password)
 
     @property
@@ -56,25 +69,46 @@ class BrokerSecurity:
         return self.directory / f"{user}.password"
 
     def server_properties(self) -> dict[str, str]:
-        """The SASL_SSL listener's TLS keystore and SCRAM mechanisms (listener names are the broker's)."""
-        prefix = f"listener.name.{LISTENER.lower()}"
+        """TLS, SASL and the authorizer of the SASL_SSL and CONTROLLER listeners (their names are
+        the broker's; kafka_local.config adds the listeners). They hold passwords: the file they
+        are written to is 0600."""
+        clients, controller = f"listener.name.{LISTENER.lower()}", "listener.name.controller"
+        admin, ctl = self.passwords[ADMIN_USER], self.passwords[CONTROLLER_USER]
         props = {
             "ssl.keystore.type": "PKCS12",
             "ssl.keystore.location": str(self.directory / "broker.p12"),
             "ssl.keystore.password": self.keystore_password,
             "ssl.key.password": self.keystore_password,
             "ssl.client.auth": "none",
-            f"{prefix}.sasl.enabled.mechanisms": ",".join(MECHANISMS),
+            # the broker is a TLS client of itself (inter-broker, controller): it trusts its CA
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca_file),
+            f"{clients}.sasl.enabled.mechanisms": ",".join(MECHANISMS),
             "sasl.enabled.mechanisms": ",".join(MECHANISMS),
+            "inter.broker.listener.name": LISTENER,
+            "sasl.mechanism.inter.broker.protocol": MECHANISMS[0],
+            f"{controller}.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            f"{controller}.plain.sasl.jaas.config": (
+                f'{_PLAIN_LOGIN} username="{CONTROLLER_USER}" password="{ctl}" user_{CONTROLLER_USER}="{ctl}";'
+            ),
+            "authorizer.class.name": AUTHORIZER,
+            "super.users": f"User:{ADMIN_USER};User:{CONTROLLER_USER}",
+            "allow.everyone.if.no.acl.found": "false",
         }
-        for mechanism in MECHANISMS:
-            props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = _SCRAM_LOGIN
+        for mechanism in MECHANISMS:  # the broker logs in as admin to its own listener
+            props[f"{clients}.{mechanism.lower()}.sasl.jaas.config"] = (
+                f'{_SCRAM_LOGIN} username="{ADMIN_USER}" password="{admin}";'
+            )
         return props
 
     def format_arguments(self) -> list[str]:
-        """`kafka-storage format` arguments that create every SCRAM user with both mechanisms."""
+        """`kafka-storage format` arguments that create every SCRAM user with both mechanisms: they
+        hold passwords, so they go to the JVM in an argument file, never on a command line."""
         args: list[str] = []
         for user, password in self.passwords.items():
+            if user == CONTROLLER_USER:
+                continue
             for mechanism in MECHANISMS:
                 args += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
         return args

@@ -52,16 +52,16 @@ class Keyring:
     def keys(self) -> list[str]:
         return list(self._keys)
 
-    def verify(self, token: str, *, max_lifetime_s: float | None = None) -> Grant:
+    def verify(self, token: str, *, max_lifetime_s: float | None = None, app: str | None = None) -> Grant:
         """GrantCodec.verify with the current keys; a signature no known key verifies gets one
         look at the key file first (it may have just gained the signing key)."""
         self.refresh()
         try:
-            return self._codec.verify(token, max_lifetime_s=max_lifetime_s)
+            return self._codec.verify(token, max_lifetime_s=max_lifetime_s, app=app)
         except GrantInvalid:
             if not self.refresh(force=True):
                 raise
-        return self._codec.verify(token, max_lifetime_s=max_lifetime_s)
+        return self._codec.verify(token, max_lifetime_s=max_lifetime_s, app=app)
 
     def sign(self, grant: Grant) -> str:
         """Sign a grant with the newest key (the coordinator)."""

@@ -6,6 +6,13 @@ the `telering-signature` header, made with the grant keys that every worker hold
 (`itsdangerous.Signer`, salt `telering.token-topic.v1`, newest key signs, every key verifies).
 A client without a key can neither crash a worker nor raise an epoch, add or remove a receiver,
 speak in a worker's name or end a turn: its messages are skipped and counted.
+
+A signature alone does not say when or where a message was sent: a signed message copied off the
+topic could be written again later (an old presence naming fewer partitions starves the others),
+or carried to another deployment that shares the key. So every message a worker writes carries
+an `origin` inside the signed JSON: its deployment (TELERING_APP_ID), its sender, the sender's
+incarnation (random per process start), a sequence number and the time it was sent. Receivers
+keep the newest (incarnation, seq) per sender (stream_app/freshness.py) and skip anything else.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Annotated, Literal
 from itsdangerous import BadSignature, Signer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from protocol.grants import INT64_MAX, PARTITION_MAX
+from protocol.grants import APP_ID_MAX, INT64_MAX, PARTITION_MAX
 
 MAX_MESSAGE_BYTES = 16 * 1024  # a presence of 1,024 partitions is ~6 KiB
 SIGNATURE_HEADER = "telering-signature"
@@ -35,6 +42,16 @@ class _Message(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
 
+class Origin(_Message):
+    """Who sent a message and where it stands in that sender's stream, signed with the message."""
+
+    app: Annotated[str, Field(min_length=1, max_length=APP_ID_MAX)]  # the deployment's TELERING_APP_ID
+    sender: Annotated[str, Field(min_length=1, max_length=256)]  # the worker's id
+    incarnation: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]  # random per process start
+    seq: Annotated[int, Field(ge=1, le=INT64_MAX)]  # 1, 2, 3 ... within the incarnation
+    sent_at: UnixTime
+
+
 class GrantMessage(_Message):
     """A signed grant plus its fields in clear, so receivers can route it without parsing it."""
 
@@ -43,6 +60,7 @@ class GrantMessage(_Message):
     epoch: Epoch
     expires_at: UnixTime
     token: Annotated[str, Field(min_length=1, max_length=4096)]
+    origin: Origin | None = None  # set by the sending channel (stream_app/token_channel.py)
 
 
 class Release(_Message):
@@ -55,6 +73,7 @@ class Release(_Message):
     duplicates: Count = 0
     superseded_by: Epoch | None = None
     worker: WorkerName = ""
+    origin: Origin | None = None  # set by the sending channel (stream_app/token_channel.py)
 
 
 class Presence(_Message):
@@ -64,6 +83,7 @@ class Presence(_Message):
     worker: Annotated[str, Field(min_length=1, max_length=256)]
     partitions: Annotated[tuple[Partition, ...], Field(max_length=4096)]
     at: UnixTime
+    origin: Origin | None = None  # set by the sending channel (stream_app/token_channel.py)
 
 
 TokenMessage = GrantMessage | Release | Presence
@@ -76,6 +96,11 @@ class TokenMessageInvalid(ValueError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+
+
+def stamped(message: TokenMessage, origin: Origin) -> TokenMessage:
+    """`message` as sent by `origin` (a copy: messages are frozen)."""
+    return message.model_copy(update={"origin": origin})
 
 
 def encode(message: TokenMessage) -> bytes:

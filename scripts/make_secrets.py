@@ -1,5 +1,7 @@
 """Make the secrets of the compose deployment in compose/secrets/ (git-ignored), in order:
-a CA, a keystore per Kafka broker, the brokers' SASL users, the web node's certificate, the
+a CA, a keystore per Kafka broker, the brokers' SASL users (one per role: `admin` for the
+brokers and ACLs, `telering` for the workers, `simulator` for producers, `webnode` for the web
+node's alerts; protocol/kafka_acls.py), the web node's certificate, the
 grant key, the PostgreSQL password and a first reader token (printed once, as the last line).
 
 `python scripts/make_secrets.py [--dir compose/secrets] [--host NAME]...` (or `make secrets`).
@@ -50,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             certs.issue(ca, [broker, *hosts]).write_pkcs12(path, keystore_password, ca)
             os.chmod(path, _KAFKA_IMAGE_FILE)
     admin = _secret(out / "kafka_admin_password", 0o600)
-    telering = _secret(out / "kafka_password", 0o600)
-    _write(out / "kafka_jaas.conf", _jaas(admin, telering), _KAFKA_IMAGE_FILE)
+    users = {
+        "telering": _secret(out / "kafka_password", 0o600),
+        "simulator": _secret(out / "kafka_simulator_password", 0o600),
+        "webnode": _secret(out / "kafka_web_node_password", 0o600),
+    }
+    _write(out / "kafka_jaas.conf", _jaas(admin, users), _KAFKA_IMAGE_FILE)
     _write(out / "kafka_client.properties", _client_properties(admin), _KAFKA_IMAGE_FILE)
     if not (out / "web-node.crt").exists():
         certs.issue(ca, ["web-node", *hosts]).write_pem(out / "web-node.crt", out / "web-node.key")
@@ -92,16 +98,15 @@ def _write(path: Path, text: str, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def _jaas(admin: str, telering: str) -> str:
+def _jaas(admin: str, users: dict[str, str]) -> str:
     """The brokers' SASL/PLAIN users (the apache/kafka image's KAFKA_OPTS convention): `admin`
-    between the brokers and for the health check, `telering` for every telering part."""
+    (the one super user) between the brokers, to the controllers, for the health check and
+    acl-init; one user per telering role, each allowed only its ACLs."""
+    lines = [f'    user_{name}="{password}"' for name, password in {"admin": admin, **users}.items()]
     return (
         "KafkaServer {\n"
         "    org.apache.kafka.common.security.plain.PlainLoginModule required\n"
-        f'    username="admin" password="{admin}"\n'
-        f'    user_admin="{admin}"\n'
-        f'    user_telering="{telering}";\n'
-        "};\n"
+        f'    username="admin" password="{admin}"\n' + "\n".join(lines) + ";\n};\n"
     )
 
 

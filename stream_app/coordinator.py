@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocol.grants import Grant
+from protocol.grants import DEFAULT_APP_ID, Grant
 from protocol.keyring import Keyring
 from protocol.token_messages import INT64_MAX, GrantMessage, Presence, Release, TokenMessage
 from stream_app.ring import Ring
@@ -70,9 +70,18 @@ class CoordinatorStatus:
 
 
 class Coordinator:
-    def __init__(self, *, is_leader: Callable[[], bool], keyring: Keyring, ttl_s: float, ring: Ring | None = None):
+    def __init__(
+        self,
+        *,
+        is_leader: Callable[[], bool],
+        keyring: Keyring,
+        ttl_s: float,
+        app: str = DEFAULT_APP_ID,
+        ring: Ring | None = None,
+    ):
         self._is_leader = is_leader
         self._keyring = keyring
+        self.app = app  # TELERING_APP_ID: every grant names its deployment
         self.ttl_s = ttl_s
         self.ring = ring or Ring()
         self.highest_epoch = 0
@@ -185,7 +194,7 @@ class Coordinator:
         if self.highest_epoch >= INT64_MAX:
             raise RuntimeError(f"epoch {self.highest_epoch} cannot grow: the token topic's history is corrupt")
         self.highest_epoch += 1
-        grant = Grant(receiver=receiver, epoch=self.highest_epoch, expires_at=time.time() + self.ttl_s)
+        grant = Grant(receiver=receiver, epoch=self.highest_epoch, expires_at=time.time() + self.ttl_s, app=self.app)
         self._awaiting = (grant.epoch, asyncio.get_running_loop().create_future())
         return GrantMessage(
             receiver=receiver, epoch=grant.epoch, expires_at=grant.expires_at, token=self._keyring.sign(grant)

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stream_app.receiver_side import ReceiverStatus
+from stream_app.token_channel import SKIP_REASONS
 from stream_app.token_side import TokenStatus
 from stream_app.worker import Worker
 
@@ -87,7 +88,7 @@ def _token_metrics(status: TokenStatus, *, leader: bool) -> Iterator[Metric]:
     skipped = CounterMetricFamily(
         f"{PREFIX}_token_messages_skipped", "Token-topic messages skipped, by reason", labels=["reason"]
     )
-    for reason in ("unsigned", "bad_signature", "malformed", "too_large"):
+    for reason in SKIP_REASONS:
         skipped.add_metric([reason], status.skipped[reason])
     yield skipped
 

@@ -2,8 +2,9 @@
 
 Grants and releases must reach every worker, so the single-partition token topic is read by
 an assigned (group-less) consumer in each process. Every value is signed on the way out and
-checked on the way in (protocol/token_messages.py): a message that is not valid, or not signed with a
-key of ours, is skipped and counted by reason, never acted on and never fatal.
+checked on the way in (protocol/token_messages.py): a message that is not valid, not signed with a
+key of ours, not of this deployment, or not its sender's newest (stream_app/freshness.py: a copy of
+an old message written again) is skipped and counted by reason, never acted on and never fatal.
 """
 
 from __future__ import annotations
@@ -30,9 +31,21 @@ from protocol.token_messages import (
     encode,
     signature_of,
 )
+from stream_app.freshness import Freshness, Outgoing
 
 log = logging.getLogger(__name__)
 
+# every reason a token-topic message is skipped for (protocol/token_messages.py, stream_app/freshness.py)
+SKIP_REASONS = (
+    "unsigned",
+    "bad_signature",
+    "malformed",
+    "too_large",
+    "unbound",
+    "other_deployment",
+    "replayed",
+    "stale",
+)
 HISTORY = 1000  # messages re-read at start: enough to see the highest epoch granted lately
 SKIP_LOG_INTERVAL_S = 60.0
 
@@ -50,6 +63,9 @@ class TokenChannel:
         self._tp = TopicPartition(topic, 0)
         self._keyring = keyring
         self._client_id = client_id
+        self._outgoing = Outgoing(settings.telering_app_id, client_id)
+        self._send_lock = asyncio.Lock()  # stamped in the order the producer takes them: seq follows the topic
+        self._freshness = Freshness(settings.telering_app_id)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.caught_up = asyncio.Event()
@@ -86,9 +102,10 @@ class TokenChannel:
     async def enqueue(self, message: TokenMessage) -> asyncio.Future:
         """Queue `message` for the topic (in call order) and return the future of its delivery."""
         assert self._producer is not None, "start() the channel first"
-        value = encode(message)
-        headers = [(SIGNATURE_HEADER, self._keyring.sign_message(value))]
-        return await self._producer.send(self._tp.topic, value, partition=0, headers=headers)
+        async with self._send_lock:
+            value = encode(self._outgoing.stamp(message))
+            headers = [(SIGNATURE_HEADER, self._keyring.sign_message(value))]
+            return await self._producer.send(self._tp.topic, value, partition=0, headers=headers)
 
     async def publish(self, message: TokenMessage, *, attempts: int = 3) -> bool:
         """Write `message` and wait until Kafka has it; False (logged) if Kafka would not take it."""
@@ -107,17 +124,17 @@ class TokenChannel:
         assert self._consumer is not None, "start() the channel first"
         async for record in self._consumer:
             self.last_record_at = time.monotonic()
-            live = self.caught_up.is_set()
+            seen_at = time.time() if self.caught_up.is_set() else record.timestamp / 1000
             if record.offset + 1 >= self._catch_up_offset:
                 self.caught_up.set()
             try:
-                message = self._check(record.value, signature_of(record.headers))
+                message = self._check(record.value, signature_of(record.headers), seen_at)
             except TokenMessageInvalid as exc:
                 self._skip(exc.reason, record.offset, str(exc))
                 self._advance(record.offset)
                 continue
             self._advance(record.offset)  # the reader handles what is yielded before it awaits again
-            yield TokenRecord(record.offset, time.time() if live else record.timestamp / 1000, message)
+            yield TokenRecord(record.offset, seen_at, message)
 
     async def catch_up(self, timeout: float = 10.0) -> None:
         """Wait until every message on the topic now has been read (and handled), or `timeout`."""
@@ -141,7 +158,7 @@ class TokenChannel:
         self._position = offset + 1
         self._advanced.set()
 
-    def _check(self, value: bytes | None, signature: bytes | None) -> TokenMessage:
+    def _check(self, value: bytes | None, signature: bytes | None, seen_at: float) -> TokenMessage:
         if not value:
             raise TokenMessageInvalid("malformed", "empty message")
         if len(value) > MAX_MESSAGE_BYTES:  # before spending an HMAC on it
@@ -150,7 +167,9 @@ class TokenChannel:
             raise TokenMessageInvalid("unsigned", f"no single {SIGNATURE_HEADER} header")
         if not self._keyring.verify_message(value, signature):
             raise TokenMessageInvalid("bad_signature", "not signed with a key of this deployment")
-        return decode(value)
+        message = decode(value)
+        self._freshness.check(message.origin, seen_at)
+        return message
 
     def _skip(self, reason: str, offset: int, detail: str) -> None:
         self.skipped[reason] += 1

@@ -59,7 +59,9 @@ class TokenSide:
         self._receivers = receivers
         self.worker_id = worker_id
         self.channel = TokenChannel(settings, topic, keyring, client_id=worker_id)
-        self.coordinator = Coordinator(is_leader=is_leader, keyring=keyring, ttl_s=settings.grant_ttl_s)
+        self.coordinator = Coordinator(
+            is_leader=is_leader, keyring=keyring, ttl_s=settings.grant_ttl_s, app=settings.telering_app_id
+        )
         self.runner: TurnRunner | None = None
         self._group: asyncio.TaskGroup | None = None
         self._turns: dict[int, asyncio.Task] = {}

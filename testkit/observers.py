@@ -24,7 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from protocol.keyring import Keyring
-from protocol.token_messages import GrantMessage, Release, TokenMessage, decode, signature_of
+from protocol.token_messages import GrantMessage, Release, TokenMessage, TokenMessageInvalid, decode, signature_of
+from stream_app.freshness import Freshness
 from testkit.processes import ManagedProcess, health
 from testkit.waiting import eventually
 
@@ -44,9 +45,10 @@ class TokenRecord:
 class TokenWatcher:
     """Every message of the token topic, as it arrives (a consumer on a background thread).
 
-    With a `keyring`, only the messages a worker would act on (signed with one of its keys):
-    what the ring really did, whatever else a hostile client wrote to the topic. `options`:
-    kafka-python connection options of a secured cluster."""
+    With a `keyring`, only the messages a worker would act on (signed with one of its keys, and
+    with `app` also of that deployment and each its sender's newest): what the ring really did,
+    whatever else a hostile client wrote to the topic. `options`: kafka-python connection
+    options of a secured cluster."""
 
     def __init__(
         self,
@@ -54,9 +56,11 @@ class TokenWatcher:
         topic: str,
         keyring: Keyring | None = None,
         options: Mapping[str, Any] | None = None,
+        app: str | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._keyring = keyring
+        self._freshness = Freshness(app) if keyring is not None and app is not None else None
         self._options = options
         self._tp = TopicPartition(topic, 0)
         self._records: list[TokenRecord] = []
@@ -155,6 +159,11 @@ class TokenWatcher:
         signature = signature_of(record.headers)
         if self._keyring is not None and not self._keyring.verify_message(record.value or b"", signature):
             message = None
+        if message is not None and self._freshness is not None:
+            try:
+                self._freshness.check(message.origin, record.timestamp / 1000)
+            except TokenMessageInvalid:
+                message = None
         with self._lock:
             if message is not None:
                 self._records.append(TokenRecord(record.offset, record.timestamp / 1000, message))

@@ -1,8 +1,10 @@
 """A whole telering pipeline on the session broker: web node and worker processes, one SQLite file.
 
 Secured, if asked: `kafka_env` holds the Kafka client security settings of a SASL_SSL broker
-(`LocalKafka.client_env()`), `web_tls` makes the web node serve HTTPS with a certificate of
-its own CA, and `read_auth=True` makes reads take the reader token the harness creates.
+(`LocalKafka.client_env()`: the workers' login), `producer_env` the simulator's own login
+where the broker gives producers a principal of their own (ACLs per role), `web_tls` makes the
+web node serve HTTPS with a certificate of its own CA, and `read_auth=True` makes reads take the
+reader token the harness creates.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PipelineHarness:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}-")
     processes: list[ManagedProcess] = field(default_factory=list)
     kafka_env: dict[str, str] = field(default_factory=dict)
+    producer_env: dict[str, str] = field(default_factory=dict)  # the simulator's, over kafka_env
     web_tls: WebTls | None = None
     read_auth: bool = False
     database_url: str | None = None  # default: a SQLite file in workdir
@@ -96,6 +99,11 @@ class PipelineHarness:
                 **(self.web_tls.env() if self.web_tls else {}),
             }
         )
+
+    @property
+    def producer_process_env(self) -> dict[str, str]:
+        """The simulator's environment: the pipeline's, with the producers' own Kafka login if given."""
+        return {**self.env, **self.producer_env}
 
     def start_web_node(self, env: dict[str, str] | None = None) -> ManagedProcess:
         """Start a web node; `env` overrides some of its environment."""
@@ -256,7 +264,7 @@ class PipelineHarness:
             "--quiet",
             *args,
         )
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(argv, env=self.producer_process_env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"simulator exited {done.returncode}: {done.stderr[-3000:]}")
         return json.loads(summary_path.read_text())
@@ -278,7 +286,8 @@ class PipelineHarness:
             "--quiet",
             *args,
         )
-        proc = ManagedProcess(f"simulator{n}", argv, self.env, self.workdir / f"simulator{n}.log").start()
+        proc = ManagedProcess(f"simulator{n}", argv, self.producer_process_env, self.workdir / f"simulator{n}.log")
+        proc.start()
         self.processes.append(proc)
         return proc, summary_path
 

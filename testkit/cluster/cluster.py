@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 VENV_BIN = Path(sys.executable).parent
 # The compose files' knobs for this machine: 2 cores shared by three brokers and the rest
 DEFAULT_VARIABLES = {"KAFKA_HEAP_OPTS": "-Xmx384m -Xms384m", "KAFKA_EXTERNAL_HOST": netns.GATEWAY}
-ONE_SHOT = {"topic-init"}
+ONE_SHOT = {"acl-init", "topic-init"}
 # One cluster per machine at a time (the names and the subnet are fixed): whoever holds this lock
 # owns every `tlr-` namespace, so the sweep of leftovers never removes a live cluster of another run.
 LOCK_FILE = Path(tempfile.gettempdir()) / f"{netns.PREFIX}-cluster.lock"

@@ -16,6 +16,10 @@ from typing import Any
 
 import yaml
 
+from testkit.cluster.limits import parse_bytes
+
+__all__ = ["ComposeError", "HealthCheck", "Project", "Service", "interpolate", "load", "merge", "parse_bytes"]
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "compose" / "docker-compose.yml"
 KAFKA3 = ROOT / "compose" / "docker-compose.kafka3.yml"
@@ -58,6 +62,7 @@ class Service:
     healthcheck: HealthCheck | None
     restart: str = "no"
     hostname: str | None = None
+    mem_limit: int | None = None  # bytes (testkit/cluster/limits.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -156,8 +161,10 @@ def _service(name: str, spec: dict) -> Service:
         env = dict(item.split("=", 1) for item in env)
     ports = []
     for port in spec.get("ports", []):
+        # [address:]published:target; the harness publishes on its bridge address whatever the
+        # address (testkit/cluster/ports.py), so it is not kept
         published, _, target = str(port).rpartition(":")
-        ports.append((int(published or target), int(target)))
+        ports.append((int(published.rpartition(":")[2] or target), int(target)))
     secrets = _mounts(spec.get("secrets", []), SECRETS_TARGET)
     configs = _mounts(spec.get("configs", []), "")
     volumes = {v.split(":")[1]: v.split(":")[0] for v in spec.get("volumes", [])}
@@ -190,6 +197,7 @@ def _service(name: str, spec: dict) -> Service:
         healthcheck=health,
         restart=str(spec.get("restart", "no")),
         hostname=spec.get("hostname"),
+        mem_limit=parse_bytes(spec.get("mem_limit")),
     )
 
 

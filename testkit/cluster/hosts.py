@@ -15,6 +15,7 @@ from typing import IO
 from testkit.cluster.compose import Service
 from testkit.cluster.hostfs import HostFs, Launch
 from testkit.cluster.images import health_argv, launch
+from testkit.cluster.limits import confine, release
 from testkit.cluster.netns import NetHost
 from testkit.waiting import eventually
 
@@ -39,6 +40,7 @@ class Host:
         self.proc: subprocess.Popen[bytes] | None = None
         self.launch: Launch | None = None
         self._log: IO[bytes] | None = None
+        self._cgroup: Path | None = None  # its mem_limit, where a cgroup can be made
 
     @property
     def address(self) -> str:
@@ -63,6 +65,8 @@ class Host:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        release(self._cgroup)  # a restarted host's old group is empty now
+        self._cgroup = confine(self.proc.pid, self.name, self.service.mem_limit)
         log.info(
             "%s (%s) started in %s at %s, pid %d",
             self.name,
@@ -104,6 +108,8 @@ class Host:
                 self.proc.kill()
                 self.proc.wait(30)
         eventually(lambda: not self.net.pids(), timeout=30, message=f"{self.name}'s processes outlived SIGKILL")
+        release(self._cgroup)
+        self._cgroup = None
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -1,7 +1,8 @@
 """Looking at a running cluster from the machine, as an operator would: Kafka through the
-published EXTERNAL listeners (SASL_SSL as `telering`), the web node through its published
-HTTPS port (the balancer), each web node replica at its host's address, PostgreSQL at its host's
-address (psql, the `telering` user's password)."""
+published EXTERNAL listeners (SASL_SSL as `admin`, the brokers' super user: the observer reads
+topic configurations, consumer-group offsets and the token topic, more than any one role's ACLs
+allow), the web node through its published HTTPS port (the balancer), each web node replica at
+its host's address, PostgreSQL at its host's address (psql, the `telering` user's password)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class ClusterView:
             "KAFKA_BOOTSTRAP": self.bootstrap,
             "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "KAFKA_SASL_MECHANISM": "PLAIN",
-            "KAFKA_SASL_USERNAME": "telering",
-            "KAFKA_SASL_PASSWORD_FILE": str(secrets / "kafka_password"),
+            "KAFKA_SASL_USERNAME": "admin",
+            "KAFKA_SASL_PASSWORD_FILE": str(secrets / "kafka_admin_password"),
             "KAFKA_SSL_CAFILE": str(secrets / "ca.crt"),
         }
         self.options: dict[str, Any] = kafka_python_options(Settings(**self.kafka_env))

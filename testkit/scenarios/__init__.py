@@ -40,6 +40,7 @@ SCENARIOS = {
         Scenario("leader-failover", single_host.leader_failover),
         Scenario("foreign-producers", hostile.foreign_producers),
         Scenario("token-forgery", hostile.token_forgery, {"grant_ttl_s": hostile.FORGERY_TTL_S}),
+        Scenario("presence-replay", hostile.presence_replay),
         Scenario("keyfile-rewrite", hostile.keyfile_rewrite),
     ]
 }

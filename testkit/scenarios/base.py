@@ -109,7 +109,8 @@ class Stream:
 def observed(harness: PipelineHarness) -> Iterator[Observed]:
     topics = harness.topics
     keyring = Keyring(read_key_file(harness.keys_file), harness.keys_file)
-    with TokenWatcher(harness.bootstrap, topics.token, keyring) as watcher, FenceWatcher(harness.db_path) as fence:
+    watcher = TokenWatcher(harness.bootstrap, topics.token, keyring, app=harness.app_id)
+    with watcher, FenceWatcher(harness.db_path) as fence:
         counter = TopicCounter(harness.bootstrap, topics.readings, receivers_group(harness.app_id))
         try:
             yield Observed(harness, watcher, fence, counter)

@@ -1,5 +1,6 @@
-"""The world's scenarios of issue 11: producers that are not kafka-python, a Kafka client without
-the key attacking the token topic, and the key file rewritten badly during a run."""
+"""The world's hostile scenarios: producers that are not kafka-python, a Kafka client without the
+key attacking the token topic (forging messages, or writing copies of signed ones again), and the
+key file rewritten badly during a run."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from kafka import KafkaProducer
 
 from protocol.keys import add_key, read_key_file
 from protocol.partitioning import partition_for
-from protocol.token_messages import INT64_MAX, GrantMessage
+from protocol.token_messages import INT64_MAX, GrantMessage, Presence, TokenMessageInvalid, decode
+from testkit.observers import owned, wait_split
 from testkit.pipeline import PipelineHarness, read_records
 from testkit.processes import ManagedProcess
 from testkit.scenarios.base import OPEN_STREAM_S, WARM_UP, observed
 from testkit.waiting import eventually
 
 FORGERY_TTL_S = 5.0
+REPLAY_S = 8.0  # how long a captured presence is written again
+REPLAY_INTERVAL_S = 0.02  # 50 copies a second against the worker's one presence a second
 _METRIC = r"^{name}(?:\{{reason=\"(?P<label>[^\"]+)\"\}})? (?P<value>\S+)$"
 
 
@@ -103,6 +107,48 @@ def token_forgery(harness: PipelineHarness) -> Any:
     return result
 
 
+def presence_replay(harness: PipelineHarness) -> Any:
+    """A signed presence copied off the token topic from when its worker owned half the receivers,
+    written again many times a second once it owns them all, while readings stream: the ring
+    keeps serving every receiver, and the worker counts each copy as `replayed`."""
+    _, workers = harness.start(workers=2)
+    with observed(harness) as run:
+        stream = run.stream(duration=OPEN_STREAM_S)
+        harness.wait_stored(WARM_UP)
+        leader = wait_split(workers, harness.partitions, harness.app_id)
+        follower = next(w for w in workers if w is not leader)
+        name, half = requests.get(leader.health_url, timeout=10).json()["worker"], owned(leader)
+        captured = eventually(lambda: _presence_record(harness, name, half), timeout=30)
+        follower.stop()
+        eventually(lambda: owned(leader) == set(range(harness.partitions)), timeout=60)
+        everything = tuple(range(harness.partitions))
+        attacked_after = run.token.last_offset
+        eventually(lambda: run.token.first(lambda m: _presence_of(m, name, everything), attacked_after), timeout=30)
+        attacked_after = run.token.last_offset
+        producer = KafkaProducer(bootstrap_servers=harness.bootstrap, acks="all")
+        sent, until = 0, time.monotonic() + REPLAY_S
+        while time.monotonic() < until:
+            producer.send(harness.topics.token, value=captured.value, headers=list(captured.headers), partition=0)
+            sent += 1
+            time.sleep(REPLAY_INTERVAL_S)  # the attacker's pace, not a synchronisation
+        producer.flush(30)
+        producer.close()
+        fault_end = time.monotonic()
+        run.token.sync()
+        grants = Counter(g.receiver for g in run.token.grants(attacked_after))
+        stream.end_early()
+        recovery = run.wait_caught_up(fault_end)
+        run.evidence.update(
+            captured_partitions=sorted(half or ()),
+            replayed_sent=sent,
+            grants_during_attack={r: grants[r] for r in everything},
+            skipped=_metric(leader, "telering_worker_token_messages_skipped_total"),
+            worker_alive=leader.alive,
+            worker_tracebacks=leader.log_text().count("Traceback"),
+        )
+        return run.finish("presence-replay", stream, recovery)
+
+
 def keyfile_rewrite(harness: PipelineHarness) -> Any:
     """The key file emptied, then half-written, then whole and rotated, while readings stream."""
     _, (worker,) = harness.start()
@@ -159,6 +205,23 @@ def _forgeries(worker_name: str, current: GrantMessage) -> list[tuple[bytes, lis
     ]
     forged_signature = [("telering-signature", b"Zm9yZ2Vk")]
     return [(v, []) for v in unsigned] + [(v, forged_signature) for v in unsigned[5:11]]
+
+
+def _presence_of(message: object, worker: str, partitions: tuple[int, ...]) -> bool:
+    return isinstance(message, Presence) and message.worker == worker and message.partitions == partitions
+
+
+def _presence_record(harness: PipelineHarness, worker: str, partitions: set[int] | None) -> Any:
+    """The latest record of the token topic in which `worker` announced exactly `partitions`."""
+    wanted, found = tuple(sorted(partitions or ())), None
+    for record in read_records(harness.bootstrap, harness.topics.token):
+        try:
+            message = decode(record.value)
+        except TokenMessageInvalid:
+            continue
+        if _presence_of(message, worker, wanted):
+            found = record
+    return found
 
 
 def _json(value: dict) -> bytes:

@@ -52,7 +52,7 @@ def test_two_identical_replicas_behind_the_balancer(project):
     balancer = services["web-node"]
     image, _, tag = balancer["image"].rpartition(":")
     assert image == "haproxy" and re.fullmatch(r"\d+\.\d+(\.\d+)?-alpine", tag), balancer["image"]
-    assert balancer["ports"] == ["8080:8080"]
+    assert balancer["ports"] == ["${TELERING_PUBLISH_HOST:-127.0.0.1}:8080:8080"]  # loopback unless exposed
     assert {name: spec["condition"] for name, spec in balancer["depends_on"].items()} == dict.fromkeys(
         REPLICAS, "service_healthy"
     )

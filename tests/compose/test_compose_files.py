@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from protocol.kafka_acls import PRODUCER, WORKER
 from protocol.settings import Settings
 from protocol.topic_admin import TOKEN_RETENTION_MS, telering_topics
 from protocol.topics import Topics
@@ -21,7 +22,7 @@ BASE = COMPOSE / "docker-compose.yml"
 KAFKA3 = COMPOSE / "docker-compose.kafka3.yml"
 
 WEB_NODES = ("web-node-1", "web-node-2")  # the replicas behind the balancer, the service `web-node`
-TELERING_SERVICES = {"topic-init", *WEB_NODES, "worker", "simulator"}  # env read by our Settings
+TELERING_SERVICES = {"acl-init", "topic-init", *WEB_NODES, "worker", "simulator"}  # env read by our Settings
 SETTINGS_NAMES = {field.validation_alias for field in Settings.model_fields.values()}
 # ${...} knobs of the compose files themselves, documented in docs/scale-out.md
 COMPOSE_KNOBS = {
@@ -31,6 +32,8 @@ COMPOSE_KNOBS = {
     "SIM_SENSORS",
     "SIM_RATE",
     "KAFKA_HEAP_OPTS",
+    "KAFKA_MEM_LIMIT",
+    "TELERING_PUBLISH_HOST",
 }
 HEALTHY, COMPLETED = "service_healthy", "service_completed_successfully"
 
@@ -86,6 +89,12 @@ SERVICE_KEYS = {
     "deploy",
     "configs",
     "user",
+    "cap_drop",
+    "cap_add",
+    "security_opt",
+    "read_only",
+    "tmpfs",
+    "mem_limit",
 }
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"}
 RESTART_POLICIES = {"no", "always", "on-failure", "unless-stopped"}
@@ -180,7 +189,8 @@ def test_depends_on_waits_on_health_or_completion(project):
         "web-node-2": {"postgres"},
         "web-node": set(WEB_NODES),
         "simulator": {"kafka", "topic-init"},
-        "topic-init": {"kafka"},
+        "topic-init": {"kafka", "acl-init"},
+        "acl-init": {"kafka"},
     }
     for name, needs in expected.items():
         assert needs <= set(services[name].get("depends_on", {})), name
@@ -197,9 +207,10 @@ def test_depends_on_waits_on_health_or_completion(project):
                 )
             else:
                 assert services[target].get("restart") == "no", f'{target} is a one-shot: restart: "no"'
-    assert services["topic-init"]["depends_on"]["kafka"]["condition"] == HEALTHY
+    assert services["topic-init"]["depends_on"]["acl-init"]["condition"] == COMPLETED
     for broker in _brokers(project):
-        assert services["topic-init"]["depends_on"][broker]["condition"] == HEALTHY
+        for one_shot in ("acl-init", "topic-init"):
+            assert services[one_shot]["depends_on"][broker]["condition"] == HEALTHY, (one_shot, broker)
 
 
 def test_worker_scales(project):
@@ -237,13 +248,14 @@ def _secret_targets(service: dict) -> dict[str, str]:
 
 
 def test_every_hop_is_secured(project):
-    """Kafka clients over SASL_SSL with their password and CA as secrets, every broker listener but
-    the controller's SASL_SSL (the apache/kafka image's keystore and JAAS conventions), the web
-    node on HTTPS with reader tokens, its clients verifying it."""
+    """Kafka clients over SASL_SSL with their password and CA as secrets, every broker listener
+    SASL_SSL, the controller's too (the apache/kafka image's keystore and JAAS conventions), the
+    web node on HTTPS with reader tokens, its clients verifying it."""
     services = project["services"]
-    for name in ("topic-init", "worker", "simulator"):
+    users = {"acl-init": "admin", "topic-init": "telering", "worker": "telering", "simulator": "simulator"}
+    for name, user in users.items():
         env, mounted = _env(services[name]), set(_secret_targets(services[name]).values())
-        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_USERNAME"] == "telering"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_USERNAME"] == user, name
         assert {env["KAFKA_SASL_PASSWORD_FILE"], env["KAFKA_SSL_CAFILE"]} <= mounted, name
         assert "KAFKA_SASL_PASSWORD" not in env
     for name, broker in _brokers(project).items():
@@ -251,8 +263,9 @@ def test_every_hop_is_secured(project):
         protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
         for listener in env["KAFKA_LISTENERS"].split(","):
             listener_name = listener.split("://")[0]
-            assert protocols[listener_name] == ("PLAINTEXT" if listener_name == "CONTROLLER" else "SASL_SSL")
+            assert protocols[listener_name] == "SASL_SSL", (name, listener_name)
         assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] in env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")
         for variable in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
             assert f"/etc/kafka/secrets/{env[variable]}" in mounted.values(), (name, variable)
         assert "/etc/kafka/secrets/kafka_jaas.conf" in env["KAFKA_OPTS"] and "kafka_jaas" in mounted
@@ -270,6 +283,58 @@ def test_every_hop_is_secured(project):
         assert "https://127.0.0.1:8080/healthz" in services[name]["healthcheck"]["test"][-1]
     worker = _env(services["worker"])
     assert worker["WEB_NODE_CA_FILE"] in set(_secret_targets(services["worker"]).values())
+
+
+def test_brokers_authorize_each_role_by_its_own_login(project):
+    """KRaft's StandardAuthorizer on every broker with `admin` the one super user; acl-init makes
+    the role ACLs (protocol/kafka_acls.py) before any topic or client; each role its own login."""
+    services = project["services"]
+    for name, broker in _brokers(project).items():
+        env = _env(broker)
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer", name
+        assert env["KAFKA_SUPER_USERS"] == "User:admin", name
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false", name
+    init = services["acl-init"]
+    assert init["command"] == ["telering-acls"] and init.get("restart") == "no"
+    assert _env(init)["KAFKA_SASL_PASSWORD_FILE"] == "/run/secrets/kafka_admin_password"
+    logins = {
+        n: set(_secret_targets(services[n])) & {s for s in project["secrets"] if "kafka" in s} for n in users_of()
+    }
+    assert logins["simulator"] == {"kafka_simulator_password"}, "the producer holds only its own login"
+    assert logins["worker"] == logins["topic-init"] == {"kafka_password"}
+    assert "telering_keys" not in services["simulator"].get("secrets", [])
+    principals = {_env(services[n])["KAFKA_SASL_USERNAME"] for n in ("simulator", "worker")}
+    assert principals == {PRODUCER.split(":")[1], WORKER.split(":")[1]}
+
+
+def users_of() -> tuple[str, ...]:
+    return ("acl-init", "topic-init", "worker", "simulator")
+
+
+HARDENED = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"], "read_only": True}
+# what the postgres image's entrypoint needs to prepare its data directory, then drop to `postgres`
+POSTGRES_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+
+
+def test_every_container_is_hardened(project):
+    """No capabilities (postgres: the five its entrypoint uses), no-new-privileges, a read-only
+    root with the tmpfs it writes to, a memory limit; ports published on 127.0.0.1 unless
+    TELERING_PUBLISH_HOST says otherwise."""
+    for name, service in project["services"].items():
+        assert {k: service.get(k) for k in HARDENED} == HARDENED, name
+        assert set(service.get("cap_add", [])) <= (POSTGRES_CAPS if name == "postgres" else set()), name
+        tmpfs = service.get("tmpfs", [])
+        assert "/tmp" in tmpfs and all(path.startswith("/") for path in tmpfs), name
+        assert compose.parse_bytes(compose.interpolate(str(service["mem_limit"]), {})) >= 128 * 1024**2, name
+        for port in service.get("ports", []):
+            assert str(port).startswith("${TELERING_PUBLISH_HOST:-127.0.0.1}:"), (name, port)
+    assert "/home/telering" in project["services"]["worker"]["tmpfs"]  # Faust's data directory
+    assert "/var/run/postgresql" in project["services"]["postgres"]["tmpfs"]
+    for name, broker in _brokers(project).items():
+        assert {"/opt/kafka/config", "/opt/kafka/logs"} <= set(broker["tmpfs"]), name
+    loaded = compose.load([BASE, KAFKA3], variables={})
+    assert loaded.services["web-node"].ports == [(8080, 8080)]
+    assert loaded.services["kafka"].mem_limit == 1536 * 1024**2
 
 
 def test_keys_arrive_as_a_secret(project):
@@ -315,7 +380,11 @@ def test_make_secrets_makes_every_secret_the_files_name(tmp_path, capsys):
     assert module.main(["--dir", str(out)]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     jaas = (out / "kafka_jaas.conf").read_text()
-    assert f'user_telering="{(out / "kafka_password").read_text().strip()}"' in jaas
+    for user, secret in (("telering", "kafka_password"), ("simulator", "kafka_simulator_password")):
+        assert f'user_{user}="{(out / secret).read_text().strip()}"' in jaas
+        assert stat.S_IMODE((out / secret).stat().st_mode) == 0o600, secret
+    passwords = [(out / f).read_text() for f in ("kafka_password", "kafka_simulator_password", "kafka_admin_password")]
+    assert len(set(passwords)) == 3, "each role its own password"
 
 
 def _looks_random(token: str) -> bool:

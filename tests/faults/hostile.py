@@ -33,7 +33,7 @@ def post(
 
 def mint(harness: PipelineHarness, receiver: int, epoch: int, ttl: float = 30.0) -> str:
     """A grant signed with the pipeline's own key: what an insider (or the coordinator) could make."""
-    return GrantCodec(read_key_file(harness.keys_file)).sign(Grant(receiver, epoch, time.time() + ttl))
+    return GrantCodec(read_key_file(harness.keys_file)).sign(Grant(receiver, epoch, time.time() + ttl, harness.app_id))
 
 
 def fence(harness: PipelineHarness) -> tuple[int, int]:

@@ -57,7 +57,7 @@ def test_hostile_grants_are_refused_and_the_database_is_unchanged(pipeline_facto
     current = next(g for g in grants if g.epoch == epoch)  # the real grant the web node accepted last
     old = next(g for g in reversed(grants) if g.epoch < epoch and g.expires_at > time.time() + 20)
     other = (holder + 1) % PARTITIONS
-    signed_elsewhere = GrantCodec([new_key()]).sign(Grant(holder, epoch + 1, time.time() + 30))
+    signed_elsewhere = GrantCodec([new_key()]).sign(Grant(holder, epoch + 1, time.time() + 30, harness.app_id))
 
     cases = [
         ("none", None, None, holder, 401, "grant_invalid"),

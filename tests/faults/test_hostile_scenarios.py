@@ -45,6 +45,19 @@ def test_a_client_without_the_key_cannot_crash_or_steer_the_ring(kafka_broker, t
     assert evidence["fence_regressions"] == []
 
 
+def test_an_old_presence_written_again_starves_no_receiver(kafka_broker, tmp_path):
+    result = run_scenario("presence-replay", kafka_broker.bootstrap, tmp_path)
+    assert_exactly_once(result, min_sent=600)
+    evidence = result.evidence
+    assert len(evidence["captured_partitions"]) < PARTITIONS, evidence
+    grants = evidence["grants_during_attack"]
+    # every receiver keeps its turns while the copies pour in (a fair share is a quarter each)
+    assert min(grants.values()) >= 0.1 * sum(grants.values()), grants
+    assert evidence["skipped"].get("replayed", 0) >= evidence["replayed_sent"] > 100, evidence
+    assert evidence["worker_alive"] and evidence["worker_tracebacks"] == 0
+    assert evidence["fence_regressions"] == []
+
+
 def test_the_key_file_rewritten_badly_during_a_run_changes_nothing(kafka_broker, tmp_path):
     result = run_scenario("keyfile-rewrite", kafka_broker.bootstrap, tmp_path)
     assert_exactly_once(result, min_sent=600)

@@ -76,5 +76,5 @@ def test_rotation_under_load_refuses_nothing(pipeline_factory):
     # the retired key is refused from now on
     assert read_key_file(harness.keys_file) == [new]
     sid = sensors_of_receiver(0, 4, 1, "rotation-")[0]
-    forged = GrantCodec([old]).sign(Grant(0, 10**9, time.time() + 30))
+    forged = GrantCodec([old]).sign(Grant(0, 10**9, time.time() + 30, harness.app_id))
     assert post(harness.web_url, {"readings": [make_reading(sid, 0)]}, forged)[1]["error"] == "grant_invalid"

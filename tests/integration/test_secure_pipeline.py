@@ -18,6 +18,8 @@ import pytest
 import requests
 
 from kafka_local import certs
+from kafka_local.secure import CLIENT_USER, PRODUCER_USER
+from protocol.settings import Settings
 from testkit.pipeline import PipelineHarness, WebTls
 from testkit.processes import ManagedProcess, python_argv
 from testkit.waiting import eventually
@@ -31,10 +33,13 @@ def secure_harness(secure_kafka, tmp_path: Path):
     harness = PipelineHarness(
         bootstrap=secure_kafka.bootstrap,
         workdir=tmp_path / "pipeline",
-        kafka_env=secure_kafka.client_env(),
+        kafka_env=secure_kafka.client_env(CLIENT_USER),  # the workers' login
+        producer_env=secure_kafka.client_env(PRODUCER_USER),  # the simulator's: it may only write readings
         web_tls=WebTls.make(tmp_path / "web-tls"),
         read_auth=True,
     )
+    # the broker's StandardAuthorizer lets each role do only what its ACLs say, on this pipeline's topics
+    secure_kafka.grant_roles(Settings(telering_topic_prefix=harness.prefix, telering_app_id=harness.app_id))
     yield harness
     harness.stop()
 

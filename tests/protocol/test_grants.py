@@ -47,21 +47,24 @@ def test_sign_then_verify_round_trips() -> None:
 
 def test_a_grant_minted_by_another_tool_verifies() -> None:
     expires_at = time.time() + 30
-    token = mint({"receiver": 0, "epoch": 1, "expires_at": expires_at})
+    token = mint({"receiver": 0, "epoch": 1, "expires_at": expires_at, "app": "telering"})
     assert GrantCodec([NEW]).verify(token) == Grant(receiver=0, epoch=1, expires_at=expires_at)
 
 
 def test_integer_expires_at_from_another_tool_is_accepted() -> None:
     expires_at = int(time.time()) + 30
     assert (
-        GrantCodec([NEW]).verify(mint({"receiver": 3, "epoch": 9, "expires_at": expires_at})).expires_at == expires_at
+        GrantCodec([NEW])
+        .verify(mint({"receiver": 3, "epoch": 9, "expires_at": expires_at, "app": "telering"}))
+        .expires_at
+        == expires_at
     )
 
 
 def test_a_signed_grant_is_checkable_by_another_tool() -> None:
     token = GrantCodec([NEW]).sign(grant(receiver=1, epoch=4))
     payload = URLSafeTimedSerializer(NEW, salt="telering.grant.v1").loads(token)
-    assert set(payload) == {"receiver", "epoch", "expires_at"}
+    assert set(payload) == {"receiver", "epoch", "expires_at", "app"} and payload["app"] == "telering"
     assert (payload["receiver"], payload["epoch"]) == (1, 4)
 
 
@@ -94,7 +97,7 @@ def _tamper(token: str, **changes: object) -> str:
 def test_tampered_payload_is_refused() -> None:
     codec = GrantCodec([NEW])
     token = codec.sign(grant(receiver=1, epoch=5))
-    for changes in ({"receiver": 2}, {"epoch": 6}, {"expires_at": time.time() + 3600}):
+    for changes in ({"receiver": 2}, {"epoch": 6}, {"expires_at": time.time() + 3600}, {"app": "other"}):
         with pytest.raises(GrantInvalid) as info:
             codec.verify(_tamper(token, **changes))
         assert info.value.code == "grant_invalid"
@@ -113,7 +116,7 @@ def test_a_grant_signed_with_another_key_is_refused() -> None:
 
 def test_a_grant_with_another_salt_is_refused() -> None:
     token = URLSafeTimedSerializer(NEW, salt="some.other.salt").dumps(
-        {"receiver": 0, "epoch": 1, "expires_at": time.time() + 30}
+        {"receiver": 0, "epoch": 1, "expires_at": time.time() + 30, "app": "telering"}
     )
     with pytest.raises(GrantInvalid):
         GrantCodec([NEW]).verify(token)
@@ -153,21 +156,26 @@ def test_a_codec_needs_a_key() -> None:
     "payload",
     [
         {"receiver": 0, "epoch": 1},
-        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "extra": 1},
-        {"receiver": -1, "epoch": 1, "expires_at": 1e12},
-        {"receiver": 0, "epoch": -1, "expires_at": 1e12},
-        {"receiver": 0, "epoch": 2**63, "expires_at": 1e12},
-        {"receiver": 0, "epoch": 2**64, "expires_at": 1e12},
-        {"receiver": 2**31, "epoch": 1, "expires_at": 1e12},
-        {"receiver": 2**63, "epoch": 1, "expires_at": 1e12},
-        {"receiver": 1.5, "epoch": 1, "expires_at": 1e12},
-        {"receiver": 0, "epoch": False, "expires_at": 1e12},
-        {"receiver": "0", "epoch": 1, "expires_at": 1e12},
-        {"receiver": 0, "epoch": 1.0, "expires_at": 1e12},
-        {"receiver": True, "epoch": 1, "expires_at": 1e12},
-        {"receiver": 0, "epoch": 1, "expires_at": "1e12"},
-        {"receiver": 0, "epoch": 1, "expires_at": True},
-        {"receiver": 0, "epoch": 1, "expires_at": None},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12},  # names no deployment
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "app": ""},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "app": 7},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "app": None},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "app": "x" * 250},
+        {"receiver": 0, "epoch": 1, "expires_at": 1e12, "extra": 1, "app": "telering"},
+        {"receiver": -1, "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": -1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": 2**63, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": 2**64, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 2**31, "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 2**63, "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 1.5, "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": False, "expires_at": 1e12, "app": "telering"},
+        {"receiver": "0", "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": 1.0, "expires_at": 1e12, "app": "telering"},
+        {"receiver": True, "epoch": 1, "expires_at": 1e12, "app": "telering"},
+        {"receiver": 0, "epoch": 1, "expires_at": "1e12", "app": "telering"},
+        {"receiver": 0, "epoch": 1, "expires_at": True, "app": "telering"},
+        {"receiver": 0, "epoch": 1, "expires_at": None, "app": "telering"},
         [0, 1, 1e12],
         "grant",
         None,
@@ -181,7 +189,7 @@ def test_payloads_of_the_wrong_shape_are_refused(payload: object) -> None:
 def test_infinite_expiry_is_refused() -> None:
     # itsdangerous' JSON writes the bare token Infinity, which Python's json reads back.
     with pytest.raises(GrantInvalid):
-        GrantCodec([NEW]).verify(mint({"receiver": 0, "epoch": 1, "expires_at": float("inf")}))
+        GrantCodec([NEW]).verify(mint({"receiver": 0, "epoch": 1, "expires_at": float("inf"), "app": "telering"}))
 
 
 def test_grant_errors_share_a_base_with_codes() -> None:
@@ -190,8 +198,8 @@ def test_grant_errors_share_a_base_with_codes() -> None:
 
 
 def test_the_largest_epoch_and_receiver_verify() -> None:
-    payload = {"receiver": PARTITION_MAX, "epoch": INT64_MAX, "expires_at": time.time() + 5}
-    assert GrantCodec([NEW]).verify(mint(payload)) == Grant(PARTITION_MAX, INT64_MAX, payload["expires_at"])
+    payload = {"receiver": PARTITION_MAX, "epoch": INT64_MAX, "expires_at": time.time() + 5, "app": "telering"}
+    assert GrantCodec([NEW]).verify(mint(payload)) == Grant(PARTITION_MAX, INT64_MAX, payload["expires_at"], "telering")
 
 
 def test_a_grant_living_longer_than_the_cap_is_refused() -> None:
@@ -200,6 +208,17 @@ def test_a_grant_living_longer_than_the_cap_is_refused() -> None:
     assert codec.verify(codec.sign(grant(ttl=59.0)), max_lifetime_s=60.0).epoch == 5
     for expires_at in (time.time() + 61.0, 1e15):
         with pytest.raises(GrantInvalid, match="at most 60 s"):
-            codec.verify(mint({"receiver": 0, "epoch": 1, "expires_at": expires_at}), max_lifetime_s=60.0)
+            codec.verify(
+                mint({"receiver": 0, "epoch": 1, "expires_at": expires_at, "app": "telering"}), max_lifetime_s=60.0
+            )
     # without a cap (tools that only check the format) a long grant still verifies
-    assert codec.verify(mint({"receiver": 0, "epoch": 1, "expires_at": 1e15})).expires_at == 1e15
+    assert codec.verify(mint({"receiver": 0, "epoch": 1, "expires_at": 1e15, "app": "telering"})).expires_at == 1e15
+
+
+def test_a_grant_of_another_deployment_is_refused_when_the_deployment_is_given() -> None:
+    codec = GrantCodec([NEW])  # both deployments hold the same key
+    token = codec.sign(Grant(receiver=0, epoch=1, expires_at=time.time() + 30, app="staging"))
+    assert codec.verify(token, app="staging").app == "staging"
+    with pytest.raises(GrantInvalid, match="'staging', this one is 'production'"):
+        codec.verify(token, app="production")
+    assert codec.verify(token).app == "staging"  # a tool that only checks the format

@@ -10,6 +10,7 @@ from protocol.token_messages import (
     INT64_MAX,
     MAX_MESSAGE_BYTES,
     GrantMessage,
+    Origin,
     Presence,
     Release,
     TokenMessage,
@@ -18,6 +19,7 @@ from protocol.token_messages import (
     decode,
     encode,
     signature_of,
+    stamped,
 )
 
 MESSAGES: list[TokenMessage] = [
@@ -27,6 +29,7 @@ MESSAGES: list[TokenMessage] = [
     Presence(worker="worker-a", partitions=(0, 2, 3), at=1_767_323_045.0),
     Presence(worker="worker-b", partitions=(), at=1.0),
 ]
+ORIGIN = Origin(app="telering", sender="worker-a", incarnation="0f" * 16, seq=3, sent_at=1_767_323_045.5)
 KEY_A, KEY_B = "a" * 43, "b" * 43
 
 
@@ -40,6 +43,36 @@ def test_encoding_is_compact_json_with_its_type_first(message: TokenMessage) -> 
     raw = encode(message)
     assert b", " not in raw and raw.startswith(b'{"type":"%s"' % message.type.encode())
     assert json.loads(raw)["type"] == message.type
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_a_stamped_message_carries_its_origin_inside_the_signed_value(message: TokenMessage) -> None:
+    sent = stamped(message, ORIGIN)
+    raw = encode(sent)
+    assert decode(raw) == sent and decode(raw).origin == ORIGIN and message.origin is None
+    signer = TokenSigner([KEY_A])
+    replayed_as_newer = raw.replace(b'"seq":3', b'"seq":4')
+    assert replayed_as_newer != raw and not signer.verify(replayed_as_newer, signer.sign(raw))
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        {"app": "", "sender": "w", "incarnation": "0f" * 16, "seq": 1, "sent_at": 1.0},
+        {"app": "t", "sender": "", "incarnation": "0f" * 16, "seq": 1, "sent_at": 1.0},
+        {"app": "t", "sender": "w", "incarnation": "0F" * 16, "seq": 1, "sent_at": 1.0},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 15, "seq": 1, "sent_at": 1.0},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 16, "seq": 0, "sent_at": 1.0},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 16, "seq": "1", "sent_at": 1.0},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 16, "seq": 1, "sent_at": 1e11},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 16, "seq": 1},
+        {"app": "t", "sender": "w", "incarnation": "0f" * 16, "seq": 1, "sent_at": 1.0, "x": 1},
+    ],
+)
+def test_a_malformed_origin_is_refused(origin: dict) -> None:
+    raw = json.dumps({"type": "release", "receiver": 0, "epoch": 1, "stored": 0, "origin": origin}).encode()
+    with pytest.raises(TokenMessageInvalid, match="malformed"):
+        decode(raw)
 
 
 def test_presence_partitions_come_back_as_a_tuple() -> None:

@@ -30,7 +30,8 @@ class RunningWebNode:
     runner: web.AppRunner
 
     def grant(self, receiver: int = 0, epoch: int = 1, ttl: float = 30.0, keys: list[str] | None = None) -> str:
-        return GrantCodec(keys or self.keys).sign(Grant(receiver, epoch, time.time() + ttl))
+        app = self.settings.telering_app_id
+        return GrantCodec(keys or self.keys).sign(Grant(receiver, epoch, time.time() + ttl, app))
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
+from protocol.grants import GRANT_SALT, Grant, GrantCodec
 from protocol.readings import Reading
 from tests.support.web import make_reading, sensors_of_receiver
 from web_node.appkeys import storage_key
@@ -61,6 +64,28 @@ async def test_grant_refusals_store_nothing(web_node_factory, http):
         got_status, body = await post(http, node, batch, grant)
         assert (got_status, body["error"]) == (status, code), grant
     assert await count_rows(node) == 0
+
+
+async def test_a_grant_of_another_deployment_is_refused_and_raises_no_fence(web_node_factory, http):
+    node = await web_node_factory(telering_app_id="production")
+    sid = sensors_of_receiver(0)[0]
+    codec = GrantCodec(node.keys)  # the same key: only the deployment differs
+    staging = codec.sign(Grant(0, 50, time.time() + 30, app="staging"))
+    status, body = await post(http, node, [make_reading(sid, 0)], staging)
+    assert (status, body["error"]) == (401, "grant_invalid")
+    assert "'staging'" in body["detail"] and "'production'" in body["detail"] and "TELERING_APP_ID" in body["detail"]
+    # a grant from before grants named their deployment names none: refused as well
+    unnamed = URLSafeTimedSerializer(node.keys, salt=GRANT_SALT).dumps(
+        {"receiver": 0, "epoch": 50, "expires_at": time.time() + 30}
+    )
+    status, body = await post(http, node, [make_reading(sid, 0)], unnamed)
+    assert (status, body["error"]) == (401, "grant_invalid") and "app" in body["detail"]
+    assert await count_rows(node) == 0
+    # the fence did not move: this deployment's own epoch 1 is still good
+    assert await post(http, node, [make_reading(sid, 0)], node.grant(0, 1)) == (
+        200,
+        {"stored": 1, "duplicates": 0, "epoch": 1},
+    )
 
 
 async def test_epoch_fencing(web_node_factory, http):

@@ -1,6 +1,7 @@
 """`POST /api/v1/batches`: verify the grant, validate the batch, store it once.
 
-Order of checks (DESIGN.md, The token): signature, then expiry, then the epoch fence. A
+Order of checks (DESIGN.md, The token): signature, then the deployment (the grant's `app` must be
+this node's TELERING_APP_ID), then expiry, then the epoch fence. A
 refused request stores nothing: validation happens before the transaction, and the fence
 is raised inside the same transaction as the insert.
 """
@@ -61,7 +62,9 @@ async def post_batch(request: web.Request) -> web.Response:
 async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     """Verify, validate and store; returns the result, the grant's epoch and the store time."""
     settings = request.app[settings_key]
-    grant = _verified_grant(request, request.app[keyring_key], max_lifetime_s(settings.grant_ttl_s))
+    grant = _verified_grant(
+        request, request.app[keyring_key], max_lifetime_s(settings.grant_ttl_s), settings.telering_app_id
+    )
     storage = request.app[storage_key]
     if grant.epoch < storage.fence_epoch:
         raise _superseded(storage.fence_epoch)
@@ -89,13 +92,13 @@ async def _store_batch(request: web.Request) -> tuple[StoreResult, int, float]:
     return result, grant.epoch, seconds
 
 
-def _verified_grant(request: web.Request, keyring: Keyring, max_lifetime: float) -> Grant:
+def _verified_grant(request: web.Request, keyring: Keyring, max_lifetime: float, app: str) -> Grant:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "grant_invalid", "missing `Authorization: Bearer <grant>` header")
     try:
-        return keyring.verify(token.strip(), max_lifetime_s=max_lifetime)
+        return keyring.verify(token.strip(), max_lifetime_s=max_lifetime, app=app)
     except GrantError as exc:
         raise ApiError(401, exc.code, str(exc)) from None
 
