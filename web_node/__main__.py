@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from protocol.keyring import Keyring
 from protocol.keys import KeysMissing
 from protocol.settings import Settings
-from web_node.alerts.rules import RulesError
+from web_node.alerts.rules import RulesError, load_rules
 from web_node.app import create_app
 from web_node.auth import ReadAuthUnavailable, reader_auth
 from web_node.processes import Supervisor
@@ -110,8 +110,13 @@ def _serve_processes(settings: Settings, args: argparse.Namespace) -> int:
         server_ssl_context(settings)
         Keyring.from_settings(settings)
         reader_auth(settings)
+        if settings.telering_alert_rules is not None:
+            load_rules(settings.telering_alert_rules)
     except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
         log.error("%s", exc)
+        return 2
+    except RulesError as exc:
+        log.error("TELERING_ALERT_RULES: %s", exc)
         return 2
     if not args.no_migrate and _migrate(settings.database_url) != 0:
         return 1
