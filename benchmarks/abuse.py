@@ -56,6 +56,10 @@ def cpu_s(procs: list[psutil.Process]) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
+def by_status(counts: Counter) -> dict[str, int]:
+    return {str(s): n for s, n in sorted(counts.items(), key=lambda item: str(item[0]))}
+
+
 async def timed_get(http: aiohttp.ClientSession, url: str, params: dict) -> dict:
     began = time.perf_counter()
     async with http.get(url, params=params) as answer:
@@ -138,7 +142,7 @@ async def live_attack(url: str, headers: dict, sockets: int, size: int, partitio
             await ws.close()
     return {
         "asked": sockets,
-        "statuses": {str(s): n for s, n in sorted(statuses.items())},
+        "statuses": by_status(statuses),
         "connect_seconds": open_s,
         "batch": size,
         "batch_cpu_s_no_sockets": alone,
@@ -146,15 +150,18 @@ async def live_attack(url: str, headers: dict, sockets: int, size: int, partitio
     }
 
 
-async def healthz_attack(url: str, clients: int, seconds: float) -> Counter[int]:
-    statuses: Counter[int] = Counter()
+async def healthz_attack(url: str, clients: int, seconds: float) -> Counter[int | str]:
+    statuses: Counter[int | str] = Counter()
     deadline = time.monotonic() + seconds
 
     async def client(http: aiohttp.ClientSession) -> None:
         while time.monotonic() < deadline:
-            async with http.get(f"{url}/healthz") as answer:
-                await answer.read()
-            statuses[answer.status] += 1
+            try:
+                async with http.get(f"{url}/healthz") as answer:
+                    await answer.read()
+                statuses[answer.status] += 1
+            except (TimeoutError, aiohttp.ClientError) as exc:  # counted, as an answer of no status
+                statuses[type(exc).__name__] += 1
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
@@ -195,7 +202,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         figures["healthz"] = {
             "clients": args.clients,
             "seconds": args.seconds,
-            "statuses": {str(s): n for s, n in sorted(answers.items())},
+            "statuses": by_status(answers),
             "log_lines": len(web.log_text().splitlines()) - lines_before,
             "log_bytes": web.log_path.stat().st_size - size_before,
         }
