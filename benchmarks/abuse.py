@@ -43,7 +43,7 @@ from testkit.sampling import ProcessSampler
 
 log = logging.getLogger(__name__)
 
-# the two (not whole minutes: no rollup answers them), and a day's, the dearest one allowed
+# two that no rollup answers (not whole minutes), and whole days, which the rollups answer
 BUCKETS = (86_399, 61, 86_400)
 
 
