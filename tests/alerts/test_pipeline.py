@@ -167,16 +167,53 @@ def _walk(rng: random.Random, n: int, low: float, high: float) -> list[float]:
     return out
 
 
+def oscillating_stream(prefix: str, sensors: int, per_sensor: int, seed: int = 22) -> list[tuple[str, bytes]]:
+    """Readings of `sensors` sensors `prefix`0.. whose temperature and battery walk around the
+    crash-* rules' limits (so they cross them many times), interleaved in seq order."""
+    rng = random.Random(seed)
+    names, base = [f"{prefix}{i}" for i in range(sensors)], time.time() - 3600
+    series = {s: (_walk(rng, per_sensor, 60, 95), _walk(rng, per_sensor, 5, 40)) for s in names}
+    return [
+        (s, _reading(s, seq, base + seq * 0.1, series[s][0][seq], series[s][1][seq]))
+        for seq in range(per_sensor)
+        for s in names
+    ]
+
+
+def assert_every_transition_once(harness: PipelineHarness, prefix: str, total: int) -> None:
+    """Sent = stored; the history equals one crash-free pass of the pure engine over the stored
+    readings (no duplicate, no gap); the alerts topic carries every transition id, and a
+    duplicate record there carries the same transition as the first."""
+    eventually(lambda: _stored(harness, prefix) == total, timeout=120)
+    rows = harness.query(
+        f"SELECT {', '.join(COLUMNS)} FROM readings WHERE sensor_id LIKE ? ORDER BY ts, seq", (f"{prefix}%",)
+    )
+    ruleset = parse_rules(RULES)
+    expected = judge(ruleset, group(dict(zip(COLUMNS, r, strict=True)) for r in rows), {}, {}, time.time())
+    want = Counter((t.rule, t.sensor_id, t.from_state, t.to_state, t.value, t.ts) for t in expected.transitions)
+    history = _history(harness, prefix)
+    got = Counter((r, s, f, t, v, ts) for _id, r, s, f, t, v, ts in history)
+    assert len(expected.transitions) > 20  # the walk crosses the limits many times
+    assert got == want and max(got.values()) == 1  # no duplicate, no gap
+    assert len({h[0] for h in history}) == len(history), "a transition id recorded twice"
+
+    recorded = {h[0]: (h[1], h[2], h[3], h[4]) for h in history}
+
+    def published() -> dict[str, list[tuple]]:
+        seen: dict[str, list[tuple]] = {}
+        for record in read_records(harness.bootstrap, harness.topics.alerts):
+            t = json.loads(record.value)
+            seen.setdefault(t["id"], []).append((t["rule"], t["sensor_id"], t["from"], t["to"]))
+        return seen if set(recorded) <= set(seen) else {}
+
+    seen = eventually(published, timeout=60, message="the alerts topic misses transitions")
+    for id_, copies in seen.items():
+        if id_ in recorded:
+            assert set(copies) == {recorded[id_]}, f"record {id_} on the alerts topic differs from the history"
+
+
 def test_worker_killed_mid_stream_records_every_transition_exactly_once(pipeline):
-    rng = random.Random(22)
-    sensors, per_sensor = [f"crash-{i}" for i in range(4)], 2500
-    base = time.time() - 3600
-    messages = []
-    series = {s: (_walk(rng, per_sensor, 60, 95), _walk(rng, per_sensor, 5, 40)) for s in sensors}
-    for seq in range(per_sensor):
-        for s in sensors:
-            temperature, battery = series[s][0][seq], series[s][1][seq]
-            messages.append((s, _reading(s, seq, base + seq * 0.1, temperature, battery)))
+    messages = oscillating_stream("crash-", sensors=4, per_sensor=2500)
     total = len(messages)
     producing = threading.Thread(target=_produce, args=(pipeline, messages), kwargs={"per_second": 2000})
     producing.start()
@@ -188,26 +225,7 @@ def test_worker_killed_mid_stream_records_every_transition_exactly_once(pipeline
         pipeline.wait_worker_ready(pipeline.start_worker())
     finally:
         producing.join()
-    eventually(lambda: _stored(pipeline, "crash-") == total, timeout=120)
-
-    rows = pipeline.query(
-        f"SELECT {', '.join(COLUMNS)} FROM readings WHERE sensor_id LIKE ? ORDER BY ts, seq", ("crash-%",)
-    )
-    ruleset = parse_rules(RULES)
-    expected = judge(ruleset, group(dict(zip(COLUMNS, r, strict=True)) for r in rows), {}, {}, time.time())
-    want = Counter((t.rule, t.sensor_id, t.from_state, t.to_state, t.value, t.ts) for t in expected.transitions)
-    history = _history(pipeline, "crash-")
-    got = Counter((r, s, f, t, v, ts) for _id, r, s, f, t, v, ts in history)
-    assert len(expected.transitions) > 20  # the walk crosses the limits many times
-    assert got == want and max(got.values()) == 1  # no duplicate, no gap
-
-    ids = {h[0] for h in history}
-
-    def published() -> bool:
-        seen = [json.loads(r.value)["id"] for r in read_records(pipeline.bootstrap, pipeline.topics.alerts)]
-        return ids <= set(seen)
-
-    eventually(published, timeout=60, message="the alerts topic misses transitions")
+    assert_every_transition_once(pipeline, "crash-", total)
 
 
 def test_a_bad_rules_file_is_a_start_up_error(pipeline, tmp_path):
