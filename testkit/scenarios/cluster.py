@@ -141,6 +141,8 @@ def webnode_kill(run: ClusterRun) -> ScenarioResult:
             "sockets": len(got.connected_at),
             "reconnected_after_s": next((round(t - killed_at, 2) for t in got.connected_at if t > killed_at), None),
             "received_after_kill": sum(1 for *_, t in got.readings if t > killed_at),
+            # the push delivers each reading once, across the reconnect too
+            "received_twice": len(got.readings) - len({(sensor, seq) for sensor, seq, _ in got.readings}),
         }
     # what reached the workers as a failed request (haproxy retries on the survivor the rest)
     stream.evidence["worker_retries"] = sum(

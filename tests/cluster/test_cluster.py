@@ -83,5 +83,6 @@ def test_webnode_kill(cluster_run: ClusterRun):
     live = evidence["live"]
     assert live["reconnected_after_s"] is not None, f"the live client never reconnected: {live}"
     assert live["received_after_kill"] > 0, f"the live client received nothing after the kill: {live}"
+    assert live["received_twice"] == 0, f"the live push delivered readings twice: {live}"
     assert result.recovery_s is not None
     assert all(h.healthy() for h in cluster_run.view.web_nodes()), "the killed replica is back"
