@@ -86,12 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ssl_context = server_ssl_context(settings)  # HTTPS with WEB_NODE_TLS_CERT / _KEY
         app = create_app(settings, migrate=not args.no_migrate)
-    except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
-        log.error("%s", exc)
-        return 2
-    except RulesError as exc:
-        log.error("TELERING_ALERT_RULES: %s", exc)
-        return 2
+    except START_UP_ERRORS as exc:
+        return _refused(exc)
     web.run_app(
         app,
         host=settings.web_node_host,
@@ -112,15 +108,20 @@ def _serve_processes(settings: Settings, args: argparse.Namespace) -> int:
         reader_auth(settings)
         if settings.telering_alert_rules is not None:
             load_rules(settings.telering_alert_rules)
-    except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
-        log.error("%s", exc)
-        return 2
-    except RulesError as exc:
-        log.error("TELERING_ALERT_RULES: %s", exc)
-        return 2
+    except START_UP_ERRORS as exc:
+        return _refused(exc)
     if not args.no_migrate and _migrate(settings.database_url) != 0:
         return 1
     return Supervisor(settings, settings.process_count, log_level=args.log_level.upper()).run()
+
+
+# What the settings can be wrong about at start: one line naming the cause, exit 2
+START_UP_ERRORS = (KeysMissing, ReadAuthUnavailable, TlsSettingsError, RulesError)
+
+
+def _refused(exc: Exception) -> int:
+    log.error("TELERING_ALERT_RULES: %s" if isinstance(exc, RulesError) else "%s", exc)
+    return 2
 
 
 def _migrate(url: str) -> int:
