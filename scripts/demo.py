@@ -91,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         sim_args += ["--duration", str(args.seconds)] if args.seconds else ["--duration", "31536000"]
         dlq_topic = Topics.with_prefix(Settings().telering_topic_prefix).dlq
         dlq_before = _dlq_count(bootstrap, dlq_topic)
+        started = time.time()  # an old database's transitions are not this run's
         simulator = procs.start("simulator", "simulator", sim_args, env)
         _print_where_to_look(env, args.workdir, db_path)
         if not args.seconds:
             code = _run_until_interrupted(simulator)
-            _print_alerts(env)
+            _print_alerts(env, started)
             return code
         if args.screenshot is not None:
             _screenshot(args, env, db_path, procs, start_seq)
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = _stored(db_path, summary, start_seq)
         dlq = _dlq_count(bootstrap, dlq_topic) - dlq_before
         print(f"demo: sent={sent} stored={stored} sensors={len(summary['per_sensor'])} dlq={dlq}", flush=True)
-        _print_alerts(env)
+        _print_alerts(env, started)
         return 0 if stored == sent else 1
 
 
@@ -242,12 +243,14 @@ Ctrl-C stops everything.
     )
 
 
-def _print_alerts(env: dict[str, str]) -> None:
-    """The alert transitions of the run, oldest first (GET /api/v1/alerts/history)."""
+def _print_alerts(env: dict[str, str], since: float) -> None:
+    """The alert transitions of the run (from `since`), oldest first (GET /api/v1/alerts/history)."""
     import requests
 
     try:
-        resp = requests.get(f"{env['WEB_NODE_URL']}/api/v1/alerts/history", params={"limit": 50}, timeout=10)
+        resp = requests.get(
+            f"{env['WEB_NODE_URL']}/api/v1/alerts/history", params={"limit": 50, "since": str(int(since))}, timeout=10
+        )
         transitions = resp.json()["transitions"] if resp.ok else []
     except (requests.RequestException, ValueError, KeyError) as exc:
         log.warning("could not read the alert history: %s", exc)
