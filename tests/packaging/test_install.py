@@ -96,16 +96,21 @@ def _compose_commands() -> dict[str, str]:
 def test_every_compose_service_command_runs_from_the_image_install(installed, pipeline_factory):
     bin_dir = installed(IMAGE_EXTRAS)
     commands = _compose_commands()
-    assert set(commands) == {"topic-init", "web-node", "worker", "simulator"}, commands
+    assert set(commands) == {"acl-init", "topic-init", "web-node-1", "web-node-2", "worker", "simulator"}, commands
+    assert commands["web-node-1"] == commands["web-node-2"]
     harness = pipeline_factory(partitions=2)
     env = _env(bin_dir, harness.env)
+
+    # acl-init needs a broker with an authorizer (the session's has none): the command is there and runs
+    acls = subprocess.run([str(bin_dir / commands["acl-init"]), "--help"], env=env, capture_output=True, text=True)
+    assert acls.returncode == 0, acls.stdout + acls.stderr
 
     topics = subprocess.run(
         [str(bin_dir / commands["topic-init"])], env=env, cwd=harness.workdir, capture_output=True, text=True
     )
     assert topics.returncode == 0, topics.stdout + topics.stderr
 
-    web = ManagedProcess("web0", [str(bin_dir / commands["web-node"])], env, harness.workdir / "web0.log").start()
+    web = ManagedProcess("web0", [str(bin_dir / commands["web-node-1"])], env, harness.workdir / "web0.log").start()
     harness.processes.append(web)
     wait_healthy(harness.web_url, web)
     worker = harness.start_worker(env={"PATH": env["PATH"]}, argv=[str(bin_dir / commands["worker"])])

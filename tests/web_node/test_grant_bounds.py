@@ -18,7 +18,7 @@ from tests.web_node.test_batches import count_rows
 
 def mint(node, receiver: object = 0, epoch: object = 1, expires_at: object = None) -> str:
     expires_at = time.time() + 5 if expires_at is None else expires_at
-    payload = {"receiver": receiver, "epoch": epoch, "expires_at": expires_at}
+    payload = {"receiver": receiver, "epoch": epoch, "expires_at": expires_at, "app": node.settings.telering_app_id}
     return URLSafeTimedSerializer(node.keys, salt=GRANT_SALT).dumps(payload)
 
 
