@@ -12,9 +12,8 @@ from protocol.keys import fingerprint
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
 from web_node import appkeys
-from web_node.alerts.live import AlertHub, alert_hub_key
+from web_node.alerts.live import AlertHub
 from web_node.alerts.service import LIVE_QUEUE
-from web_node.alerts.views import alerts_key
 from web_node.alerts.wiring import judge_of, setup_alerts
 from web_node.auth import reader_auth
 from web_node.errors import json_errors
@@ -79,10 +78,10 @@ def create_app(
     # TELERING_ALERT_RULES: rules judged in the store transaction (web_node/alerts); its timers and
     # sinks run where batches are stored
     setup_alerts(app, runs=role.writes)
-    if role.count > 1 and alerts_key in app:
+    if role.count > 1 and appkeys.alerts_key in app:
         # each process's alert sockets follow the transitions table, whichever process recorded them
         alert_hub = AlertHub(queue_size=LIVE_QUEUE)
-        app[alert_hub_key] = alert_hub
+        app[appkeys.alert_hub_key] = alert_hub
         app.cleanup_ctx.append(alert_feed_ctx(alert_hub))
     app.cleanup_ctx.append(stats_cache_ctx)  # polls the change marks through the reader pool
     app.on_shutdown.append(close_live_clients)

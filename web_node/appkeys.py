@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from protocol.keyring import Keyring
     from protocol.settings import Settings
+    from web_node.alerts.live import AlertHub
+    from web_node.alerts.service import Alerts
     from web_node.health import HealthProbe
     from web_node.metrics import Metrics
     from web_node.outage import StorageOutage
@@ -41,3 +43,5 @@ change_feed_key: web.AppKey[ChangeFeed] = web.AppKey("change_feed")
 alert_feed_key: web.AppKey[ChangeFeed] = web.AppKey("alert_feed")
 live_limits_key: web.AppKey[LiveLimits] = web.AppKey("live_limits")
 stats_cache_key: web.AppKey[StatsCache] = web.AppKey("stats_cache")
+alerts_key: web.AppKey[Alerts] = web.AppKey("alerts")  # absent: alerting is off
+alert_hub_key: web.AppKey[AlertHub] = web.AppKey("alert_hub")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from web_node.alerts.engine import Transition
-from web_node.appkeys import alert_feed_key
+from web_node.appkeys import alert_feed_key, alert_hub_key
 from web_node.read import params
 from web_node.read.live import LiveHub, serve_socket
 
@@ -20,9 +20,6 @@ class AlertHub(LiveHub):
     def publish_transitions(self, transitions: Sequence[Transition]) -> None:
         if self._clients and transitions:
             self.publish_texts([(t.sensor_id, json.dumps(t.as_json())) for t in transitions])
-
-
-alert_hub_key = web.AppKey("alert_hub", AlertHub)
 
 
 async def alerts_live(request: web.Request) -> web.WebSocketResponse:

@@ -10,10 +10,10 @@ from protocol.readings import rfc3339
 from web_node.alerts.engine import FIRING, OK, PENDING, Transition
 from web_node.alerts.rules import NAME, RuleSet
 from web_node.alerts.tables import AlertStateRow, AlertTransition
+from web_node.appkeys import alerts_key
 from web_node.read import params
 from web_node.read.reads import read_database
 
-alerts_key = web.AppKey("alerts", object)  # web_node.alerts.service.Alerts; absent: alerting is off
 _state = AlertStateRow.__table__
 _transitions = AlertTransition.__table__
 

@@ -14,10 +14,10 @@ from protocol.topics import Topics
 from web_node.alerts import silent, views
 from web_node.alerts.alertmanager import AlertmanagerSink
 from web_node.alerts.kafka_sink import KafkaSink
-from web_node.alerts.live import AlertHub, alert_hub_key, alerts_live
+from web_node.alerts.live import AlertHub, alerts_live
 from web_node.alerts.outbox import Outbox, PublisherLock
 from web_node.alerts.service import Alerts
-from web_node.appkeys import metrics_key, settings_key, storage_key
+from web_node.appkeys import alert_hub_key, alerts_key, metrics_key, settings_key, storage_key
 
 log = logging.getLogger(__name__)
 LOCK_RETRY_S = 2.0  # another web node publishes: try to take over this often
@@ -37,7 +37,7 @@ def setup_alerts(app: web.Application, *, runs: bool = True) -> None:
         app[alert_hub_key] = AlertHub(queue_size=1)  # nobody publishes to it: the socket stays quiet
         return
     alerts = Alerts(settings.telering_alert_rules, app[metrics_key].registry)
-    app[views.alerts_key] = alerts
+    app[alerts_key] = alerts
     app[alert_hub_key] = alerts.hub
     app.on_shutdown.append(_close_sockets)
     if runs:
@@ -46,12 +46,12 @@ def setup_alerts(app: web.Application, *, runs: bool = True) -> None:
 
 def judge_of(app: web.Application):
     """The judge the storage runs in each batch's transaction (None: alerting is off)."""
-    alerts = app.get(views.alerts_key)
+    alerts = app.get(alerts_key)
     return alerts.judge if alerts is not None else None
 
 
 async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
-    alerts: Alerts = app[views.alerts_key]  # type: ignore[assignment]
+    alerts = app[alerts_key]
     storage = app[storage_key]
     storage.on_transitions.append(alerts.recorded)
     tasks = [
