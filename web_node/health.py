@@ -109,7 +109,9 @@ async def healthz(request: web.Request) -> web.Response:
     processes = read_statuses(role, request.app[live_hub_key].__len__)
     if isinstance(checked, str):
         body = {"status": "unavailable", "database": "unreachable", "reason": checked}
-    elif not role.writes and not any(p["alive"] and p["role"] == "writer" for p in processes):
+    elif not role.writes and (
+        not any(p["alive"] and p["role"] == "writer" for p in processes) or not role.writer_socket.exists()
+    ):
         body = {"status": "unavailable", "database": "ok", "reason": "the writer process is not running"}
     else:
         body = {"status": "ok", "database": "ok", "fence_epoch": checked}

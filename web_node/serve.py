@@ -40,15 +40,16 @@ async def serve_child(settings: Settings, role: Role) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        site = web.TCPSite(
-            runner, settings.web_node_host, settings.web_node_port, ssl_context=ssl_context, reuse_port=True
-        )
-        await site.start()
         if role.writes and role.count > 1 and settings.database_url.startswith("sqlite"):
+            # first: a batch the others forward finds the writer's socket once its port is served
             path = role.writer_socket
             path.unlink(missing_ok=True)  # left by a writer that was killed
             await web.UnixSite(runner, str(path)).start()
             os.chmod(path, 0o600)
+        site = web.TCPSite(
+            runner, settings.web_node_host, settings.web_node_port, ssl_context=ssl_context, reuse_port=True
+        )
+        await site.start()
         await stop.wait()
     finally:
         await runner.cleanup()
