@@ -8,7 +8,7 @@ import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -25,7 +25,7 @@ def query(url: str, sql: str, params: Sequence[object] = ()) -> list[tuple]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         try:
-            with sqlite3.connect(parsed.database, timeout=60) as conn:
+            with closing(sqlite3.connect(parsed.database, timeout=60)) as conn:
                 return conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

@@ -14,7 +14,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -179,6 +180,7 @@ class FenceWatcher:
         self._interval = interval
         self.history: list[tuple[float, int, int]] = []  # (time, epoch, receiver)
         self._stop = threading.Event()
+        self._reading = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="fence-watcher", daemon=True)
 
     def __enter__(self) -> FenceWatcher:
@@ -193,6 +195,13 @@ class FenceWatcher:
     def epoch(self) -> int:
         return self.history[-1][1] if self.history else 0
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No poll in flight or started meanwhile: a count taken inside is the file's only reader,
+        so SQLite recovers the WAL of a writer killed mid-commit before answering it."""
+        with self._reading:
+            yield
+
     def regressions(self) -> list[tuple[int, int]]:
         """(before, after) for every time the persisted fence went down: must be empty."""
         epochs = [e for _, e, _ in self.history]
@@ -200,7 +209,8 @@ class FenceWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            row = self._read()
+            with self._reading:
+                row = self._read()
             if row is not None and (not self.history or self.history[-1][1:] != row):
                 self.history.append((time.time(), *row))
 
@@ -208,7 +218,7 @@ class FenceWatcher:
         if not self._db_path.exists():
             return None
         try:
-            with sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, timeout=1) as conn:
+            with closing(sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, timeout=1)) as conn:
                 row = conn.execute("SELECT epoch, receiver FROM grant_fence WHERE id = 1").fetchone()
         except sqlite3.Error:
             return None

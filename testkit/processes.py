@@ -86,6 +86,31 @@ class ManagedProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _stat(int(entry.name))[1:] == (str(pid),):
+            found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` exists and has not exited (a zombie, exited but not yet reaped, has)."""
+    state = _stat(pid)[0]
+    return state not in ("", "Z", "X")
+
+
+def _stat(pid: int) -> tuple[str, ...]:
+    """(state, ppid) of `pid` from /proc/<pid>/stat, or ("",) once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ("",)
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return (fields[0], fields[1])
+
+
 def python_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 

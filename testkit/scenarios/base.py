@@ -31,7 +31,9 @@ OUTAGE_S = 10.0  # how long the web node stays down
 # fault is in; they end it early then (`Stream.end_early`): a fixed length may run out first on a
 # slow machine
 OPEN_STREAM_S = 180.0
-PAUSE_TTL_S = 25.0  # paused-receiver: grants outlive a failover (10 s session timeout + rebalance)
+# paused-receiver: grants outlive a failover (10 s session timeout, then a rebalance that takes
+# another 10-20 s on a busy two-core machine)
+PAUSE_TTL_S = 40.0
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 from protocol.token_messages import GrantMessage, Release
 from testkit.observers import TokenWatcher, leads, owned, refusals, wait_split
 from testkit.pipeline import PipelineHarness
-from testkit.processes import ManagedProcess
+from testkit.processes import ManagedProcess, children_of, running
 from testkit.proxy import FreezableProxy
 from testkit.scenarios.base import (
     OPEN_STREAM_S,
@@ -50,12 +50,19 @@ def webnode_kill(harness: PipelineHarness) -> ScenarioResult:
         stream = run.stream(duration=22)
         harness.wait_stored(WARM_UP)
         web = next(p for p in harness.processes if p.name.startswith("web"))
+        children = children_of(web.pid)
         web.kill()
         killed_at, log_mark = time.monotonic(), len(worker.log_text())
-        # the web node's processes die with their parent, a moment after it: the outage starts
-        # when nothing listens on its port any more (a batch may commit until then)
-        eventually(lambda: not _listening(harness.web_port), timeout=30, message="the web node's processes stayed up")
-        stored_at_kill = harness.stored()
+        # the web node's processes die with their parent, a moment after it (a batch may commit
+        # until then): the outage starts when none of them runs and nothing listens on its port
+        eventually(
+            lambda: not any(map(running, children)) and not _listening(harness.web_port),
+            timeout=30,
+            message="the web node's processes stayed up",
+        )
+        # counted as the file's only reader: a commit cut short by the kill is in or out for good
+        with run.fence.paused():
+            stored_at_kill = harness.stored()
         # hold the outage; meanwhile the receivers must have tried and failed to reach it
         eventually(
             lambda: time.monotonic() - killed_at >= OUTAGE_S and "web node unavailable" in worker.log_text()[log_mark:],
