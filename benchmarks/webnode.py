@@ -16,6 +16,14 @@ route c mod 4 only, so a slow route does not hold up the others' figures):
 Ingestion meanwhile: each batch's store time (the web node's `telering_store_seconds` histogram,
 read before and after the load; its p99 is the upper bound of the bucket holding it).
 
+Live push meanwhile: `--live-clients` WebSockets on `/api/v1/live`, each following two of the
+ingested sensors; the kernel spreads them over the web node's processes (`/healthz` says which
+holds how many). Each frame's delay is its arrival here minus its row's `stored_at`; a reading
+stored between the first and the last a client got of a sensor and not pushed to it is missed.
+
+The whole run is repeated for each `--processes` value (WEB_NODE_PROCESSES; default `1,auto`):
+the first is the baseline, and each route's requests/s is also given as a ratio to it.
+
 Per route: requests, requests/s, p50/p99/max latency (ms, request sent -> body read), non-2xx
 and 5xx answers, client errors (connection failures, timeouts). Alongside: the readings stored
 per second during the load (ingestion must keep going while reads are served), the web node's
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import math
 import signal
@@ -40,9 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import orjson
 import requests
 
 from benchmarks import history
+from simulator.messages import sensor_ids
 from testkit.bench import (
     add_common_options,
     add_database_option,
@@ -52,6 +63,7 @@ from testkit.bench import (
 )
 from testkit.load import Load, start_load
 from testkit.pipeline import PipelineHarness
+from testkit.processes import children_of
 from testkit.report import machine, percentile, table, write_json
 from testkit.sampling import ProcessSampler
 from testkit.waiting import eventually
@@ -87,6 +99,90 @@ class RouteLoad:
             "client_errors": sum(self.errors.values()),
             "client_error_kinds": dict(self.errors),
         }
+
+
+@dataclass
+class LiveClient:
+    """One `/api/v1/live` socket following `sensors`: what arrived, and when."""
+
+    sensors: list[str]
+    frames: list[tuple[str, int, float]] = field(default_factory=list)  # (sensor_id, seq, arrival, unix s)
+    closed: str | None = None  # why it ended before the load did
+
+    async def follow(self, base_url: str, connected: asyncio.Event, deadline: float) -> None:
+        params = [("sensor", sensor) for sensor in self.sensors]
+        async with aiohttp.ClientSession() as http, http.ws_connect(base_url + "/api/v1/live", params=params) as ws:
+            connected.set()
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    message = await asyncio.wait_for(ws.receive(), timeout=left)
+                except TimeoutError:
+                    return
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    self.closed = f"{message.type.name} {message.data}"
+                    return
+                reading = orjson.loads(message.data)
+                self.frames.append((reading["sensor_id"], reading["seq"], time.time()))
+
+    def figures(self, stored: dict[str, dict[int, float]]) -> dict:
+        """Delays against the rows' `stored_at`; readings missed, repeated or out of `seq` order."""
+        delays, missed, repeated, out_of_order = [], 0, 0, 0
+        for sensor in self.sensors:
+            seqs = [seq for sensor_id, seq, _ in self.frames if sensor_id == sensor]
+            repeated += len(seqs) - len(set(seqs))
+            out_of_order += sum(b < a for a, b in itertools.pairwise(seqs))
+            if seqs:
+                got, first, last = set(seqs), min(seqs), max(seqs)
+                missed += sum(1 for seq in stored.get(sensor, {}) if first <= seq <= last and seq not in got)
+        for sensor, seq, arrived in self.frames:
+            at = stored.get(sensor, {}).get(seq)
+            if at is not None:
+                delays.append(1000 * (arrived - at))
+        return {
+            "frames": len(self.frames),
+            "delays_ms": delays,
+            "missed": missed,
+            "repeated": repeated,
+            "out_of_order": out_of_order,
+            "closed": self.closed,
+        }
+
+
+def live_clients(args: argparse.Namespace) -> list[LiveClient]:
+    """`--live-clients` clients, two of the ingested sensors each (the simulator's names)."""
+    ingested = sensor_ids("p0-sensor-", args.sensors)
+    return [LiveClient(ingested[2 * i : 2 * i + 2]) for i in range(min(args.live_clients, len(ingested) // 2))]
+
+
+def live_figures(harness: PipelineHarness, clients: list[LiveClient]) -> dict:
+    """Every client's frames against the stored rows, summed up."""
+    sensors = sorted({sensor for client in clients for sensor in client.sensors})
+    stored: dict[str, dict[int, float]] = {}
+    if sensors:
+        marks = ",".join("?" * len(sensors))
+        for sensor, seq, at in harness.query(
+            f"SELECT sensor_id, seq, stored_at FROM readings WHERE sensor_id IN ({marks})", tuple(sensors)
+        ):
+            stored.setdefault(sensor, {})[seq] = at
+    each = [client.figures(stored) for client in clients]
+    delays = [d for figures in each for d in figures["delays_ms"]]
+    return {
+        "clients": len(clients),
+        "frames": sum(f["frames"] for f in each),
+        "delay_p50_ms": percentile(delays, 50),
+        "delay_p99_ms": percentile(delays, 99),
+        "delay_max_ms": max(delays, default=None),
+        "missed": sum(f["missed"] for f in each),
+        "repeated": sum(f["repeated"] for f in each),
+        "out_of_order": sum(f["out_of_order"] for f in each),
+        "closed_early": [f["closed"] for f in each if f["closed"]],
+    }
+
+
+def live_by_process(base_url: str) -> dict[str, int]:
+    """Live sockets open on each of the web node's processes, by its role and index."""
+    processes = requests.get(f"{base_url}/healthz", timeout=10).json().get("processes", [])
+    return {f"{p['role']}-{p['index']}": p["live_clients"] for p in processes}
 
 
 def stats_query(args: argparse.Namespace, until: float) -> dict:
@@ -165,16 +261,36 @@ async def _client(
         route.statuses[response.status] += 1
 
 
-async def generate(base_url: str, loads: dict[str, RouteLoad], concurrency: int, seconds: float) -> float:
-    """`concurrency` closed-loop clients over one keep-alive connection pool; the seconds taken."""
+async def generate(
+    base_url: str, loads: dict[str, RouteLoad], concurrency: int, seconds: float, live: list[LiveClient]
+) -> tuple[float, dict[str, int]]:
+    """The `live` sockets, then `concurrency` closed-loop clients over one keep-alive connection
+    pool; the seconds the clients took, and the live sockets on each process meanwhile."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
+    connected = [asyncio.Event() for _ in live]
+    following = [
+        asyncio.create_task(client.follow(base_url, ready, time.monotonic() + seconds + 60))
+        for client, ready in zip(live, connected, strict=True)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in connected)), timeout=30)
+    # each process reports its sockets in its status file now and then: wait until all are counted
+    spread = await asyncio.to_thread(
+        eventually,
+        lambda: (found := live_by_process(base_url)) and sum(found.values()) == len(live) and found,
+        timeout=15,
+        message="the web node's processes never reported every live socket",
+    )
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         started = time.monotonic()
         deadline = started + seconds
         targets = list(loads.values())
         await asyncio.gather(*(_client(http, base_url, targets, c, deadline) for c in range(concurrency)))
-        return time.monotonic() - started
+        elapsed = time.monotonic() - started
+    for task in following:  # the sockets end with the load
+        task.cancel()
+    await asyncio.gather(*following, return_exceptions=True)
+    return elapsed, spread
 
 
 def preload(harness: PipelineHarness, args: argparse.Namespace) -> int:
@@ -197,10 +313,23 @@ def stop_load(load: Load) -> dict:
 
 
 def run(
-    args: argparse.Namespace, workdir: Path, bootstrap: str, database_url: str | None
+    args: argparse.Namespace,
+    workdir: Path,
+    bootstrap: str,
+    database_url: str | None,
+    processes: str,
+    *,
+    compare_stats: bool,
 ) -> tuple[dict, dict[str, list[float]]]:
-    """The measured figures, and every request's latency by route (for the plot)."""
-    harness = PipelineHarness(bootstrap, workdir / "webnode", partitions=args.partitions, database_url=database_url)
+    """The measured figures with WEB_NODE_PROCESSES=`processes`, and every request's latency by
+    route (for the plot); `compare_stats`: also time the stats query against a raw GROUP BY."""
+    harness = PipelineHarness(
+        bootstrap,
+        workdir / f"webnode-{processes}",
+        partitions=args.partitions,
+        database_url=database_url,
+        web_env={"WEB_NODE_PROCESSES": processes},
+    )
     sampler = ProcessSampler(interval=0.5).start()
     try:
         until = float(math.floor(time.time()))
@@ -208,7 +337,9 @@ def run(
         log.info("storing %d readings of history (%d sensors)", len(rows), args.history_sensors)
         history_stored = asyncio.run(history.store_history(harness.database_url, rows))
         asked = stats_query(args, until)
-        harness.start(settle=True, sampler=sampler, timeout=120)
+        web, _ = harness.start(settle=True, sampler=sampler, timeout=120)
+        for pid in children_of(web.pid):  # several processes: the parent only supervises them
+            sampler.watch(f"web-{pid}", pid)
         preloaded = preload(harness, args)
         load = start_load(harness, producers=1, sensors=args.sensors, rate=args.ingest_rate)
         eventually(
@@ -222,21 +353,27 @@ def run(
         log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds, args.ingest_rate)
         stores_before = store_seconds(harness.web_url)
         started = time.time()
-        elapsed = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds))
+        live = live_clients(args)
+        elapsed, live_spread = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds, live))
         ended = started + elapsed
         batch_p99 = batch_p99_s(stores_before, store_seconds(harness.web_url))
-        log.info("stats by rollups and by a raw GROUP BY, %d times each, ingestion going on", args.baseline_repeats)
-        baseline = asyncio.run(
-            history.compare_stats(harness.database_url, {**asked, "limit": 10_001}, args.baseline_repeats)
-        )
+        baseline = None
+        if compare_stats:
+            log.info("stats by rollups and by a raw GROUP BY, %d times each, ingesting", args.baseline_repeats)
+            baseline = asyncio.run(
+                history.compare_stats(harness.database_url, {**asked, "limit": 10_001}, args.baseline_repeats)
+            )
         sent = stop_load(load)
         total = history_stored + preloaded + sent["sent_valid"]
         harness.wait_stored(total, timeout=120)
         during = harness.query(
             "SELECT count(*) FROM readings WHERE stored_at >= ? AND stored_at < ?", (started, ended)
         )[0][0]
-        web_cpu = sampler.cpu_between("web", started, ended)
+        web_names = [name for name in sampler.names() if name == "web" or name.startswith("web-")]
+        web_cpu = sum(sampler.cpu_between(name, started, ended) for name in web_names)
         figures = {
+            "processes": processes,
+            "web_node_processes": len(live_spread) or 1,
             "database": args.database,
             "stats_query": {k: asked[k] for k in ("since", "until", "bucket")} | {"sensors": len(asked["sensor_ids"])},
             "stats_baseline": baseline,
@@ -251,9 +388,10 @@ def run(
                 "batch_store_p99_ms": None if batch_p99 is None else 1000 * batch_p99,
                 **integrity(harness, total),
             },
+            "live": {**live_figures(harness, live), "clients_by_process": live_spread},
             "web_cpu_fraction_during_load": web_cpu / elapsed,
             "web_cpu_us_per_stored_reading": 1e6 * web_cpu / during if during else None,
-            "web_peak_rss_mb": sampler.peak_rss("web") / 2**20,
+            "web_peak_rss_mb": sum(sampler.peak_rss(name) for name in web_names) / 2**20,
         }
         return figures, {name: route.latencies_ms for name, route in loads.items()}
     finally:
@@ -262,50 +400,72 @@ def run(
 
 
 def summarize(results: dict) -> None:
+    runs = results["runs"]
     print(
-        f"\nweb node read API: {results['concurrency']} clients for {results['seconds']:.1f} s, "
-        f"ingesting {results['ingest']['stored_per_s_during_load']:,.0f} readings/s meanwhile "
-        f"(offered {results['ingest']['offered_per_s']:,.0f}/s)"
+        f"\nweb node read API ({results['database']}): {runs[0]['concurrency']} clients for {runs[0]['seconds']:.1f} s"
     )
     rows = [
         [
+            run["processes"],
             name,
             r["requests"],
             r["requests_per_s"],
+            results["versus_baseline"][i][name],
             r["p50_ms"],
             r["p99_ms"],
-            r["max_ms"],
-            r["non_2xx"],
-            r["status_5xx"],
-            r["client_errors"],
+            r["non_2xx"] + r["client_errors"],
         ]
-        for name, r in results["routes"].items()
+        for i, run in enumerate(runs)
+        for name, r in run["routes"].items()
     ]
-    print(table(rows, ["route", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "5xx", "errors"]))
-    ingest = results["ingest"]
-    p99 = ingest["batch_store_p99_ms"]
-    print(
-        f"sent {ingest['sent']:,}  stored {ingest['stored']:,}  lost {ingest['lost']}  "
-        f"duplicated {ingest['duplicated']}  batch store p99 <= {'-' if p99 is None else f'{p99:,.0f}'} ms  "
-        f"web CPU {100 * results['web_cpu_fraction_during_load']:.0f}%"
-    )
+    print(table(rows, ["processes", "route", "requests", "req/s", "x baseline", "p50 ms", "p99 ms", "failed"]))
+    for run in runs:
+        ingest, live = run["ingest"], run["live"]
+        p99 = ingest["batch_store_p99_ms"]
+        print(
+            f"processes={run['processes']}: ingesting {ingest['stored_per_s_during_load']:,.0f} readings/s "
+            f"(offered {ingest['offered_per_s']:,.0f}/s); sent {ingest['sent']:,}  stored {ingest['stored']:,}  "
+            f"lost {ingest['lost']}  duplicated {ingest['duplicated']}  batch store p99 <= "
+            f"{'-' if p99 is None else f'{p99:,.0f}'} ms  web CPU {100 * run['web_cpu_fraction_during_load']:.0f}%; "
+            f"live: {live['frames']:,} frames on {live['clients']} sockets {live['clients_by_process']}, "
+            f"delay after the store p50 {_ms(live['delay_p50_ms'])} p99 {_ms(live['delay_p99_ms'])} ms, "
+            f"missed {live['missed']} repeated {live['repeated']} out of order {live['out_of_order']}"
+        )
 
 
-def plot(loads: dict[str, dict], latencies: dict[str, list[float]], path: Path, title: str) -> None:
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def versus_baseline(runs: list[dict]) -> list[dict[str, float | None]]:
+    """Each run's requests/s per route over the first run's."""
+    first = runs[0]["routes"]
+    return [
+        {
+            name: r["requests_per_s"] / first[name]["requests_per_s"] if first[name]["requests_per_s"] else None
+            for name, r in run["routes"].items()
+        }
+        for run in runs
+    ]
+
+
+def plot(runs: list[dict], latencies: list[dict[str, list[float]]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, values in latencies.items():
-        ordered = sorted(values)
-        if ordered:
-            ax.plot(
-                ordered,
-                [(i + 1) / len(ordered) for i in range(len(ordered))],
-                label=f"{name}: {loads[name]['requests_per_s']:,.0f} req/s",
-            )
+    for run, by_route, style in zip(runs, latencies, itertools.cycle(["--", "-", ":"]), strict=False):
+        for name, values in by_route.items():
+            ordered = sorted(values)
+            if ordered:
+                ax.plot(
+                    ordered,
+                    [(i + 1) / len(ordered) for i in range(len(ordered))],
+                    style,
+                    label=f"{name} x{run['web_node_processes']}: {run['routes'][name]['requests_per_s']:,.0f} req/s",
+                )
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of requests")
@@ -335,6 +495,17 @@ def main(argv: list[str] | None = None) -> int:
         "--sensors", type=int, default=50, help="sensors of the preload and of the ingestion (default 50)"
     )
     parser.add_argument("--partitions", type=int, default=4, help="partitions of `readings` = receivers (default 4)")
+    parser.add_argument(
+        "--processes",
+        default="1,auto",
+        help="WEB_NODE_PROCESSES of each run, comma-separated; the first is the baseline (default 1,auto)",
+    )
+    parser.add_argument(
+        "--live-clients",
+        type=int,
+        default=4,
+        help="live sockets during the load, two ingested sensors each (default 4)",
+    )
     parser.add_argument(
         "--stats-since",
         type=float,
@@ -371,29 +542,45 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--concurrency must be >= 1 and --seconds > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is connection chatter
+    processes = [value.strip() for value in args.processes.split(",") if value.strip()]
     with workdir_and_broker(args) as (workdir, bootstrap), databases(args) as new_database:
-        measured, latencies = run(args, workdir, bootstrap, new_database())
+        runs, latencies = [], []
+        for i, value in enumerate(processes):
+            log.info("WEB_NODE_PROCESSES=%s", value)
+            measured, by_route = run(
+                args, workdir, bootstrap, new_database(), value, compare_stats=i == len(processes) - 1
+            )
+            runs.append(measured)
+            latencies.append(by_route)
+        results = {
+            "benchmark": "webnode",
+            "machine": machine(),
+            "argv": sys.argv[1:] if argv is None else argv,
+            "database": args.database,
+            "runs": runs,
+            "versus_baseline": versus_baseline(runs),
+            "stats_baseline": runs[-1]["stats_baseline"],
+        }
         if args.rollup_cost_readings > 0:
             log.info("the CPU cost of rollups: %d readings stored with, then without", args.rollup_cost_readings)
             scratch = iter(range(2))
-            measured["rollup_cost"] = cost = history.rollup_cost(
+            results["rollup_cost"] = cost = history.rollup_cost(
                 lambda: new_database() or f"sqlite+aiosqlite:///{workdir / f'rollup-cost-{next(scratch)}.db'}",
                 args.rollup_cost_readings,
             )
-            if measured["web_cpu_us_per_stored_reading"]:
+            if runs[0]["web_cpu_us_per_stored_reading"]:
                 cost["share_of_web_cpu_per_reading"] = (
-                    cost["added_cpu_us_per_reading"] / measured["web_cpu_us_per_stored_reading"]
+                    cost["added_cpu_us_per_reading"] / runs[0]["web_cpu_us_per_stored_reading"]
                 )
-    results = {"benchmark": "webnode", "machine": machine(), "argv": sys.argv[1:] if argv is None else argv, **measured}
     summarize(results)
     write_json(args.json, results)
     if args.plot:
         plot(
-            results["routes"],
+            runs,
             latencies,
             args.plot,
-            f"web node reads: {results['concurrency']} clients while ingesting "
-            f"{results['ingest']['stored_per_s_during_load']:,.0f} readings/s",
+            f"web node reads: {runs[0]['concurrency']} clients while ingesting "
+            f"{runs[0]['ingest']['stored_per_s_during_load']:,.0f} readings/s",
         )
     return 0
 

@@ -49,6 +49,7 @@ class PipelineHarness:
     read_auth: bool = False
     database_url: str | None = None  # default: a SQLite file in workdir
     rows_before_web: int = 0  # readings stored before the running web node started
+    web_env: dict[str, str] = field(default_factory=dict)  # the web node's, over env (e.g. WEB_NODE_PROCESSES)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,7 @@ class PipelineHarness:
         n = sum(p.name.startswith("web") for p in self.processes)
         self.rows_before_web = self.stored()  # what the new web node's stored counter does not count
         argv, log_path = python_argv("web_node"), self.workdir / f"web{n}.log"
-        proc = ManagedProcess(f"web{n}", argv, {**self.env, **(env or {})}, log_path).start()
+        proc = ManagedProcess(f"web{n}", argv, {**self.env, **self.web_env, **(env or {})}, log_path).start()
         self.processes.append(proc)
         wait_healthy(self.web_url, proc, verify=self.verify)
         return proc

@@ -20,15 +20,28 @@ pytestmark = pytest.mark.kafka
 TINY = ["--seconds", "2", "--concurrency", "4", "--preload", "500", "--sensors", "10", "--ingest-rate", "100"]
 TINY += ["--partitions", "2", "--history-sensors", "3", "--history-hours", "1", "--history-period", "5"]
 TINY += ["--stats-since", "3000", "--stats-bucket", "120", "--baseline-repeats", "3", "--rollup-cost-readings", "2000"]
+TINY += ["--live-clients", "2"]
 
 
-@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_webnode_benchmark_writes_its_figures(kafka_broker, tmp_path, database):
+@pytest.mark.parametrize(
+    ("database", "processes"), [("sqlite", "1,2"), pytest.param("postgresql", "2", marks=pytest.mark.postgres)]
+)
+def test_webnode_benchmark_writes_its_figures(kafka_broker, tmp_path, database, processes):
     out, png = tmp_path / "webnode.json", tmp_path / "webnode.png"
     argv = ["--bootstrap", kafka_broker.bootstrap, "--workdir", str(tmp_path / "work"), "--database", database]
-    assert webnode.main([*argv, *TINY, "--json", str(out), "--plot", str(png)]) == 0
-    figures = json.loads(out.read_text())
-    assert figures["database"] == database
+    assert webnode.main([*argv, *TINY, "--processes", processes, "--json", str(out), "--plot", str(png)]) == 0
+    results = json.loads(out.read_text())
+    assert results["database"] == database
+    runs = results["runs"]
+    assert [run["web_node_processes"] for run in runs] == [int(p) for p in processes.split(",")]
+    assert results["versus_baseline"][0] == dict.fromkeys(runs[0]["routes"], 1.0)
+    for run in runs:
+        check_run(run)
+    check_stats_and_cost(results)
+    assert png.stat().st_size > 0
+
+
+def check_run(figures: dict) -> None:
     assert set(figures["routes"]) == {"latest", "stats", "stats_1h", "revalidate"}
     assert figures["routes"]["revalidate"]["statuses"].keys() <= {"200", "304"}
     assert figures["ingest"]["batch_store_p99_ms"] > 0
@@ -40,11 +53,19 @@ def test_webnode_benchmark_writes_its_figures(kafka_broker, tmp_path, database):
     assert ingest["preloaded"] == 500 and ingest["history"] == 3 * 720
     assert ingest["sent"] > ingest["preloaded"] + ingest["history"]
     assert ingest["sent"] == ingest["stored"] and ingest["lost"] == 0 and ingest["duplicated"] == 0
-    baseline = figures["stats_baseline"]
-    asked = figures["stats_query"]
+    live = figures["live"]
+    assert sum(live["clients_by_process"].values()) == live["clients"] == 2
+    assert len(live["clients_by_process"]) == figures["web_node_processes"]
+    assert live["frames"] > 0 and live["closed_early"] == []
+    assert live["missed"] == 0 and live["repeated"] == 0 and live["out_of_order"] == 0
+    assert live["delay_max_ms"] >= live["delay_p99_ms"] >= live["delay_p50_ms"] >= 0
+
+
+def check_stats_and_cost(results: dict) -> None:
+    baseline = results["stats_baseline"]
+    asked = results["runs"][-1]["stats_query"]
     buckets = math.ceil(asked["until"] / 120) - math.floor(asked["since"] / 120)  # 3000 s, ragged ends
     assert baseline["same_answer"] and baseline["points"] == 3 * buckets
     assert baseline["raw_p50_ms"] > 0 and baseline["rollups_p50_ms"] > 0 and baseline["speedup_p50"] > 0
-    cost = figures["rollup_cost"]
+    cost = results["rollup_cost"]
     assert cost["with_rollups_cpu_us_per_reading"] > 0 and cost["without_rollups_cpu_us_per_reading"] > 0
-    assert png.stat().st_size > 0
