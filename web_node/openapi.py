@@ -78,7 +78,8 @@ OPERATIONS = (
         security=READER,
         description=(
             "Readings with since <= ts < until, newest first. When more readings match than `limit`, "
-            "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page."
+            "`next_until` is the ts of the oldest one returned: pass it as `until` for the next, older page. "
+            "A page ends with every reading of its oldest ts, so readings sharing a ts can make it longer."
         ),
         parameters=(
             SENSOR_PATH_ID,

@@ -98,6 +98,25 @@ async def _gauge(http, node) -> bool:
         return 'telering_alerts{rule="hot",severity="critical",state="firing"} 1.0' in await resp.text()
 
 
+async def test_history_pages_keep_every_transition_of_a_shared_ts(web_node_factory, http, tmp_path):
+    # five batteries run flat at one instant: a page of two must not lose three (`until` is exclusive)
+    node = await web_node_factory(
+        telering_alert_rules=write_rules(tmp_path / "rules.yaml", RULES), telering_alerts_kafka=False
+    )
+    flat = [reading_at(f"cell-{i}", 0, T0 + 60, battery=5.0) for i in range(5)]
+    await Writer(http, node).store([reading_at("early", 0, T0, battery=5.0), *flat])
+    seen, until, pages = [], None, 0
+    while True:
+        older = {"until": until} if until else {}
+        status, page = await _get(http, node, "/api/v1/alerts/history", limit="2", **older)
+        assert status == 200
+        seen += [t["sensor_id"] for t in page["transitions"]]
+        pages, until = pages + 1, page["next_until"]
+        if until is None:
+            break
+    assert sorted(seen) == sorted(["early", *(f"cell-{i}" for i in range(5))]) and pages == 2
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [({"state": "ok"}, "state"), ({"rule": "a b"}, "rule"), ({"sensor": "??"}, "sensor"), ({"x": "1"}, "x")],

@@ -81,6 +81,18 @@ async def test_sensor_readings_newest_first_in_pages(web_node_factory, http):
     assert [r for page in pages for r in page] == mine[::-1]  # same JSON as stored, newest first
 
 
+async def test_a_page_never_ends_inside_a_ts_it_shares(web_node_factory, http):
+    # `until` is exclusive: a page cut between two readings of one ts would lose the second
+    node = await web_node_factory()
+    mine = [reading_at("ties", i, T0 + (0 if i < 2 else 5 if i < 6 else 9)) for i in range(8)]
+    await Writer(http, node).store(mine)
+    status, first = await get(http, node, "/api/v1/sensors/ties/readings", {"limit": "3"})
+    assert status == 200 and [r["seq"] for r in first["readings"]] == [7, 6, 5, 4, 3, 2]
+    assert first["next_until"] == iso(T0 + 5)
+    _, rest = await get(http, node, "/api/v1/sensors/ties/readings", {"limit": "3", "until": first["next_until"]})
+    assert [r["seq"] for r in rest["readings"]] == [1, 0] and rest["next_until"] is None
+
+
 async def test_sensor_readings_since_until_in_both_notations(web_node_factory, http):
     node = await web_node_factory()
     mine = [reading_at("window", i, T0 + 60 * i) for i in range(10)]

@@ -98,7 +98,8 @@ ALERT_OPERATIONS = (
         security=READER,
         description=(
             "Transitions with since <= ts < until, newest first. When more match than `limit`, `next_until` is "
-            "the ts of the oldest one returned: pass it as `until` for the next, older page."
+            "the ts of the oldest one returned: pass it as `until` for the next, older page. A page ends with "
+            "every transition of its oldest ts, so transitions sharing a ts can make it longer than `limit`."
         ),
         parameters=(
             Param("since", "Only transitions with ts >= since", INSTANT),

@@ -115,9 +115,9 @@ async def sensors(conn: AsyncConnection, *, after: str | None, limit: int) -> li
 
 
 async def sensor_readings(
-    conn: AsyncConnection, sensor_id: str, *, since: float | None, until: float | None, limit: int
+    conn: AsyncConnection, sensor_id: str, *, since: float | None, until: float | None, limit: int | None
 ) -> list[Row]:
-    """One sensor's readings with since <= ts < until, newest first, at most `limit`."""
+    """One sensor's readings with since <= ts < until, newest first, at most `limit` (None: all)."""
     stmt = (
         select(*_READING_COLUMNS)
         .where(readings.c.sensor_id == sensor_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,8 +82,14 @@ async def sensor_readings(request: web.Request) -> web.Response:
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
             raise ApiError(404, "unknown_sensor", f"nothing of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
-    page = rows[:limit]
-    more = len(rows) > limit
+        page = rows[:limit]
+        more = len(rows) > limit
+        if more and rows[limit].ts == page[-1].ts:
+            oldest = page[-1].ts  # the readings at exactly this ts (`until` is exclusive)
+            at_oldest = await queries.sensor_readings(
+                conn, sensor_id, since=oldest, until=math.nextafter(oldest, math.inf), limit=None
+            )
+            page = whole_oldest_ts(page, at_oldest)
     return jsonio.response(
         {
             "sensor_id": sensor_id,
@@ -91,6 +98,13 @@ async def sensor_readings(request: web.Request) -> web.Response:
         },
         etag=etag,
     )
+
+
+def whole_oldest_ts(page: list, at_oldest: list) -> list:
+    """`page` ending with every row of its oldest ts (`at_oldest`, in page order): the next page
+    starts below that ts (`until` is exclusive), so a page cut inside it would skip the rest."""
+    oldest = page[-1].ts
+    return [row for row in page if row.ts != oldest] + at_oldest
 
 
 async def latest(request: web.Request) -> web.Response:
