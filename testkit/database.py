@@ -25,7 +25,7 @@ def query(url: str, sql: str, params: Sequence[object] = ()) -> list[tuple]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         try:
-            with closing(sqlite3.connect(parsed.database, timeout=60)) as conn:
+            with closing(sqlite3.connect(parsed.database, timeout=60)) as conn, conn:  # closed, and committed
                 return conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

@@ -24,7 +24,7 @@ def test_a_short_run_reports_every_figure(tmp_path: Path):
     for runs in report["stats"].values():
         assert [len(runs[k]["answers"]) for k in ("at_once_1", "at_once_2")] == [1, 2]
         for run in runs.values():
-            assert all(a["status"] in (200, 400, 503) and a["seconds"] > 0 for a in run["answers"])
+            assert all(a["status"] in (200, 400, 503) and a["seconds"] >= 0 for a in run["answers"])  # 3 decimals
             assert isinstance(run["rss_growth_mb"], float)
     live = report["live"]
     assert sum(live["statuses"].values()) == 25 and set(live["statuses"]) <= {"101", "429"}
