@@ -50,6 +50,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import psutil
 import requests
 
 from benchmarks import history
@@ -261,11 +262,27 @@ async def _client(
         route.statuses[response.status] += 1
 
 
+@dataclass
+class LoadWindow:
+    """When the clients ran, and the CPU the whole machine and this process used meanwhile."""
+
+    started: float  # unix seconds
+    elapsed: float
+    machine_cpu_s: float  # every core's busy time
+    clients_cpu_s: float  # this process: the clients and the live sockets
+    live_spread: dict[str, int]  # live sockets on each of the web node's processes
+
+
+def _cpu_now() -> tuple[float, float]:
+    machine, own = psutil.cpu_times(), psutil.Process().cpu_times()
+    return machine.user + machine.nice + machine.system + machine.irq + machine.softirq, own.user + own.system
+
+
 async def generate(
     base_url: str, loads: dict[str, RouteLoad], concurrency: int, seconds: float, live: list[LiveClient]
-) -> tuple[float, dict[str, int]]:
+) -> LoadWindow:
     """The `live` sockets, then `concurrency` closed-loop clients over one keep-alive connection
-    pool; the seconds the clients took, and the live sockets on each process meanwhile."""
+    pool for `seconds`."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
     connected = [asyncio.Event() for _ in live]
@@ -282,15 +299,15 @@ async def generate(
         message="the web node's processes never reported every live socket",
     )
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        started = time.monotonic()
+        started, wall, (machine, own) = time.monotonic(), time.time(), _cpu_now()
         deadline = started + seconds
         targets = list(loads.values())
         await asyncio.gather(*(_client(http, base_url, targets, c, deadline) for c in range(concurrency)))
-        elapsed = time.monotonic() - started
+        elapsed, (machine_after, own_after) = time.monotonic() - started, _cpu_now()
     for task in following:  # the sockets end with the load
         task.cancel()
     await asyncio.gather(*following, return_exceptions=True)
-    return elapsed, spread
+    return LoadWindow(wall, elapsed, machine_after - machine, own_after - own, spread)
 
 
 def preload(harness: PipelineHarness, args: argparse.Namespace) -> int:
@@ -352,9 +369,9 @@ def run(
         asyncio.run(fetch_etags(harness.web_url, loads))
         log.info("%d clients for %g s while ingesting %g readings/s", args.concurrency, args.seconds, args.ingest_rate)
         stores_before = store_seconds(harness.web_url)
-        started = time.time()
         live = live_clients(args)
-        elapsed, live_spread = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds, live))
+        window = asyncio.run(generate(harness.web_url, loads, args.concurrency, args.seconds, live))
+        started, elapsed, live_spread = window.started, window.elapsed, window.live_spread
         ended = started + elapsed
         batch_p99 = batch_p99_s(stores_before, store_seconds(harness.web_url))
         baseline = None
@@ -390,6 +407,14 @@ def run(
             },
             "live": {**live_figures(harness, live), "clients_by_process": live_spread},
             "web_cpu_fraction_during_load": web_cpu / elapsed,
+            # in cores: the whole machine's, the web node's, and this process's clients' (the rest is
+            # Kafka, the worker and the simulator)
+            "cpu_during_load": {
+                "cores": psutil.cpu_count(),
+                "machine": window.machine_cpu_s / elapsed,
+                "web_node": web_cpu / elapsed,
+                "clients": window.clients_cpu_s / elapsed,
+            },
             "web_cpu_us_per_stored_reading": 1e6 * web_cpu / during if during else None,
             "web_peak_rss_mb": sum(sampler.peak_rss(name) for name in web_names) / 2**20,
         }
@@ -420,13 +445,14 @@ def summarize(results: dict) -> None:
     ]
     print(table(rows, ["processes", "route", "requests", "req/s", "x baseline", "p50 ms", "p99 ms", "failed"]))
     for run in runs:
-        ingest, live = run["ingest"], run["live"]
+        ingest, live, cpu = run["ingest"], run["live"], run["cpu_during_load"]
         p99 = ingest["batch_store_p99_ms"]
         print(
             f"processes={run['processes']}: ingesting {ingest['stored_per_s_during_load']:,.0f} readings/s "
             f"(offered {ingest['offered_per_s']:,.0f}/s); sent {ingest['sent']:,}  stored {ingest['stored']:,}  "
             f"lost {ingest['lost']}  duplicated {ingest['duplicated']}  batch store p99 <= "
-            f"{'-' if p99 is None else f'{p99:,.0f}'} ms  web CPU {100 * run['web_cpu_fraction_during_load']:.0f}%; "
+            f"{'-' if p99 is None else f'{p99:,.0f}'} ms; cores busy {cpu['machine']:.2f} of {cpu['cores']}: "
+            f"web node {cpu['web_node']:.2f}, clients {cpu['clients']:.2f}; "
             f"live: {live['frames']:,} frames on {live['clients']} sockets {live['clients_by_process']}, "
             f"delay after the store p50 {_ms(live['delay_p50_ms'])} p99 {_ms(live['delay_p99_ms'])} ms, "
             f"missed {live['missed']} repeated {live['repeated']} out of order {live['out_of_order']}"

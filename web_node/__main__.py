@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.keyring import Keyring
-from protocol.keys import KeysMissing
 from protocol.settings import Settings
-from web_node.alerts.rules import RulesError, load_rules
+from web_node.alerts.rules import load_rules
 from web_node.app import create_app
-from web_node.auth import ReadAuthUnavailable, reader_auth
+from web_node.auth import reader_auth
 from web_node.processes import Supervisor
-from web_node.tls import TlsSettingsError, server_ssl_context
+from web_node.startup import START_UP_ERRORS, refused
+from web_node.tls import server_ssl_context
 from web_node.write import migrations_runner
 from web_node.write.storage import DatabaseUrlError, check_database_url
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         ssl_context = server_ssl_context(settings)  # HTTPS with WEB_NODE_TLS_CERT / _KEY
         app = create_app(settings, migrate=not args.no_migrate)
     except START_UP_ERRORS as exc:
-        return _refused(exc)
+        return refused(exc)
     web.run_app(
         app,
         host=settings.web_node_host,
@@ -109,19 +109,10 @@ def _serve_processes(settings: Settings, args: argparse.Namespace) -> int:
         if settings.telering_alert_rules is not None:
             load_rules(settings.telering_alert_rules)
     except START_UP_ERRORS as exc:
-        return _refused(exc)
+        return refused(exc)
     if not args.no_migrate and _migrate(settings.database_url) != 0:
         return 1
     return Supervisor(settings, settings.process_count, log_level=args.log_level.upper()).run()
-
-
-# What the settings can be wrong about at start: one line naming the cause, exit 2
-START_UP_ERRORS = (KeysMissing, ReadAuthUnavailable, TlsSettingsError, RulesError)
-
-
-def _refused(exc: Exception) -> int:
-    log.error("TELERING_ALERT_RULES: %s" if isinstance(exc, RulesError) else "%s", exc)
-    return 2
 
 
 def _migrate(url: str) -> int:

@@ -14,12 +14,11 @@ import signal
 
 from aiohttp import web
 
-from protocol.keys import KeysMissing
 from protocol.settings import Settings
 from web_node.app import create_app
-from web_node.auth import ReadAuthUnavailable
 from web_node.siblings import Role
-from web_node.tls import TlsSettingsError, server_ssl_context
+from web_node.startup import START_UP_ERRORS, refused
+from web_node.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +30,8 @@ async def serve_child(settings: Settings, role: Role) -> int:
     try:
         ssl_context = server_ssl_context(settings)
         app = create_app(settings, migrate=False, role=role)
-    except (KeysMissing, ReadAuthUnavailable, TlsSettingsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except START_UP_ERRORS as exc:  # e.g. a rules file broken since the parent checked it
+        return refused(exc)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     stop = asyncio.Event()

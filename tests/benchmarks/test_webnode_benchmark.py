@@ -53,6 +53,8 @@ def check_run(figures: dict) -> None:
     assert ingest["preloaded"] == 500 and ingest["history"] == 3 * 720
     assert ingest["sent"] > ingest["preloaded"] + ingest["history"]
     assert ingest["sent"] == ingest["stored"] and ingest["lost"] == 0 and ingest["duplicated"] == 0
+    cpu = figures["cpu_during_load"]
+    assert cpu["machine"] > 0 and cpu["web_node"] > 0 and cpu["clients"] > 0 and cpu["cores"] >= 1
     live = figures["live"]
     assert sum(live["clients_by_process"].values()) == live["clients"] == 2
     assert len(live["clients_by_process"]) == figures["web_node_processes"]
