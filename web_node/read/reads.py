@@ -44,12 +44,14 @@ async def sensors(request: web.Request) -> web.Response:
     if after is not None:
         params.sensor_id_value("after", after)
     etag = _stored_tag(request, limit, after)
-    if etag is not None and etags.matches(request, etag):
-        return etags.not_modified(etag)
+    if (known := _known(request, etag)) is not None:
+        return known
     async with read_database(request) as conn:
         rows = await queries.sensors(conn, after=after, limit=limit + 1)
     page = rows[:limit]
-    return jsonio.response(
+    return _answer(
+        request,
+        etag,
         {
             "sensors": [
                 {
@@ -63,7 +65,6 @@ async def sensors(request: web.Request) -> web.Response:
             ],
             "next_after": page[-1].sensor_id if len(rows) > limit else None,
         },
-        etag=etag,
     )
 
 
@@ -76,8 +77,8 @@ async def sensor_readings(request: web.Request) -> web.Response:
     since, until = params.instant(query, "since"), params.instant(query, "until")
     limit = params.integer(query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
     etag = _stored_tag(request, sensor_id, since, until, limit)
-    if etag is not None and etags.matches(request, etag):
-        return etags.not_modified(etag)
+    if (known := _known(request, etag)) is not None:
+        return known
     async with read_database(request) as conn:
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
@@ -90,13 +91,14 @@ async def sensor_readings(request: web.Request) -> web.Response:
                 conn, sensor_id, since=oldest, until=math.nextafter(oldest, math.inf), limit=None
             )
             page = whole_oldest_ts(page, at_oldest)
-    return jsonio.response(
+    return _answer(
+        request,
+        etag,
         {
             "sensor_id": sensor_id,
             "readings": [reading_out(r._mapping) for r in page],
             "next_until": rfc3339(page[-1].ts) if more else None,
         },
-        etag=etag,
     )
 
 
@@ -112,11 +114,11 @@ async def latest(request: web.Request) -> web.Response:
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
     etag = _stored_tag(request, limit)
-    if etag is not None and etags.matches(request, etag):
-        return etags.not_modified(etag)
+    if (known := _known(request, etag)) is not None:
+        return known
     async with read_database(request) as conn:
         rows = await queries.latest(conn, limit)
-    return jsonio.response({"readings": [reading_out(r._mapping) for r in rows]}, etag=etag)
+    return _answer(request, etag, {"readings": [reading_out(r._mapping) for r in rows]})
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -139,14 +141,14 @@ async def stats(request: web.Request) -> web.Response:
         # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
         widening = raw_since // 60 if since < raw_since + 60 else None
         etag = etags.tag("stats", since, until, bucket, sensor_ids, cache.marks.of(since, until), widening)
-        if etags.matches(request, etag):
-            return etags.not_modified(etag)
+        if (known := _known(request, etag)) is not None:
+            return known
     plan = stats_plan.StatsPlan(since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, raw_since=raw_since)
     async with read_database(request) as conn:
         points = await plan.run(conn, cache, now)
     if points is None:
         raise stats_plan.too_many_points(query, bucket, f"more than {STATS_MAX_POINTS} sensor buckets hold readings")
-    return jsonio.response(body=stats_plan.render(bucket, points), etag=etag)
+    return _answer(request, etag, body=stats_plan.render(bucket, points))
 
 
 def _stored_tag(request: web.Request, *query: object) -> str | None:
@@ -154,6 +156,25 @@ def _stored_tag(request: web.Request, *query: object) -> str | None:
     marks' watermark (None while the marks are not current: then no answer is tagged)."""
     marks = request.app[stats_cache_key].marks
     return etags.tag(request.path, *query, marks.watermark) if marks.current else None
+
+
+def _known(request: web.Request, etag: str | None) -> web.Response | None:
+    """The answer to a request whose ETag was answered before: 304 if the client holds it, else
+    the body rendered then; None if it must be read."""
+    if etag is None:
+        return None
+    if etags.matches(request, etag):
+        return etags.not_modified(etag)
+    body = request.app[stats_cache_key].answers.get(etag)
+    return None if body is None else jsonio.response(body=body, etag=etag)
+
+
+def _answer(request: web.Request, etag: str | None, document: object = None, *, body: bytes | None = None):
+    """The JSON answer of `document` (or of `body`, already rendered), kept under its ETag."""
+    body = jsonio.dumps(document) if body is None else body
+    if etag is not None:
+        request.app[stats_cache_key].answers.put(etag, body)
+    return jsonio.response(body=body, etag=etag)
 
 
 @asynccontextmanager

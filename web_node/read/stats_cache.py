@@ -27,7 +27,7 @@ from aiohttp import web
 from sqlalchemy import column, func, select, table
 
 from web_node.appkeys import stats_cache_key, storage_key
-from web_node.read import queries
+from web_node.read import etags, queries
 from web_node.write.marks import HOUR_S, TABLE
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.25  # a change is seen by every process within this (the issue allows 1 s)
 STALE_S = 1.0  # marks polled longer ago than this are not trusted: no cache, no 304
 CACHE_BYTES = 64 * 1024 * 1024  # rendered points kept, least recently used dropped first
+ANSWERS_BYTES = 32 * 1024 * 1024  # whole answers kept by ETag (web_node/read/etags.py), the same way
 
 _MARKS = table(TABLE, column("hour"), column("mark"))
 
@@ -84,10 +85,11 @@ class ChangeMarks:
 
 
 class StatsCache:
-    """The pieces of this process, and the marks they are checked against."""
+    """The pieces of this process, and the marks they are checked against; whole answers by ETag."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
         self.marks = ChangeMarks()
+        self.answers = etags.Answers(ANSWERS_BYTES)
         self._pieces: OrderedDict[tuple, Piece] = OrderedDict()
         self._bytes, self._max_bytes = 0, max_bytes
         self.hits = self.misses = 0
