@@ -169,7 +169,9 @@ def _known(request: web.Request, etag: str | None) -> web.Response | None:
     return None if body is None else jsonio.response(body=body, etag=etag)
 
 
-def _answer(request: web.Request, etag: str | None, document: object = None, *, body: bytes | None = None):
+def _answer(
+    request: web.Request, etag: str | None, document: object = None, *, body: bytes | None = None
+) -> web.Response:
     """The JSON answer of `document` (or of `body`, already rendered), kept under its ETag."""
     body = jsonio.dumps(document) if body is None else body
     if etag is not None:
