@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +25,7 @@ from protocol.readings import reading_out, rfc3339
 from web_node import jsonio
 from web_node.appkeys import settings_key, stats_cache_key, storage_key, storage_outage_key
 from web_node.errors import ApiError
-from web_node.read import etags, params, queries, stats_plan
+from web_node.read import etags, params, queries, stats_cache, stats_plan
 from web_node.storage_errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,17 @@ async def sensors(request: web.Request) -> web.Response:
     after = query.get("after")
     if after is not None:
         params.sensor_id_value("after", after)
-    etag = _stored_tag(request, limit, after)
-    if (known := _known(request, etag)) is not None:
+    tag = _Tag(request, (request.path, limit, after))
+    etag, known = tag.polled()
+    if known is not None:
         return known
     async with read_database(request) as conn:
+        if etag is not None and (known := await tag.kept(conn)) is not None:
+            return known
         rows = await queries.sensors(conn, after=after, limit=limit + 1)
     page = rows[:limit]
     return _answer(
-        request,
-        etag,
+        tag,
         {
             "sensors": [
                 {
@@ -76,10 +79,13 @@ async def sensor_readings(request: web.Request) -> web.Response:
     params.check_names(query, ("since", "until", "limit"))
     since, until = params.instant(query, "since"), params.instant(query, "until")
     limit = params.integer(query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    etag = _stored_tag(request, sensor_id, since, until, limit)
-    if (known := _known(request, etag)) is not None:
+    tag = _Tag(request, (request.path, sensor_id, since, until, limit))
+    etag, known = tag.polled()
+    if known is not None:
         return known
     async with read_database(request) as conn:
+        if etag is not None and (known := await tag.kept(conn)) is not None:
+            return known
         rows = await queries.sensor_readings(conn, sensor_id, since=since, until=until, limit=limit + 1)
         if not rows and not await queries.sensor_exists(conn, sensor_id):
             raise ApiError(404, "unknown_sensor", f"nothing of sensor {sensor_id!r} is stored", sensor_id=sensor_id)
@@ -92,8 +98,7 @@ async def sensor_readings(request: web.Request) -> web.Response:
             )
             page = whole_oldest_ts(page, at_oldest)
     return _answer(
-        request,
-        etag,
+        tag,
         {
             "sensor_id": sensor_id,
             "readings": [reading_out(r._mapping) for r in page],
@@ -113,12 +118,15 @@ async def latest(request: web.Request) -> web.Response:
     """The newest readings over all sensors, newest first (a dashboard's "last n readings")."""
     params.check_names(request.query, ("limit",))
     limit = params.integer(request.query, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    etag = _stored_tag(request, limit)
-    if (known := _known(request, etag)) is not None:
+    tag = _Tag(request, (request.path, limit))
+    etag, known = tag.polled()
+    if known is not None:
         return known
     async with read_database(request) as conn:
+        if etag is not None and (known := await tag.kept(conn)) is not None:
+            return known
         rows = await queries.latest(conn, limit)
-    return _answer(request, etag, {"readings": [reading_out(r._mapping) for r in rows]})
+    return _answer(tag, {"readings": [reading_out(r._mapping) for r in rows]})
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -136,47 +144,65 @@ async def stats(request: web.Request) -> web.Response:
     sensors = len(sensor_ids) or cache.marks.sensors  # none named: every sensor kept counts
     stats_plan.check_cost(query, since=since, until=until, bucket=bucket, now=now, sensors=sensors)
     raw_since = now - request.app[settings_key].telering_retention_raw
-    etag = None
-    if cache.marks.current:
-        # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
-        widening = raw_since // 60 if since < raw_since + 60 else None
-        etag = etags.tag("stats", since, until, bucket, sensor_ids, cache.marks.of(since, until), widening)
-        if (known := _known(request, etag)) is not None:
-            return known
+    # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
+    widening = raw_since // 60 if since < raw_since + 60 else None
+    tag = _Tag(request, ("stats", since, until, bucket, sensor_ids, widening), since, until)
+    etag, known = tag.polled()
+    if known is not None:
+        return known
     plan = stats_plan.StatsPlan(since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, raw_since=raw_since)
     async with read_database(request) as conn:
+        if etag is not None and (known := await tag.kept(conn)) is not None:
+            return known
         points = await plan.run(conn, cache, now)
     if points is None:
         raise stats_plan.too_many_points(query, bucket, f"more than {STATS_MAX_POINTS} sensor buckets hold readings")
-    return _answer(request, etag, body=stats_plan.render(bucket, points))
+    return _answer(tag, body=stats_plan.render(bucket, points))
 
 
-def _stored_tag(request: web.Request, *query: object) -> str | None:
-    """The ETag of an answer read from what is stored: the route, its query and the change
-    marks' watermark (None while the marks are not current: then no answer is tagged)."""
-    marks = request.app[stats_cache_key].marks
-    return etags.tag(request.path, *query, marks.watermark) if marks.current else None
+@dataclass
+class _Tag:
+    """The ETag of a read answer: its route and resolved query, and the highest change mark of
+    what it covers (the hours [since, until) touch; all of them without `until`)."""
+
+    request: web.Request
+    query: tuple
+    since: float | None = None
+    until: float | None = None
+    polled_tag: str | None = None
+    keep: bool = False  # whether the answer rendered now may be kept under its tag
+
+    def polled(self) -> tuple[str | None, web.Response | None]:
+        """The tag as the last polled marks give it (None while they are not current: then no
+        answer is tagged), and 304 if the client holds that answer: no query at all."""
+        marks = self.request.app[stats_cache_key].marks
+        if not marks.current:
+            return None, None
+        self.polled_tag = etags.tag(*self.query, marks.of(self.since, self.until))
+        answer = etags.not_modified(self.polled_tag) if etags.matches(self.request, self.polled_tag) else None
+        return self.polled_tag, answer
+
+    async def kept(self, conn: AsyncConnection) -> web.Response | None:
+        """The answer as it stands now, if a client holds it (304) or it was rendered before: the
+        marks read on `conn`, not as last polled (a polled tag lags the database, and a body kept
+        under it could be older than one the same client got a moment before). The answer
+        rendered next is kept only if the polled marks have caught up with these: the stats
+        pieces it is made of are checked against them."""
+        now = etags.tag(*self.query, await stats_cache.marks_now(conn, self.since, self.until))
+        self.keep = now == self.polled_tag
+        if etags.matches(self.request, now):
+            return etags.not_modified(now)
+        body = self.request.app[stats_cache_key].answers.get(now)
+        return None if body is None else jsonio.response(body=body, etag=now)
 
 
-def _known(request: web.Request, etag: str | None) -> web.Response | None:
-    """The answer to a request whose ETag was answered before: 304 if the client holds it, else
-    the body rendered then; None if it must be read."""
-    if etag is None:
-        return None
-    if etags.matches(request, etag):
-        return etags.not_modified(etag)
-    body = request.app[stats_cache_key].answers.get(etag)
-    return None if body is None else jsonio.response(body=body, etag=etag)
-
-
-def _answer(
-    request: web.Request, etag: str | None, document: object = None, *, body: bytes | None = None
-) -> web.Response:
-    """The JSON answer of `document` (or of `body`, already rendered), kept under its ETag."""
+def _answer(tag: _Tag, document: object = None, *, body: bytes | None = None) -> web.Response:
+    """The JSON answer of `document` (or of `body`, already rendered), tagged as the polled marks
+    name it, and kept under that tag if they are current (`_Tag.kept`)."""
     body = jsonio.dumps(document) if body is None else body
-    if etag is not None:
-        request.app[stats_cache_key].answers.put(etag, body)
-    return jsonio.response(body=body, etag=etag)
+    if tag.keep:
+        tag.request.app[stats_cache_key].answers.put(tag.polled_tag, body)
+    return jsonio.response(body=body, etag=tag.polled_tag)
 
 
 @asynccontextmanager

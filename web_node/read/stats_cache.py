@@ -84,6 +84,15 @@ class ChangeMarks:
         self.polled_at = time.monotonic()
 
 
+async def marks_now(conn, since: float | None = None, until: float | None = None) -> int:
+    """`ChangeMarks.of` as the database holds the marks now, read on `conn` (not as last polled)."""
+    stmt = select(func.coalesce(func.max(_MARKS.c.mark), 0))
+    if until is not None and since is not None:
+        first, last = math.floor(since / HOUR_S), math.ceil(until / HOUR_S)
+        stmt = stmt.where(_MARKS.c.hour >= first * HOUR_S, _MARKS.c.hour < last * HOUR_S)
+    return (await conn.execute(stmt)).scalar_one()
+
+
 class StatsCache:
     """The pieces of this process, and the marks they are checked against; whole answers by ETag."""
 
