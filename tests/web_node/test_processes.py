@@ -94,9 +94,12 @@ async def test_processes_store_exactly_with_a_child_killed_mid_batch(node_factor
 
     await async_eventually(replaced, timeout=60)
     assert f"(pid {killed}," in node.proc.log_text() and "died with exit code -9" in node.proc.log_text()
-    # the counter sums every process's 200 answers, the killed one's too; any process reports the whole
-    for _ in range(2 * PROCESSES):
-        assert await node.stored_counter() == answered
+    # the counter sums every process's count, the killed one's too, and any process reports the
+    # whole; the killed process counts a batch when it has stored it, a moment before it answers,
+    # so it may have counted batches their senders never heard of (answered on retry as duplicates)
+    counts = {await node.stored_counter() for _ in range(2 * PROCESSES)}
+    assert len(counts) == 1, counts
+    assert answered <= counts.pop() <= min(answered + PER_BATCH * SENDERS, sent)
 
 
 async def test_a_live_client_gets_readings_another_process_stored(node_factory, database_url):

@@ -146,7 +146,7 @@ async def stats(request: web.Request) -> web.Response:
     raw_since = now - request.app[settings_key].telering_retention_raw
     # the edges widen to whole minutes of the rollup once their raw rows expire (stats_queries)
     widening = raw_since // 60 if since < raw_since + 60 else None
-    tag = _Tag(request, ("stats", since, until, bucket, sensor_ids, widening), since, until)
+    tag = _Tag(request, ("stats", since, until, bucket, sensor_ids, widening), since, until, from_pieces=True)
     etag, known = tag.polled()
     if known is not None:
         return known
@@ -169,8 +169,10 @@ class _Tag:
     query: tuple
     since: float | None = None
     until: float | None = None
+    from_pieces: bool = False  # stats: made of pieces checked against the polled marks
     polled_tag: str | None = None
-    keep: bool = False  # whether the answer rendered now may be kept under its tag
+    answer_tag: str | None = None  # the tag the answer rendered now carries
+    keep: bool = False  # whether it may be kept under that tag
 
     def polled(self) -> tuple[str | None, web.Response | None]:
         """The tag as the last polled marks give it (None while they are not current: then no
@@ -178,18 +180,21 @@ class _Tag:
         marks = self.request.app[stats_cache_key].marks
         if not marks.current:
             return None, None
-        self.polled_tag = etags.tag(*self.query, marks.of(self.since, self.until))
+        self.polled_tag = self.answer_tag = etags.tag(*self.query, marks.of(self.since, self.until))
         answer = etags.not_modified(self.polled_tag) if etags.matches(self.request, self.polled_tag) else None
         return self.polled_tag, answer
 
     async def kept(self, conn: AsyncConnection) -> web.Response | None:
         """The answer as it stands now, if a client holds it (304) or it was rendered before: the
         marks read on `conn`, not as last polled (a polled tag lags the database, and a body kept
-        under it could be older than one the same client got a moment before). The answer
-        rendered next is kept only if the polled marks have caught up with these: the stats
-        pieces it is made of are checked against them."""
+        under it could be older than one the same client got a moment before). An answer read
+        next from the database holds at least what these marks name: it carries and is kept
+        under their tag. Stats made of pieces checked against the polled marks do so only if
+        those have caught up with these; otherwise they carry the polled tag, not kept."""
         now = etags.tag(*self.query, await stats_cache.marks_now(conn, self.since, self.until))
-        self.keep = now == self.polled_tag
+        self.keep = not self.from_pieces or now == self.polled_tag
+        if self.keep:
+            self.answer_tag = now
         if etags.matches(self.request, now):
             return etags.not_modified(now)
         body = self.request.app[stats_cache_key].answers.get(now)
@@ -197,12 +202,12 @@ class _Tag:
 
 
 def _answer(tag: _Tag, document: object = None, *, body: bytes | None = None) -> web.Response:
-    """The JSON answer of `document` (or of `body`, already rendered), tagged as the polled marks
-    name it, and kept under that tag if they are current (`_Tag.kept`)."""
+    """The JSON answer of `document` (or of `body`, already rendered), tagged and kept as
+    `_Tag.kept` decided."""
     body = jsonio.dumps(document) if body is None else body
     if tag.keep:
-        tag.request.app[stats_cache_key].answers.put(tag.polled_tag, body)
-    return jsonio.response(body=body, etag=tag.polled_tag)
+        tag.request.app[stats_cache_key].answers.put(tag.answer_tag, body)
+    return jsonio.response(body=body, etag=tag.answer_tag)
 
 
 @asynccontextmanager
