@@ -14,7 +14,7 @@ from tests.support.web import sensors_of_receiver
 from tests.web_node.writes import Writer, reading_at
 from web_node.appkeys import storage_key
 
-WIDE_QUERIES = 30
+WIDE_QUERIES = 60  # well above any pool's capacity: the margin of the in-flight check below
 ROWS_PER_SENSOR = 12_000
 PERIOD_S = 5
 READ_POOL_SIZE = 5  # web_node.write.storage.Storage's default
@@ -25,7 +25,7 @@ async def health(http, node) -> tuple[int, dict]:
         return r.status, await r.json()
 
 
-async def test_healthz_answers_before_30_wide_stats_queries_finish(web_node_factory, http, report):
+async def test_healthz_answers_before_wide_stats_queries_finish(web_node_factory, http, report):
     node = await web_node_factory()
     sensors = [s for r in range(4) for s in sensors_of_receiver(r, n=1, prefix="wide-")]
     start = math.floor(time.time() / 3600) * 3600 - ROWS_PER_SENSOR * PERIOD_S
@@ -49,8 +49,11 @@ async def test_healthz_answers_before_30_wide_stats_queries_finish(web_node_fact
     in_flight = sum(not q.done() for q in queries)
     await asyncio.gather(*queries)
     report("healthz_under_load_ms", 1000 * answered_s, "ms")
-    report("stats_30_wide_s", time.perf_counter() - began, "s")
+    report("stats_wide_s", time.perf_counter() - began, "s")
     report("stats_in_flight_when_healthz_answered", in_flight, "queries")
     assert (status, body["status"], body["database"]) == (200, "ok", "ok")
-    # 200 means within the probe's deadline; and it did not wait its turn in the read pool's queue
-    assert in_flight >= WIDE_QUERIES // 2, f"only {in_flight} of {WIDE_QUERIES} stats queries still in flight"
+    # 200 means within the probe's deadline; and it did not wait its turn in the read pool's queue:
+    # a probe queued behind the stats would get a connection only when at most the pool's other
+    # connections still held queries (how fast the queries run does not matter, only their number)
+    capacity = read_pool.size() + read_pool._max_overflow
+    assert in_flight >= capacity, f"only {in_flight} of {WIDE_QUERIES} stats queries still in flight"
