@@ -157,11 +157,19 @@ def paused_receiver(harness: PipelineHarness) -> ScenarioResult:
             grant = _held_grant(run, leader)
             leader.pause()
             refused_before = refusals(harness.web_url)["grant_superseded"]
-            eventually(
-                lambda: run.fence.epoch > grant.epoch and leads(follower, harness.app_id),
-                timeout=max(1.0, grant.expires_at - time.time() - 2),
-                message=f"the ring did not move on past epoch {grant.epoch} before it expired",
-            )
+            try:
+                eventually(
+                    lambda: run.fence.epoch > grant.epoch and leads(follower, harness.app_id),
+                    timeout=max(1.0, grant.expires_at - time.time() - 2),
+                    message=f"the ring did not move on past epoch {grant.epoch} before it expired",
+                )
+            except AssertionError as exc:  # what the token topic saw meanwhile, to tell why
+                grants = [(g.epoch, g.receiver) for g in run.token.grants() if g.epoch >= grant.epoch]
+                releases = [(r.epoch, r.receiver, r.stored) for r in run.token.releases() if r.epoch >= grant.epoch]
+                raise AssertionError(
+                    f"{exc}; fence {run.fence.epoch}, follower leads: {leads(follower, harness.app_id)}; "
+                    f"grants (epoch, receiver) since: {grants}; releases (epoch, receiver, stored): {releases}"
+                ) from None
             run.evidence["held"] = {
                 "receiver": grant.receiver,
                 "epoch": grant.epoch,
