@@ -16,6 +16,7 @@ from tests.support.web import make_reading
 from tests.web_node.writes import Writer, reading_at
 from web_node import jsonio
 from web_node.appkeys import live_hub_key
+from web_node.read import live as live_module
 from web_node.read.live import LiveHub, text_frame
 
 T0 = 1_764_000_000.0
@@ -106,6 +107,28 @@ async def test_hub_bounds_each_queue_and_frees_it_on_drop():
     assert (slow.queue.qsize(), slow.closing, len(hub), hub.dropped) == (1, True, 1, 2)
     hub.close_all()
     assert picky.closing and len(hub) == 0
+
+
+def test_hub_renders_only_what_a_client_follows(monkeypatch):
+    """With filtered clients alone, a page's other readings are not even serialised (the live
+    feed reads every stored row; most of them go to nobody)."""
+    rendered = []
+
+    def counting(row):
+        rendered.append(row["sensor_id"])
+        return reading_out(row)
+
+    monkeypatch.setattr(live_module, "reading_out", counting)
+    hub = LiveHub(queue_size=100)
+    first, second = hub.subscribe(["a"]), hub.subscribe(["a", "b"])
+    rows = [stored_row(make_reading(sensor, i)) for i in range(3) for sensor in ("a", "b", "c", "d")]
+    hub.publish(rows)
+    assert sorted(rendered) == ["a"] * 3 + ["b"] * 3
+    assert (first.queued, second.queued) == (3, 6)
+    rendered.clear()
+    hub.subscribe()  # one client following everything: every reading is rendered
+    hub.publish(rows)
+    assert len(rendered) == len(rows)
 
 
 def stored_row(reading: dict) -> dict:

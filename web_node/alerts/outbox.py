@@ -30,7 +30,7 @@ class Outbox:
         self.storage = storage
 
     async def cursor(self, sink: str) -> int:
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.feeds.connect() as conn:
             found = (
                 await conn.execute(text("SELECT seq FROM alert_cursor WHERE sink = :sink"), {"sink": sink})
             ).first()
@@ -38,7 +38,7 @@ class Outbox:
 
     async def after(self, seq: int, limit: int = 1000) -> list:
         """Transitions with seq > `seq`, in order, at most `limit` (rows: `seq` first, then the Transition fields)."""
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.feeds.connect() as conn:
             rows = await conn.execute(
                 text(f"SELECT {_COLUMNS} FROM alert_transitions WHERE seq > :seq ORDER BY seq LIMIT :limit"),
                 {"seq": seq, "limit": limit},
@@ -47,7 +47,7 @@ class Outbox:
 
     async def firing(self) -> list:
         """(rule, sensor_id, since, value, threshold) of every pair firing now."""
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.feeds.connect() as conn:
             rows = await conn.execute(
                 text("SELECT rule, sensor_id, since, value, threshold FROM alert_state WHERE state = 'firing'")
             )

@@ -81,7 +81,7 @@ class Alerts:
             await asyncio.sleep(poll_s)
 
     async def _refresh_gauge(self, storage) -> None:
-        async with storage.reader.connect() as conn:
+        async with storage.feeds.connect() as conn:
             rows = await conn.execute(
                 text("SELECT rule, state, count(*) FROM alert_state WHERE state <> 'ok' GROUP BY rule, state")
             )

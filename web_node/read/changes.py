@@ -100,7 +100,7 @@ class ChangeFeed:
         """Publish the next page of new rows; True if there may be more."""
         assert self._last is not None
         page = select(*self._source.c).where(self._key > self._last).order_by(self._key).limit(PAGE_ROWS)
-        async with self._storage.reader.connect() as conn:
+        async with self._storage.feeds.connect() as conn:
             rows = (await conn.execute(page)).mappings().all()
         if not rows:
             return False
@@ -110,7 +110,7 @@ class ChangeFeed:
         return len(rows) == PAGE_ROWS
 
     async def _highest(self) -> int:
-        async with self._storage.reader.connect() as conn:
+        async with self._storage.feeds.connect() as conn:
             return (await conn.execute(select(func.coalesce(func.max(self._key), 0)))).scalar_one()
 
 

@@ -139,9 +139,19 @@ class LiveHub:
 
     def publish(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Queue stored readings (in order) for every client that wants them; drop the clients
-        that cannot keep up. Each distinct filter's frames are built once."""
-        if self._clients and rows:
+        that cannot keep up. Each distinct filter's frames are built once, of the readings some
+        client wants only (with filtered clients alone, most of a page goes to nobody)."""
+        wanted = self.wanted()
+        if wanted is not None:
+            rows = [row for row in rows if row["sensor_id"] in wanted]
+        if rows:
             self.publish_texts([(row["sensor_id"], jsonio.dumps(reading_out(row))) for row in rows])
+
+    def wanted(self) -> frozenset[str] | None:
+        """The sensors some client follows; None if a client follows every sensor."""
+        if any(not client.sensors for client in self._clients):
+            return None
+        return frozenset().union(*(client.sensors for client in self._clients))
 
     def publish_texts(self, texts: Sequence[tuple[str, str | bytes]]) -> None:
         """Queue (sensor id, JSON text) messages, in order, for every client that wants them."""

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy import column, func, select, table
+from sqlalchemy import BigInteger, bindparam, column, func, select, table
 
 from web_node.appkeys import stats_cache_key, storage_key
 from web_node.read import etags, queries
@@ -74,7 +74,7 @@ class ChangeMarks:
     async def poll(self, storage) -> None:
         """Read the marks set since the last poll (>=: a mark may be shared by two writes)."""
         since = select(_MARKS.c.hour, _MARKS.c.mark).where(_MARKS.c.mark >= self.watermark)
-        async with queries.read_connection(storage) as conn:
+        async with storage.feeds.connect() as conn:  # not queued behind the requests' reads
             rows = (await conn.execute(since)).all()
             sensors = (await conn.execute(select(func.count()).select_from(queries.summary))).scalar_one()
         for hour, mark in rows:
@@ -86,11 +86,17 @@ class ChangeMarks:
 
 async def marks_now(conn, since: float | None = None, until: float | None = None) -> int:
     """`ChangeMarks.of` as the database holds the marks now, read on `conn` (not as last polled)."""
-    stmt = select(func.coalesce(func.max(_MARKS.c.mark), 0))
-    if until is not None and since is not None:
-        first, last = math.floor(since / HOUR_S), math.ceil(until / HOUR_S)
-        stmt = stmt.where(_MARKS.c.hour >= first * HOUR_S, _MARKS.c.hour < last * HOUR_S)
-    return (await conn.execute(stmt)).scalar_one()
+    if until is None or since is None:
+        return (await conn.execute(_HIGHEST_MARK)).scalar_one()
+    hours = {"first": math.floor(since / HOUR_S) * HOUR_S, "last": math.ceil(until / HOUR_S) * HOUR_S}
+    return (await conn.execute(_HIGHEST_MARK_OF_HOURS, hours)).scalar_one()
+
+
+# built once (a statement costs more to build than to run)
+_HIGHEST_MARK = select(func.coalesce(func.max(_MARKS.c.mark), 0))
+_HIGHEST_MARK_OF_HOURS = _HIGHEST_MARK.where(
+    _MARKS.c.hour >= bindparam("first", type_=BigInteger), _MARKS.c.hour < bindparam("last", type_=BigInteger)
+)
 
 
 class StatsCache:

@@ -69,42 +69,49 @@ class StatsPlan:
         width = piece_width(self.bucket)
         head_end, starts, tail_start = split(self.since, self.until, now, width) if width else (0, [], 0)
         if not starts:
-            rows = await self._rows(conn, self.since, self.until)
+            rows = await self._rows(conn, (self.since, self.until))
             return None if rows is None else [_rows_points(rows, self.bucket)]
         stamp = cache.marks.watermark  # before any query: what they read includes every mark up to it
         cached = {start: cache.get(self._key(start), start, width) for start in starts}
         computed: dict[int, Points] = {}
         for low, high in _runs([start for start, piece in cached.items() if piece is None], width):
-            rows = await self._rows(conn, low, high)
+            rows = await self._rows(conn, (low, high))
             if rows is None:
                 return None
             for start, piece_rows in _by_piece(rows, self.bucket, width, low, high).items():
                 computed[start] = _rows_points(piece_rows, self.bucket)
                 cache.put(self._key(start), computed[start], stamp)
-        edges = [await self._rows(conn, self.since, head_end), await self._rows(conn, tail_start, self.until)]
-        if None in edges:
+        edges = await self._rows(conn, (self.since, head_end), (tail_start, self.until))
+        if edges is None:
             return None
-        head, tail = (_rows_points(rows, self.bucket) for rows in edges)
+        head, tail = (_rows_points(rows, self.bucket) for rows in _split_at(edges, head_end // self.bucket))
         parts = [head, *(piece.points if piece else computed[start] for start, piece in cached.items()), tail]
         return parts if _count(parts) <= STATS_MAX_POINTS else None
 
     def _key(self, start: int) -> tuple:
         return (tuple(self.sensor_ids), self.bucket, start)
 
-    async def _rows(self, conn: AsyncConnection, low: float, high: float | None) -> list[Row] | None:
-        """[low, high)'s rows, or None if more than STATS_MAX_POINTS."""
-        if high is not None and low >= high:
-            return []
-        rows = await stats_queries.stats(
+    async def _rows(self, conn: AsyncConnection, *ranges: tuple[float, float | None]) -> list[Row] | None:
+        """The rows of these [low, high) ranges (sharing no bucket) in one query, or None if more
+        than STATS_MAX_POINTS."""
+        rows = await stats_queries.stats_of_ranges(
             conn,
-            since=low,
-            until=high,
+            ranges,
             bucket=self.bucket,
             sensor_ids=self.sensor_ids,
             limit=STATS_MAX_POINTS + 1,
             raw_since=self.raw_since,
         )
         return None if len(rows) > STATS_MAX_POINTS else rows
+
+
+def _split_at(rows: list[Row], index: int) -> tuple[list[Row], list[Row]]:
+    """Rows (by sensor, then bucket) as those of buckets before `index` and those from it on."""
+    before: list[Row] = []
+    after: list[Row] = []
+    for row in rows:
+        (before if row[1] < index else after).append(row)
+    return before, after
 
 
 def _by_piece(rows: list[Row], bucket: int, width: int, low: int, high: int) -> dict[int, list[Row]]:

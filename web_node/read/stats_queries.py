@@ -12,11 +12,12 @@ that edge is answered from the minute rollup instead, widened to its whole minut
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Double, Row, Select, cast, func, literal, select, union_all
+from sqlalchemy import BigInteger, Double, Row, Select, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.quantities import QUANTITIES
@@ -78,8 +79,54 @@ async def stats(
     parts = pieces(since, until, bucket, raw_since)
     if all(table is None for table, _, _ in parts):
         return await raw_stats(conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=limit)
-    width = literal(float(bucket), Double)
-    merged = union_all(*(_piece(piece, width, sensor_ids) for piece in parts)).subquery()
+    return await _merged(conn, parts, bucket, sensor_ids, limit)
+
+
+async def stats_of_ranges(
+    conn: AsyncConnection,
+    ranges: Sequence[tuple[float, float | None]],
+    *,
+    bucket: int,
+    sensor_ids: Sequence[str],
+    limit: int,
+    raw_since: float | None = None,
+) -> list[Row]:
+    """`stats` of several ranges that share no bucket, in one statement (a stats answer's two
+    edges: one round trip to the database instead of two); empty ranges are skipped."""
+    ranges = [(low, high) for low, high in ranges if high is None or low < high]
+    if len(ranges) <= 1:
+        if not ranges:
+            return []
+        (since, until), kw = ranges[0], {"bucket": bucket, "sensor_ids": sensor_ids, "limit": limit}
+        return await stats(conn, since=since, until=until, raw_since=raw_since, **kw)
+    parts = [piece for low, high in ranges for piece in pieces(low, high, bucket, raw_since)]
+    return await _merged(conn, parts, bucket, sensor_ids, limit)
+
+
+async def _merged(
+    conn: AsyncConnection, parts: Sequence[Piece], bucket: int, sensor_ids: Sequence[str], limit: int
+) -> list[Row]:
+    """The pieces' rows merged per sensor and bucket. The statement depends only on the pieces'
+    shape (which table, whether open-ended), so it is built once per shape (`_merged_statement`)
+    and the bounds, bucket and sensors are its parameters."""
+    shape = tuple((table, high is not None) for table, _, high in parts)
+    values: dict[str, Any] = {"width": float(bucket)}
+    for i, (table, low, high) in enumerate(parts):
+        # a rollup's bounds are whole buckets of it (integers, as its column is)
+        values[f"low{i}"] = low if table is None else int(low)
+        if high is not None:
+            values[f"high{i}"] = high if table is None else int(high)
+    if sensor_ids:
+        values["sensors"] = list(sensor_ids)
+    statement = _merged_statement(shape, bool(sensor_ids), limit)
+    return list((await conn.execute(statement, values)).all())
+
+
+@functools.lru_cache(maxsize=256)
+def _merged_statement(shape: tuple[tuple[Any, bool], ...], filtered: bool, limit: int) -> Select:
+    width = bindparam("width", type_=Double)
+    merged = union_all(*(_piece(i, table, bounded, width, filtered) for i, (table, bounded) in enumerate(shape)))
+    merged = merged.subquery()
     count = func.sum(merged.c.count)
     aggregates = []
     for q in QUANTITIES:
@@ -89,34 +136,37 @@ async def stats(
             func.max(merged.c[f"max_{q}"]).label(f"max_{q}"),
             mean.label(f"mean_{q}"),
         ]
-    stmt = (
+    return (
         select(merged.c.sensor_id, merged.c.b, cast(count, BigInteger).label("count"), *aggregates)
         .group_by(merged.c.sensor_id, merged.c.b)
         .order_by(merged.c.sensor_id, merged.c.b)
         .limit(limit)
     )
-    return list((await conn.execute(stmt)).all())
 
 
-def _piece(piece: Piece, width: Any, sensor_ids: Sequence[str]) -> Select:
-    table, low, high = piece
-    if table is None:  # raw rows, each its own count of one
+def _piece(i: int, table: Any, bounded: bool, width: Any, filtered: bool) -> Select:
+    """Piece i of a merged statement: its rows from `table` (raw rows if None, each its own count
+    of one) within [low{i}, high{i}) (no end unless `bounded`), of the sensors asked for if `filtered`."""
+    low, high = bindparam(f"low{i}"), bindparam(f"high{i}") if bounded else None
+    if table is None:
         stmt = select(
             readings.c.sensor_id,
             bucket_index(readings.c.ts, width).label("b"),
             cast(literal(1), BigInteger).label("count"),
             *(readings.c[q].label(f"{stat}_{q}") for q in QUANTITIES for stat in ("min", "max", "sum")),
         ).where(*time_range(low, high))
-        return stmt.where(readings.c.sensor_id.in_(sensor_ids)) if sensor_ids else stmt
-    stmt = select(
-        table.c.sensor_id,
-        bucket_index(table.c.bucket, width).label("b"),
-        table.c["count"],
-        *(table.c[f"{stat}_{q}"] for q in QUANTITIES for stat in ("min", "max", "sum")),
-    ).where(table.c.bucket >= low)
-    if high is not None:
-        stmt = stmt.where(table.c.bucket < high)
-    return stmt.where(table.c.sensor_id.in_(sensor_ids)) if sensor_ids else stmt
+        source = readings
+    else:
+        stmt = select(
+            table.c.sensor_id,
+            bucket_index(table.c.bucket, width).label("b"),
+            table.c["count"],
+            *(table.c[f"{stat}_{q}"] for q in QUANTITIES for stat in ("min", "max", "sum")),
+        ).where(table.c.bucket >= low)
+        if high is not None:
+            stmt = stmt.where(table.c.bucket < high)
+        source = table
+    return stmt.where(source.c.sensor_id.in_(bindparam("sensors", expanding=True))) if filtered else stmt
 
 
 async def raw_stats(

@@ -47,6 +47,7 @@ Row = Mapping[str, Any]  # a validated reading's fields (ReadingIn's names; `ts`
 
 
 POSTGRES_EXTRA = "pip install 'telering[postgres]'"
+FEEDS_POOL_SIZE = 2  # connections of the background readers (Storage.feeds)
 
 
 class DatabaseUrlError(ValueError):
@@ -76,6 +77,9 @@ class Storage:
         self._write_lock = asyncio.Lock()
         self.writer: AsyncEngine = _engine(url, pool_size=1)
         self.reader: AsyncEngine = _engine(url, pool_size=read_pool_size)
+        # the background readers' own connections (change feeds, change marks, alert outbox): never
+        # queued behind the requests' reads, so live pushes and fresh caches keep up under read load
+        self.feeds: AsyncEngine = _engine(url, pool_size=FEEDS_POOL_SIZE)
         self.fence_epoch = 0
         self.alerts = alerts  # None: no alerting (TELERING_ALERT_RULES unset)
         self.on_transitions: list[Callable[[list], None]] = []  # told of each commit's alert transitions
@@ -104,6 +108,7 @@ class Storage:
             await self._sqlite.close()
         await self.writer.dispose()
         await self.reader.dispose()
+        await self.feeds.dispose()
 
     async def store(self, readings: Sequence[Row | ReadingIn], *, epoch: int, receiver: int) -> StoreResult:
         """Fence on (epoch, receiver), insert, and roll up what is new: one transaction, so a
