@@ -141,10 +141,14 @@ def _rows_points(rows: list[Row], bucket: int) -> Points:
     """Rows by sensor, then bucket (sensor_id, index, count, then min, max, mean per quantity) as
     each sensor's points in JSON."""
     series: dict[str, list[dict[str, Any]]] = {}
+    times: dict[int, str] = {}  # every sensor has the same buckets: each time is written once
     for sensor_id, index, count, *cells in rows:
-        point: dict[str, Any] = {"t": rfc3339(max(index * bucket, params.MIN_UNIX_S)), "count": count}
-        for i, quantity in enumerate(QUANTITIES):
-            point[quantity] = {"min": cells[3 * i], "max": cells[3 * i + 1], "mean": cells[3 * i + 2]}
+        if (t := times.get(index)) is None:
+            t = times[index] = rfc3339(max(index * bucket, params.MIN_UNIX_S))
+        point: dict[str, Any] = {"t": t, "count": count}
+        triples = iter(cells)
+        for quantity, low, high, mean in zip(QUANTITIES, triples, triples, triples, strict=True):
+            point[quantity] = {"min": low, "max": high, "mean": mean}
         series.setdefault(sensor_id, []).append(point)
     return {sensor_id: (len(points), jsonio.dumps(points)[1:-1]) for sensor_id, points in series.items()}
 
