@@ -7,9 +7,10 @@ the status files, the shared live-socket count) and PROMETHEUS_MULTIPROC_DIR ins
 the children, replaces one that dies (logged, with its exit code), and on SIGTERM/SIGINT stops
 them all and removes the directory.
 
-On SQLite exactly one child writes: it stores batches, keeps the rollups and runs retention;
-the others serve reads and live sockets from the same file, and pass the batches they receive
-to the writer over its unix socket (web_node/write/forward.py). On PostgreSQL every child
+On SQLite exactly one child writes: it stores batches, keeps the rollups and runs retention,
+and listens on its unix socket only; the others serve the port (reads and live sockets from the
+same file) and pass the batches they receive to the writer (web_node/write/forward.py), so no
+read shares the writer's event loop. On PostgreSQL every child
 stores the batches it receives (the fence serialises grants in the database); child 0 alone
 runs retention. A child killed mid-batch has committed the batch or nothing: the worker,
 having no answer, retries it, and the idempotent insert stores each reading once.
@@ -183,7 +184,7 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 
 
 def _child_main(settings: Settings, role: Role, log_level: str, parent: int) -> None:
-    """A child: serve the port (and, for the SQLite writer, its unix socket) until SIGTERM."""
+    """A child: serve the port (the SQLite writer among several: its unix socket) until SIGTERM."""
     import asyncio
 
     from web_node.serve import serve_child

@@ -1,8 +1,9 @@
 """One child of the web node (web_node/processes.py): its application on the shared port.
 
-The port is shared with SO_REUSEPORT; the SQLite writer also serves on its unix socket (0600,
-in the parent's 0700 runtime directory), where the other processes pass their batches. The
-parent has migrated the database: a child only checks that the schema is current.
+The port is shared with SO_REUSEPORT. On SQLite with several processes the writer serves only
+its unix socket (0600, in the parent's 0700 runtime directory), where the others pass their
+batches: they answer every request, it stores. The parent has migrated the database: a child
+only checks that the schema is current.
 """
 
 from __future__ import annotations
@@ -39,15 +40,17 @@ async def serve_child(settings: Settings, role: Role) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         if role.writes and role.count > 1 and settings.database_url.startswith("sqlite"):
-            # first: a batch the others forward finds the writer's socket once its port is served
+            # the SQLite writer among several serves its unix socket only, where the others pass
+            # their batches: no read shares its event loop, so reads never hold up a batch
             path = role.writer_socket
             path.unlink(missing_ok=True)  # left by a writer that was killed
             await web.UnixSite(runner, str(path)).start()
             os.chmod(path, 0o600)
-        site = web.TCPSite(
-            runner, settings.web_node_host, settings.web_node_port, ssl_context=ssl_context, reuse_port=True
-        )
-        await site.start()
+        else:
+            site = web.TCPSite(
+                runner, settings.web_node_host, settings.web_node_port, ssl_context=ssl_context, reuse_port=True
+            )
+            await site.start()
         await stop.wait()
     finally:
         await runner.cleanup()
