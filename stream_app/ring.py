@@ -28,6 +28,10 @@ class Ring:
         alive = {p for parts, seen in self._workers.values() if now - seen <= self.ttl_s for p in parts}
         return sorted(alive)
 
+    def owners(self, partition: int, now: float) -> set[str]:
+        """The live workers whose newest presence claims `partition`."""
+        return {w for w, (parts, seen) in self._workers.items() if now - seen <= self.ttl_s and partition in parts}
+
     def next_after(self, last: int | None, now: float) -> int | None:
         """The next live receiver after `last` in partition order, wrapping round; skips none."""
         members = self.members(now)

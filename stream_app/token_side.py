@@ -22,10 +22,10 @@ from aiokafka.errors import KafkaError
 from protocol.keyring import Keyring
 from protocol.readings import max_batch_bytes
 from protocol.settings import Settings
-from protocol.token_messages import GrantMessage, Presence
+from protocol.token_messages import GrantMessage, Presence, Release
 from stream_app.coordinator import CatchUp, Coordinator, CoordinatorStatus
 from stream_app.receiver_side import ReceiverSide
-from stream_app.ring import PRESENCE_INTERVAL_S
+from stream_app.ring import PRESENCE_INTERVAL_S, PRESENCE_TTL_S
 from stream_app.token_channel import TokenChannel, TokenRecord
 from stream_app.turns import TurnRunner
 from stream_app.web_client import WebNodeClient, open_session
@@ -66,6 +66,8 @@ class TokenSide:
         self._group: asyncio.TaskGroup | None = None
         self._turns: dict[int, asyncio.Task] = {}
         self._started: dict[int, int] = {}  # receiver -> highest epoch a turn was started for
+        self._waiting: GrantMessage | None = None  # a grant meant for us that came while its receiver was not
+        self._owned_at: dict[int, float] = {}  # receiver -> time.monotonic() this worker last owned it
         self.presence_at = 0.0  # time.monotonic() of the latest presence published
 
     def status(self) -> TokenStatus:
@@ -104,9 +106,16 @@ class TokenSide:
             await self.channel.stop()
 
     def _dispatch(self, record: TokenRecord) -> None:
-        self.coordinator.observe(record.message, record.seen_at)
-        if isinstance(record.message, GrantMessage):
-            self._start_turn(record.message)
+        message = record.message
+        self.coordinator.observe(message, record.seen_at)
+        waiting = self._waiting
+        if isinstance(message, GrantMessage):
+            if waiting is not None and message.epoch > waiting.epoch:
+                self._waiting = None  # the ring has moved on
+            if not self._start_turn(message):
+                self._keep_if_meant_for_us(message)
+        elif isinstance(message, Release) and waiting is not None and message.epoch >= waiting.epoch:
+            self._waiting = None
 
     # -- turns ------------------------------------------------------------------------------
     def _start_turn(self, grant: GrantMessage) -> bool:
@@ -123,6 +132,29 @@ class TokenSide:
         self._started[receiver] = grant.epoch
         self._turns[receiver] = self._group.create_task(self._take_turn(grant), name=f"turn-{receiver}")
         return True
+
+    def _keep_if_meant_for_us(self, grant: GrantMessage) -> None:
+        """Keep a grant for a receiver this worker owned a moment ago and no other worker claims:
+        a rebalance revokes every partition before it assigns them again, and a grant that arrives
+        in between would otherwise be taken by nobody and hold the ring for its whole lifetime
+        (seen after a failover: the new leader's first grant went out 14 ms before its worker got
+        its receivers back). Never one for a receiver that was another worker's: that worker, even
+        paused, may hold it."""
+        receiver = grant.receiver
+        if (
+            not self._receivers.owns(receiver)
+            and time.monotonic() - self._owned_at.get(receiver, float("-inf")) <= PRESENCE_TTL_S
+            and not self.coordinator.ring.owners(receiver, time.time()) - {self.worker_id}
+        ):
+            self._waiting = grant
+
+    def _take_waiting_grant(self, owned: tuple[int, ...]) -> None:
+        """Ownership changed: take the kept grant if its receiver is ours again (and it is still valid)."""
+        now = time.monotonic()
+        self._owned_at.update(dict.fromkeys(owned, now))
+        grant, self._waiting = self._waiting, None
+        if grant is not None and not self._start_turn(grant) and not self._receivers.owns(grant.receiver):
+            self._waiting = grant  # not back yet
 
     async def _take_turn(self, grant: GrantMessage) -> None:
         assert self.runner is not None
@@ -152,6 +184,7 @@ class TokenSide:
         if self._start_turn(grant):  # ours: the turn is under way while Kafka takes the grant
             delivery.add_done_callback(_log_failed_delivery)
             return True
+        self._keep_if_meant_for_us(grant)
         try:
             await delivery
         except KafkaError as exc:
@@ -162,6 +195,7 @@ class TokenSide:
     # -- presence ---------------------------------------------------------------------------
     async def _announce_presence(self) -> None:
         async for owned in self._receivers.ownership(PRESENCE_INTERVAL_S):
+            self._take_waiting_grant(owned)
             if await self.channel.publish(Presence(worker=self.worker_id, partitions=owned, at=time.time())):
                 self.presence_at = time.monotonic()
 
