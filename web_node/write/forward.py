@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from web_node.appkeys import forward_session_key
+from web_node.appkeys import change_feed_key, forward_session_key
 from web_node.outage import storage_unavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ async def forward_batch(request: web.Request) -> web.Response:
     try:
         async with session.post("http://writer/api/v1/batches", data=body, headers=headers) as answer:
             payload = await answer.read()
+            if answer.status == 200:  # stored: this process's live clients get it now, not at the next poll
+                request.app[change_feed_key].wake()
             return web.Response(
                 status=answer.status,
                 body=payload,
