@@ -1,7 +1,8 @@
 """The readings newly stored by any process of the web node, for its live clients.
 
 A keyset poll on the stored rows (`WHERE id > last ORDER BY id`), every POLL_S and at once
-when this process stored a batch itself, only while the process has live clients: it works
+when this process stored a batch itself (or the SQLite writer stored one it passed on), only
+while the process has live clients, on the background readers' connections (`Storage.feeds`): it works
 the same on SQLite and PostgreSQL, whichever process (or host) stored the rows.
 
 Why `id` order is commit order, so that a row is never skipped: on SQLite there is one writer
