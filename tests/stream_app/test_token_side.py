@@ -46,6 +46,12 @@ class Worker:
         self.receivers.owned = set(partitions)
         self.tokens._take_waiting_grant(partitions)  # what the presence loop does on each change
 
+    def revoked(self, *partitions: int) -> None:
+        """It owned `partitions` (and said so), then a rebalance revoked them."""
+        self.owns(*partitions)
+        self.sees(presence("me", *partitions))
+        self.owns()
+
     def sees(self, message) -> None:
         self.tokens._dispatch(TokenRecord(offset=0, seen_at=time.time(), message=message))
 
@@ -65,9 +71,7 @@ async def test_a_grant_that_came_between_revoke_and_assign_is_taken_once_the_rec
     worker = Worker()
     async with asyncio.TaskGroup() as group:
         worker.tokens._group = group
-        worker.owns(0, 1)
-        worker.sees(presence("me", 0, 1))
-        worker.owns()  # the rebalance revokes ...
+        worker.revoked(0, 1)  # the rebalance revokes ...
         worker.sees(grant(0, 202))  # ... a grant for one of them comes ...
         assert worker.started() == set()
         worker.owns(0, 1, 2, 3)  # ... and they are assigned again, with the dead worker's
@@ -82,10 +86,8 @@ async def test_a_grant_for_a_receiver_that_was_another_workers_is_left_to_it():
     worker = Worker()
     async with asyncio.TaskGroup() as group:
         worker.tokens._group = group
-        worker.owns(0, 1)
-        worker.sees(presence("me", 0, 1))
         worker.sees(presence("other", 2, 3))
-        worker.owns()
+        worker.revoked(0, 1)
         worker.sees(grant(3, 201))
         worker.owns(0, 1, 2, 3)  # receiver 3 was the other worker's
         assert worker.started() == set()
@@ -96,9 +98,7 @@ async def test_a_kept_grant_is_dropped_once_the_ring_has_moved_on():
     worker = Worker()
     async with asyncio.TaskGroup() as group:
         worker.tokens._group = group
-        worker.owns(0, 1)
-        worker.sees(presence("me", 0, 1))
-        worker.owns()
+        worker.revoked(0, 1)
         worker.sees(grant(0, 202))
         worker.sees(Release(receiver=0, epoch=202, stored=0))  # someone released it after all
         worker.sees(grant(1, 203))
