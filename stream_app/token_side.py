@@ -184,7 +184,6 @@ class TokenSide:
         if self._start_turn(grant):  # ours: the turn is under way while Kafka takes the grant
             delivery.add_done_callback(_log_failed_delivery)
             return True
-        self._keep_if_meant_for_us(grant)
         try:
             await delivery
         except KafkaError as exc:

@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, bindparam, column, func, select, table
 
 from web_node.appkeys import stats_cache_key, storage_key
 from web_node.read import etags, queries
+from web_node.storage_errors import storage_errors
 from web_node.write.marks import HOUR_S, TABLE
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,10 @@ class ChangeMarks:
     async def poll(self, storage) -> None:
         """Read the marks set since the last poll (>=: a mark may be shared by two writes)."""
         since = select(_MARKS.c.hour, _MARKS.c.mark).where(_MARKS.c.mark >= self.watermark)
-        async with storage.feeds.connect() as conn:  # not queued behind the requests' reads
-            rows = (await conn.execute(since)).all()
-            sensors = (await conn.execute(select(func.count()).select_from(queries.summary))).scalar_one()
+        with storage_errors("read"):
+            async with storage.feeds.connect() as conn:  # not queued behind the requests' reads
+                rows = (await conn.execute(since)).all()
+                sensors = (await conn.execute(select(func.count()).select_from(queries.summary))).scalar_one()
         for hour, mark in rows:
             self.hours[hour] = mark
             self.watermark = max(self.watermark, mark)

@@ -94,11 +94,13 @@ async def stats_of_ranges(
     """`stats` of several ranges that share no bucket, in one statement (a stats answer's two
     edges: one round trip to the database instead of two); empty ranges are skipped."""
     ranges = [(low, high) for low, high in ranges if high is None or low < high]
-    if len(ranges) <= 1:
-        if not ranges:
-            return []
-        (since, until), kw = ranges[0], {"bucket": bucket, "sensor_ids": sensor_ids, "limit": limit}
-        return await stats(conn, since=since, until=until, raw_since=raw_since, **kw)
+    if not ranges:
+        return []
+    if len(ranges) == 1:
+        ((since, until),) = ranges
+        return await stats(
+            conn, since=since, until=until, bucket=bucket, sensor_ids=sensor_ids, limit=limit, raw_since=raw_since
+        )
     parts = [piece for low, high in ranges for piece in pieces(low, high, bucket, raw_since)]
     return await _merged(conn, parts, bucket, sensor_ids, limit)
 
